@@ -82,13 +82,16 @@ class Dataset:
 
 def check_float_dtype(dtype) -> np.dtype:
     """Return ``np.dtype(dtype)`` if it is float32 or float64, else TypeError."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-    return resolved
+    # dtype=None would mean float64 to numpy; here it is an error like any other
+    if dtype is not None:
+        try:
+            resolved = np.dtype(dtype)
+        except TypeError:
+            pass
+        else:
+            if resolved in FLOAT_DTYPES:
+                return resolved
+    raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
 
 
 def check_limit(limit) -> int | None:
