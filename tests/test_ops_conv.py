@@ -1,0 +1,194 @@
+import copy
+
+import numpy as np
+import pytest
+import scipy.signal
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from abcref.gradcheck import check_gradient
+from abcref.ops import conv2d_backward, conv2d_forward, conv2d_naive
+
+
+def scipy_conv2d(x, w, b, stride, padding, pad_value):
+    """Independent reference: scipy.signal.correlate per (n, o, c)."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    n, o = x.shape[0], w.shape[0]
+    rows = []
+    for ni in range(n):
+        per_o = []
+        for oi in range(o):
+            acc = sum(
+                scipy.signal.correlate(xp[ni, ci], w[oi, ci], mode="valid")
+                for ci in range(x.shape[1])
+            )
+            per_o.append(acc[::sh, ::sw] + (0 if b is None else b[oi]))
+        rows.append(per_o)
+    return np.array(rows)
+
+
+conv_cases = st.fixed_dictionaries(
+    {
+        "n": st.integers(1, 2),
+        "c": st.integers(1, 3),
+        "o": st.integers(1, 3),
+        "h": st.integers(3, 7),
+        "w": st.integers(3, 7),
+        "kh": st.integers(1, 3),
+        "kw": st.integers(1, 3),
+        "stride": st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))),
+        "padding": st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+        "pad_value": st.sampled_from([0.0, 1.0, -1.0]),
+        "bias": st.booleans(),
+        "seed": st.integers(0, 2**16),
+    }
+)
+
+
+def make_conv(case, dtype=np.float64):
+    rng = np.random.default_rng(case["seed"])
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(dtype)
+    w = rng.standard_normal((case["o"], case["c"], case["kh"], case["kw"])).astype(dtype)
+    b = rng.standard_normal(case["o"]).astype(dtype) if case["bias"] else None
+    kwargs = {"stride": case["stride"], "padding": case["padding"], "pad_value": case["pad_value"]}
+    return rng, x, w, b, kwargs
+
+
+def pair(v):
+    return v if isinstance(v, tuple) else (v, v)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=conv_cases)
+def test_conv2d_fast_equals_naive_equals_scipy(case):
+    _, x, w, b, kwargs = make_conv(case)
+    fast, _ = conv2d_forward(x, w, b, **kwargs)
+    naive = conv2d_naive(x, w, b, **kwargs)
+    ref = scipy_conv2d(x, w, b, pair(case["stride"]), pair(case["padding"]), case["pad_value"])
+    assert fast.shape == ref.shape
+    np.testing.assert_allclose(fast, naive, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=conv_cases)
+def test_conv2d_backward_matches_finite_differences(case):
+    rng, x, w, b, kwargs = make_conv(case)
+    out, cache = conv2d_forward(x, w, b, **kwargs)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    check_gradient(lambda _: conv2d_forward(x, w, b, **kwargs)[0], x, dout, dx, name="dx")
+    check_gradient(lambda _: conv2d_forward(x, w, b, **kwargs)[0], w, dout, dw, name="dw")
+    if b is None:
+        assert db is None
+    else:
+        check_gradient(lambda _: conv2d_forward(x, w, b, **kwargs)[0], b, dout, db, name="db")
+
+
+def test_conv2d_output_size_formula():
+    x = np.zeros((2, 3, 11, 9))
+    w = np.zeros((4, 3, 3, 2))
+    out, _ = conv2d_forward(x, w, stride=(2, 3), padding=(1, 2))
+    # Ho = (11 + 2 - 3) // 2 + 1 = 6, Wo = (9 + 4 - 2) // 3 + 1 = 4
+    assert out.shape == (2, 4, 6, 4)
+
+
+def test_conv2d_pad_value_fills_the_border():
+    x = np.zeros((1, 1, 2, 2))
+    w = np.ones((1, 1, 3, 3))
+    out, _ = conv2d_forward(x, w, padding=1, pad_value=-1.0)
+    # every 3x3 window over a 2x2 zero input sees 5 border cells
+    np.testing.assert_array_equal(out, np.full((1, 1, 2, 2), -5.0))
+
+
+def test_conv2d_interleaved_layers_and_repeated_backward_share_no_buffers():
+    # Layers with identical shapes would share pooled column buffers if
+    # the workspace were unsafe.
+    rng = np.random.default_rng(3)
+    x1, x2, x3 = (rng.standard_normal((2, 3, 6, 6)) for _ in range(3))
+    w1, w2, w3 = (rng.standard_normal((4, 3, 3, 3)) for _ in range(3))
+    dout = rng.standard_normal((2, 4, 6, 6))
+    expected = [
+        conv2d_backward(dout, conv2d_forward(x, w, padding=1)[1])
+        for x, w in ((x1, w1), (x2, w2), (x3, w3))
+    ]
+
+    _, c1 = conv2d_forward(x1, w1, padding=1)
+    _, c2 = conv2d_forward(x2, w2, padding=1)
+    g2 = conv2d_backward(dout, c2)  # releases c2's buffer
+    _, c3 = conv2d_forward(x3, w3, padding=1)  # may reuse it
+    c1_copy = copy.copy(c1)
+    g1 = conv2d_backward(dout, c1)
+    g1_again = conv2d_backward(dout, c1)  # rebuilt columns
+    g1_copy = conv2d_backward(dout, c1_copy)  # shallow copy sees the release
+    g3 = conv2d_backward(dout, c3)
+    for got, want in (
+        (g1, expected[0]),
+        (g1_again, expected[0]),
+        (g1_copy, expected[0]),
+        (g2, expected[1]),
+        (g3, expected[2]),
+    ):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_preserves_dtype(dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 5, 5)).astype(dtype)
+    w = rng.standard_normal((2, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(2).astype(dtype)
+    out, cache = conv2d_forward(x, w, b, stride=2, padding=1)
+    assert out.dtype == dtype
+    assert conv2d_naive(x, w, b, stride=2, padding=1).dtype == dtype
+    grads = conv2d_backward(np.ones_like(out), cache)
+    assert all(g.dtype == dtype for g in grads)
+    if dtype == np.float32:
+        ref = conv2d_naive(
+            x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride=2, padding=1
+        )
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_rejects_bad_input():
+    x = np.zeros((1, 3, 5, 5))
+    w = np.zeros((2, 3, 3, 3))
+    with pytest.raises(ValueError, match="x must be 4-dimensional, got shape"):
+        conv2d_forward(np.zeros((3, 5, 5)), w)
+    with pytest.raises(ValueError, match="w must be 4-dimensional"):
+        conv2d_forward(x, np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match=r"w has 2 input channels .* x has 3 channels"):
+        conv2d_forward(x, np.zeros((2, 2, 3, 3)))
+    with pytest.raises(
+        ValueError, match=r"kernel \(8, 8\) is larger than the padded input \(7, 7\)"
+    ):
+        conv2d_forward(x, np.zeros((2, 3, 8, 8)), padding=1)
+    with pytest.raises(ValueError, match="stride must be >= 1, got 0"):
+        conv2d_forward(x, w, stride=0)
+    with pytest.raises(ValueError, match=r"stride\[1\] must be >= 1, got 0"):
+        conv2d_forward(x, w, stride=(1, 0))
+    with pytest.raises(TypeError, match="stride must be an integer, got 1.5"):
+        conv2d_forward(x, w, stride=1.5)
+    with pytest.raises(ValueError, match="padding must be >= 0, got -1"):
+        conv2d_forward(x, w, padding=-1)
+    with pytest.raises(ValueError, match="pad_value must be finite"):
+        conv2d_forward(x, w, pad_value=float("nan"))
+    with pytest.raises(ValueError, match=r"b must have shape \(2,\), got shape \(3,\)"):
+        conv2d_forward(x, w, np.zeros(3))
+    with pytest.raises(TypeError, match="arrays must share one dtype"):
+        conv2d_forward(x.astype(np.float32), w)
+    with pytest.raises(TypeError, match="x must have dtype float32 or float64, got dtype int64"):
+        conv2d_forward(np.zeros((1, 3, 5, 5), dtype=np.int64), w)
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="x must be finite, got 1 NaN or Inf"):
+        conv2d_forward(bad, w)
+    with pytest.raises(ValueError, match="x must be finite"):
+        conv2d_naive(bad, w)
+    out, cache = conv2d_forward(x, w)
+    with pytest.raises(ValueError, match="dout must have shape"):
+        conv2d_backward(np.zeros((1, 2, 4, 4)), cache)
+    with pytest.raises(TypeError, match="dout must have dtype float64"):
+        conv2d_backward(out.astype(np.float32), cache)
