@@ -1,0 +1,58 @@
+"""Stateful layers, ABC-Net convolution and model builders.
+
+See ``docs/training.md``. Layers subclass :class:`Module` and call the
+pure functions of :mod:`abcref.ops` and :mod:`abcref.binarize`.
+"""
+
+from abcref.nn.abcconv import ABCConv2d
+from abcref.nn.layers import (
+    AvgPool2d,
+    BasicBlock,
+    BatchNorm2d,
+    Clip,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool2d,
+    Hardtanh,
+    Identity,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Unflatten2d,
+)
+from abcref.nn.models import (
+    ARCHITECTURES,
+    CONV_KINDS,
+    abc_conv,
+    build_model,
+    cifar_resnet,
+    register_conv_kind,
+    small_cnn,
+)
+from abcref.nn.module import Module, Sequential
+
+__all__ = [
+    "ABCConv2d",
+    "ARCHITECTURES",
+    "AvgPool2d",
+    "BasicBlock",
+    "BatchNorm2d",
+    "CONV_KINDS",
+    "Clip",
+    "Conv2d",
+    "Flatten",
+    "GlobalAvgPool2d",
+    "Hardtanh",
+    "Identity",
+    "Linear",
+    "MaxPool2d",
+    "Module",
+    "ReLU",
+    "Sequential",
+    "Unflatten2d",
+    "abc_conv",
+    "build_model",
+    "cifar_resnet",
+    "register_conv_kind",
+    "small_cnn",
+]

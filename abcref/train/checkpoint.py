@@ -1,0 +1,315 @@
+"""Checkpoints: one ``.npz`` file, no pickle, written atomically.
+
+File layout
+-----------
+A checkpoint is a single NumPy ``.npz`` archive (a zip file) holding
+
+- ``model/<dotted name>``: every parameter and buffer of the model
+  (``Module.state_dict()``);
+- ``optimizer/<slot>/<dotted name>``: the optimizer's per-parameter state
+  (momentum buffer, Adam moments), if an optimizer was saved;
+- ``metadata.json``: a ``uint8`` array holding UTF-8 JSON::
+
+    {"format": "abcref-checkpoint", "format_version": 1,
+     "abcref_version": "0.1.0",
+     "model_config": {...} | null,   # build_model() input
+     "epoch": 3,                     # completed epochs
+     "metrics": {...},               # e.g. the last epoch's record
+     "optimizer": {"type", "hyper", "step"} | null,
+     "rng_state": {...} | null,      # np.random bit_generator.state
+     "extra": {...},                 # free JSON (fit settings, schedule)
+     "arrays": ["model/...", ...]}   # every array the file must hold
+
+Keeping everything in one file makes the write atomic: the archive is
+written to a temporary file in the target directory, flushed to disk and
+moved over the target with :func:`os.replace`, so a crash leaves either
+the old or the new checkpoint, never half of one.
+
+Loading uses ``np.load(..., allow_pickle=False)`` and reads every array
+eagerly, so a truncated or corrupted file (the zip CRC catches flipped
+bytes) fails at load time with a :class:`CheckpointError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import abcref
+from abcref.nn.module import Module
+
+FORMAT_NAME = "abcref-checkpoint"
+FORMAT_VERSION = 1
+METADATA_KEY = "metadata.json"
+
+# Only these bit generators may be named by a checkpoint's RNG state (a
+# file must never make us look up an arbitrary attribute).
+_BIT_GENERATORS = {
+    "PCG64": np.random.PCG64,
+    "PCG64DXSM": np.random.PCG64DXSM,
+    "Philox": np.random.Philox,
+    "SFC64": np.random.SFC64,
+    "MT19937": np.random.MT19937,
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is corrupt, truncated, or does not match the model."""
+
+
+@dataclass
+class Checkpoint:
+    """The contents of a checkpoint file.
+
+    Attributes
+    ----------
+    path : str
+        Where it was read from.
+    metadata : dict
+        The JSON metadata (see the module docstring).
+    model_state : dict of str to ndarray
+        For ``Module.load_state_dict``.
+    optimizer_state : dict or None
+        For ``Optimizer.load_state_dict`` (``{"type", "hyper", "step",
+        "arrays"}``), or None if no optimizer was saved.
+    """
+
+    path: str
+    metadata: dict
+    model_state: dict[str, np.ndarray]
+    optimizer_state: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def epoch(self) -> int:
+        return int(self.metadata["epoch"])
+
+    @property
+    def model_config(self) -> dict | None:
+        return self.metadata.get("model_config")
+
+    def rng(self) -> np.random.Generator | None:
+        """A generator in exactly the saved state (None if none was saved)."""
+        return rng_from_state(self.metadata.get("rng_state"), where=self.path)
+
+
+def save_checkpoint(
+    path,
+    model: Module,
+    *,
+    optimizer=None,
+    epoch: int = 0,
+    rng: np.random.Generator | None = None,
+    metrics: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write model (and optimizer, RNG) state to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target file; ``.npz`` is conventional (no suffix is added).
+    model : Module
+        Its ``state_dict()`` is saved, and ``model.config`` (set by
+        :func:`abcref.nn.build_model`) if present.
+    optimizer : Optimizer, optional
+        Its ``state_dict()`` is saved.
+    epoch : int
+        Number of completed epochs.
+    rng : numpy.random.Generator, optional
+        The minibatch-shuffling generator; its exact state is saved.
+    metrics, extra : dict, optional
+        JSON-serialisable information kept in the metadata.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an abcref.nn.Module, got {type(model).__name__}")
+    path = Path(path)
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    opt_meta = None
+    if optimizer is not None:
+        opt_state = optimizer.state_dict()
+        arrays.update({f"optimizer/{k}": v for k, v in opt_state["arrays"].items()})
+        opt_meta = {k: opt_state[k] for k in ("type", "hyper", "step")}
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "abcref_version": abcref.__version__,
+        "model_config": getattr(model, "config", None),
+        "epoch": int(epoch),
+        "metrics": metrics or {},
+        "optimizer": opt_meta,
+        "rng_state": None if rng is None else rng.bit_generator.state,
+        "extra": extra or {},
+        "arrays": sorted(arrays),
+    }
+    try:
+        text = json.dumps(metadata, sort_keys=True)
+    except TypeError as exc:
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {exc}") from None
+    arrays[METADATA_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    _atomic_savez(path, arrays)
+    return path
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    CheckpointError
+        If the file is not a readable archive (corrupt, truncated), lacks
+        or has unreadable metadata, has a newer format version, or lacks
+        an array its metadata lists.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            contents = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable abcref checkpoint (corrupt or truncated "
+            f"file?): {type(exc).__name__}: {exc}"
+        ) from exc
+    metadata = _parse_metadata(contents.pop(METADATA_KEY, None), path)
+    missing = sorted(set(metadata["arrays"]) - set(contents))
+    if missing:
+        raise CheckpointError(f"checkpoint {str(path)!r} lacks arrays {missing}")
+    model_state = {k[len("model/") :]: v for k, v in contents.items() if k.startswith("model/")}
+    optimizer_state = None
+    if metadata.get("optimizer") is not None:
+        opt_arrays = {
+            k[len("optimizer/") :]: v for k, v in contents.items() if k.startswith("optimizer/")
+        }
+        optimizer_state = {**metadata["optimizer"], "arrays": opt_arrays}
+    return Checkpoint(str(path), metadata, model_state, optimizer_state)
+
+
+def _parse_metadata(raw, path: Path) -> dict:
+    if raw is None:
+        raise CheckpointError(f"{str(path)!r} has no {METADATA_KEY!r}: not an abcref checkpoint")
+    try:
+        metadata = json.loads(bytes(raw.astype(np.uint8)).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{str(path)!r} has unreadable metadata: {exc}") from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{str(path)!r} is not an abcref checkpoint (format field)")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has format_version {version!r}; this abcref "
+            f"({abcref.__version__}) reads versions <= {FORMAT_VERSION}"
+        )
+    for key in ("epoch", "arrays"):
+        if key not in metadata:
+            raise CheckpointError(f"{str(path)!r} metadata lacks {key!r}")
+    return metadata
+
+
+def restore(checkpoint: Checkpoint, model: Module, optimizer=None) -> np.random.Generator | None:
+    """Load a checkpoint's state into ``model`` (and ``optimizer``).
+
+    Parameters are written in place. If ``model`` has a ``config`` (it was
+    made by ``build_model``), it must equal the checkpoint's.
+
+    Returns
+    -------
+    numpy.random.Generator or None
+        The saved shuffling generator, in its saved state.
+
+    Raises
+    ------
+    CheckpointError
+        On a different model config, or a missing/unexpected/mis-shaped
+        array, or a missing optimizer state when ``optimizer`` is given.
+    """
+    where = repr(checkpoint.path)
+    config = getattr(model, "config", None)
+    if config is not None and checkpoint.model_config is not None:
+        if _normalise(config) != _normalise(checkpoint.model_config):
+            raise CheckpointError(
+                f"checkpoint {where} was saved for model config "
+                f"{checkpoint.model_config}, not {config}"
+            )
+    try:
+        model.load_state_dict(checkpoint.model_state)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {where} does not fit the model: {exc}") from exc
+    if optimizer is not None:
+        if checkpoint.optimizer_state is None:
+            raise CheckpointError(f"checkpoint {where} holds no optimizer state")
+        try:
+            optimizer.load_state_dict(checkpoint.optimizer_state)
+        except (ValueError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint {where} does not fit the optimizer: {exc}") from exc
+    return checkpoint.rng()
+
+
+def load_model(path) -> Module:
+    """Rebuild a model from a checkpoint's config and load its state.
+
+    The model is returned in eval mode.
+    """
+    from abcref.nn.models import build_model
+
+    checkpoint = load_checkpoint(path)
+    if checkpoint.model_config is None:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has no model_config; build the model yourself "
+            "and call restore()"
+        )
+    model = build_model(checkpoint.model_config)
+    restore(checkpoint, model)
+    return model.eval()
+
+
+def rng_from_state(state, *, where: str = "rng state") -> np.random.Generator | None:
+    """A ``numpy.random.Generator`` set to a ``bit_generator.state`` dict."""
+    if state is None:
+        return None
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in _BIT_GENERATORS:
+        raise CheckpointError(
+            f"{where}: rng_state names bit generator {name!r}, expected one of "
+            f"{sorted(_BIT_GENERATORS)}"
+        )
+    bit_generator = _BIT_GENERATORS[name]()
+    try:
+        bit_generator.state = state
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{where}: invalid rng_state: {exc}") from exc
+    return np.random.Generator(bit_generator)
+
+
+def _normalise(config):
+    """JSON round trip, so tuples and lists compare equal."""
+    return json.loads(json.dumps(config, sort_keys=True))

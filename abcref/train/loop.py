@@ -1,0 +1,381 @@
+"""The training loop: :func:`fit`, :func:`evaluate` and one :func:`train_step`.
+
+Determinism
+-----------
+Everything random in training is the minibatch order: at the start of each
+epoch, ``perm = rng.permutation(n_train)`` with a single
+``rng = np.random.default_rng(seed)`` drawn once per epoch. Models are
+initialised from their config (``build_model``), layers have no dropout,
+and schedules are pure functions of progress, so after epoch ``e`` the
+whole future of a run is fixed by (model state, optimizer state, RNG
+state). A checkpoint written after epoch ``e`` stores exactly those three
+(the RNG's ``bit_generator.state`` as JSON), and ``fit(...,
+resume_from=path)`` restores them, so the resumed run repeats the
+uninterrupted run's arithmetic operation for operation: parameters are
+bitwise equal (same machine, same NumPy/BLAS build and thread count).
+Epoch ``e``'s permutation can be re-derived from the checkpoint of epoch
+``e - 1`` by ``load_checkpoint(path).rng().permutation(n_train)``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from abcref import ops
+from abcref._checks import check_array, check_int
+from abcref.nn.module import Module
+from abcref.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    restore,
+    save_checkpoint,
+)
+from abcref.train.optim import Adam, Optimizer
+from abcref.train.schedules import Schedule
+
+
+@dataclass
+class History:
+    """Per-epoch metric records of a :func:`fit` run.
+
+    Each record is a dict with ``epoch`` (completed epochs, 1-based),
+    ``lr`` (at the epoch's last step), ``train_loss``, ``train_top1``
+    (running averages over the epoch's minibatches in training mode),
+    ``test_loss``, ``test_top1`` (and ``*_top5`` when there are more than
+    5 classes) from :func:`evaluate` in eval mode, and ``seconds``.
+    Accuracies are fractions in [0, 1].
+    """
+
+    records: list[dict] = field(default_factory=list)
+
+    @property
+    def last(self) -> dict:
+        """The final epoch's record."""
+        if not self.records:
+            raise ValueError("history is empty: no epoch has completed")
+        return self.records[-1]
+
+    def column(self, key: str) -> list:
+        """One metric over epochs, e.g. ``history.column("test_top1")``."""
+        return [r[key] for r in self.records]
+
+
+def topk_correct(logits: np.ndarray, labels: np.ndarray, k: int) -> int:
+    """Number of rows whose label is among the ``k`` largest logits.
+
+    Ties at the k-th place are broken by ``np.argpartition`` (order of
+    appearance is not guaranteed); with float logits ties are rare.
+    """
+    if k == 1:
+        return int(np.count_nonzero(np.argmax(logits, axis=1) == labels))
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    return int(np.count_nonzero((top == labels[:, None]).any(axis=1)))
+
+
+def train_step(
+    model: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """One optimisation step on a minibatch.
+
+    zero_grad -> forward -> softmax cross-entropy (mean over the batch)
+    -> backward -> ``optimizer.step()``.
+
+    Returns
+    -------
+    loss : float
+    logits : ndarray, shape (N, num_classes)
+    """
+    model.zero_grad()
+    logits = model.forward(x)
+    loss, cache = ops.softmax_cross_entropy_forward(logits, y)
+    dlogits = ops.softmax_cross_entropy_backward(1.0, cache)
+    model.backward(dlogits)
+    optimizer.step()
+    return float(loss), logits
+
+
+def evaluate(
+    model: Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int = 500,
+) -> dict:
+    """Loss and accuracy of ``model`` in eval mode.
+
+    The model's train/eval mode is restored afterwards.
+
+    Parameters
+    ----------
+    model : Module
+        Maps (N, C, H, W) to logits (N, num_classes).
+    x : ndarray, shape (N, C, H, W)
+    y : ndarray of int, shape (N,)
+    batch_size : int
+        Evaluation batch size (results do not depend on it up to float
+        rounding of the summed loss).
+
+    Returns
+    -------
+    dict
+        ``{"loss", "top1"}`` plus ``"top5"`` when the model has more than
+        5 classes; accuracies are fractions in [0, 1].
+    """
+    x, y = _check_xy(x, y, "x", "y")
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    was_training = model.training
+    model.eval()
+    try:
+        total_loss, correct1, correct5, classes = 0.0, 0, 0, 0
+        for start in range(0, len(y), batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            logits = model.forward(xb)
+            loss, _ = ops.softmax_cross_entropy_forward(logits, yb)
+            classes = logits.shape[1]
+            total_loss += float(loss) * len(yb)
+            correct1 += topk_correct(logits, yb, 1)
+            if classes > 5:
+                correct5 += topk_correct(logits, yb, 5)
+    finally:
+        model.train(was_training)
+    n = max(len(y), 1)
+    result = {"loss": total_loss / n, "top1": correct1 / n}
+    if classes > 5:
+        result["top5"] = correct5 / n
+    return result
+
+
+def fit(
+    model: Module,
+    data,
+    *,
+    epochs: int,
+    optimizer: Optimizer | None = None,
+    schedule: Schedule | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    drop_last: bool = False,
+    log_path=None,
+    checkpoint_path=None,
+    resume_from=None,
+    progress: bool = True,
+    eval_batch_size: int = 500,
+) -> History:
+    """Train ``model`` on ``data`` for ``epochs`` epochs.
+
+    Parameters
+    ----------
+    model : Module
+        Maps (N, C, H, W) to logits; usually from
+        :func:`abcref.nn.build_model`.
+    data : Dataset or object or dict
+        Anything with ``x_train, y_train, x_test, y_test`` (attributes or
+        keys), e.g. :func:`abcref.data.load_digits`. The test split may be
+        empty (then no test metrics are recorded).
+    epochs : int
+        Total number of epochs (a resumed run continues up to it).
+    optimizer : Optimizer, optional
+        Built on ``model``; default ``Adam(model, lr=1e-3)``.
+    schedule : Schedule, optional
+        Sets ``optimizer.lr = schedule(epoch + i / steps_per_epoch)``
+        before each step; None keeps ``optimizer.lr``.
+    batch_size : int
+        Minibatch size. The last, smaller batch of an epoch is used unless
+        ``drop_last``.
+    seed : int
+        Seeds ``np.random.default_rng(seed)``, the minibatch shuffler.
+    drop_last : bool
+        Skip an epoch's last partial batch (useful when it could be of
+        size 1, which batch norm in training mode cannot normalise).
+    log_path : str or Path, optional
+        JSON-lines log, one record per epoch (see :class:`History`).
+        Rewritten on a fresh run; on resume, kept up to the checkpoint's
+        epoch and appended to.
+    checkpoint_path : str or Path, optional
+        Written atomically after every epoch (model, optimizer, RNG state,
+        history, settings).
+    resume_from : str or Path, optional
+        A checkpoint written by ``fit`` with the same settings; training
+        continues after its epoch and gives exactly (bitwise) the result
+        of the uninterrupted run.
+    progress : bool
+        Show a tqdm progress bar per epoch.
+    eval_batch_size : int
+        Batch size of the per-epoch evaluation.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    CheckpointError
+        If ``resume_from`` was written with a different model, optimizer,
+        schedule, seed, batch size, ``drop_last`` or training-set size.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an abcref.nn.Module, got {type(model).__name__}")
+    x_train, y_train, x_test, y_test = _unpack(data)
+    epochs = check_int(epochs, "epochs", min_value=1)
+    batch_size = check_int(batch_size, "batch_size", min_value=1)
+    seed = check_int(seed, "seed", min_value=0)
+    if not isinstance(drop_last, bool):
+        raise TypeError(f"drop_last must be a bool, got {drop_last!r}")
+    n_train = len(y_train)
+    if n_train == 0 or (drop_last and n_train < batch_size):
+        raise ValueError(
+            f"the training set ({n_train} images) yields no batch of batch_size={batch_size}"
+        )
+    if optimizer is None:
+        optimizer = Adam(model, lr=1e-3)
+    if optimizer.model is not model:
+        raise ValueError("optimizer was built for a different model")
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be an abcref Schedule, got {type(schedule).__name__}")
+
+    settings = {
+        "seed": seed,
+        "batch_size": batch_size,
+        "drop_last": drop_last,
+        "n_train": n_train,
+        "optimizer": type(optimizer).__name__,
+        "schedule": None if schedule is None else schedule.to_config(),
+    }
+    history = History()
+    rng = np.random.default_rng(seed)
+    start_epoch = 0
+    if resume_from is not None:
+        start_epoch, rng, history = _resume(resume_from, model, optimizer, settings)
+    _start_log(log_path, history)
+
+    steps_per_epoch = n_train // batch_size if drop_last else -(-n_train // batch_size)
+    for epoch in range(start_epoch, epochs):
+        tic = time.perf_counter()
+        model.train()
+        perm = rng.permutation(n_train)
+        loss_sum, correct1, correct5, seen, classes = 0.0, 0, 0, 0, 0
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        for i in bar:
+            idx = perm[i * batch_size : (i + 1) * batch_size]
+            if schedule is not None:
+                optimizer.lr = schedule(epoch + i / steps_per_epoch)
+            xb, yb = x_train[idx], y_train[idx]
+            loss, logits = train_step(model, optimizer, xb, yb)
+            classes = logits.shape[1]
+            loss_sum += loss * len(idx)
+            correct1 += topk_correct(logits, yb, 1)
+            if classes > 5:
+                correct5 += topk_correct(logits, yb, 5)
+            seen += len(idx)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+        bar.close()
+        record = {
+            "epoch": epoch + 1,
+            "lr": optimizer.lr,
+            "train_loss": loss_sum / seen,
+            "train_top1": correct1 / seen,
+        }
+        if classes > 5:
+            record["train_top5"] = correct5 / seen
+        if len(y_test):
+            test = evaluate(model, x_test, y_test, batch_size=eval_batch_size)
+            record.update({f"test_{k}": v for k, v in test.items()})
+        record["seconds"] = time.perf_counter() - tic
+        history.records.append(record)
+        if checkpoint_path is not None:
+            save_checkpoint(
+                checkpoint_path,
+                model,
+                optimizer=optimizer,
+                epoch=epoch + 1,
+                rng=rng,
+                metrics=record,
+                extra={"fit": settings, "history": history.records},
+            )
+        _append_log(log_path, record)
+        if progress:
+            tqdm.write(_format_record(record, epochs))
+    return history
+
+
+def _resume(path, model, optimizer, settings):
+    checkpoint = load_checkpoint(path)
+    saved = checkpoint.metadata.get("extra", {}).get("fit")
+    if saved is None:
+        raise CheckpointError(f"checkpoint {str(path)!r} was not written by fit(); cannot resume")
+    different = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+    if different:
+        listing = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in different.items())
+        raise CheckpointError(
+            f"cannot resume exactly from {str(path)!r}: settings differ ({listing})"
+        )
+    rng = restore(checkpoint, model, optimizer)
+    if rng is None:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds no RNG state; cannot resume")
+    history = History([dict(r) for r in checkpoint.metadata["extra"].get("history", [])])
+    return checkpoint.epoch, rng, history
+
+
+def _start_log(log_path, history: History) -> None:
+    """Rewrite the log with the records so far (none on a fresh run)."""
+    if log_path is None:
+        return
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in history.records)
+    Path(log_path).write_text(text)
+
+
+def _append_log(log_path, record: dict) -> None:
+    if log_path is None:
+        return
+    with open(log_path, "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _format_record(record: dict, epochs: int) -> str:
+    parts = [f"epoch {record['epoch']}/{epochs}", f"lr {record['lr']:.3g}"]
+    for key in ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5"):
+        if key in record:
+            value = record[key]
+            parts.append(f"{key} {100 * value:.2f}%" if "top" in key else f"{key} {value:.4f}")
+    parts.append(f"{record['seconds']:.2f}s")
+    return "  ".join(parts)
+
+
+def _unpack(data):
+    names = ("x_train", "y_train", "x_test", "y_test")
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"data is missing keys {missing}; expected {list(names)}")
+        values = [data[n] for n in names]
+    else:
+        missing = [n for n in names if not hasattr(data, n)]
+        if missing:
+            raise TypeError(
+                f"data must have attributes {list(names)} (e.g. an abcref.data.Dataset), "
+                f"got {type(data).__name__} lacking {missing}"
+            )
+        values = [getattr(data, n) for n in names]
+    x_train, y_train = _check_xy(values[0], values[1], "x_train", "y_train")
+    x_test, y_test = _check_xy(values[2], values[3], "x_test", "y_test")
+    return x_train, y_train, x_test, y_test
+
+
+def _check_xy(x, y, x_name, y_name):
+    check_array(x, x_name, ndim=4, finite=False)
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu" or y.ndim != 1:
+        raise TypeError(f"{y_name} must be a 1-D integer array, got {y!r:.60}")
+    if len(y) != len(x):
+        raise ValueError(f"{y_name} has {len(y)} labels but {x_name} has {len(x)} images")
+    return x, y

@@ -1,0 +1,340 @@
+"""Optimizers that update a model's parameters in place from its gradients.
+
+An optimizer holds a reference to a :class:`~abcref.nn.module.Module` and
+walks ``model.named_parameters()`` on every step, so parameter names (the
+dotted paths checkpoints use) key its per-parameter state.
+
+Weight decay
+------------
+Both optimizers implement **coupled** L2 weight decay by default, exactly
+as PyTorch's ``torch.optim.SGD`` / ``torch.optim.Adam``: the decay term
+``weight_decay * p`` is added to the gradient before momentum / moments.
+``Adam(..., decoupled_weight_decay=True)`` gives AdamW (Loshchilov &
+Hutter): ``p <- p * (1 - lr * weight_decay)`` before the Adam update.
+
+Which parameters are decayed is decided by ``decay_filter(name)``. The
+default, :func:`decay_weights_only`, decays conv and linear weights (names
+ending in ``"W"``) and nothing else: decaying BN's gamma/beta, biases, or
+ABC-Net's activation coefficients beta_n and thresholds v_n pulls them
+towards 0, which has no regularising meaning for them.
+
+State
+-----
+``state_dict()`` returns ``{"type", "hyper", "step", "arrays"}``: a
+JSON-serialisable part (type name, hyper-parameters, step count) and a
+flat dict of arrays keyed ``"<slot>/<param name>"``; ``load_state_dict``
+restores it bitwise, which checkpoint resumption relies on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from abcref._checks import check_real
+from abcref.nn.module import Module
+
+
+def decay_weights_only(name: str) -> bool:
+    """Default ``decay_filter``: decay parameters whose own name is ``"W"``."""
+    return name.rsplit(".", 1)[-1] == "W"
+
+
+def decay_all(name: str) -> bool:
+    """``decay_filter`` that decays every parameter (PyTorch's default)."""
+    return True
+
+
+class Optimizer:
+    """Base class: holds the model, the learning rate and per-slot state.
+
+    Parameters
+    ----------
+    model : Module
+        The model whose ``params`` are updated in place.
+    lr : float
+        Learning rate (> 0). A schedule may overwrite ``self.lr``.
+    weight_decay : float
+        L2 coefficient (>= 0), applied to parameters selected by
+        ``decay_filter``.
+    decay_filter : callable, optional
+        ``decay_filter(name) -> bool``; default :func:`decay_weights_only`.
+    """
+
+    slots: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        model: Module,
+        *,
+        lr: float,
+        weight_decay: float = 0.0,
+        decay_filter: Callable[[str], bool] | None = None,
+    ) -> None:
+        if not isinstance(model, Module):
+            raise TypeError(f"model must be an abcref.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.lr = _positive(lr, "lr")
+        self.weight_decay = _nonnegative(weight_decay, "weight_decay")
+        self.decay_filter = decay_weights_only if decay_filter is None else decay_filter
+        self.step_count = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {
+            slot: {name: np.zeros_like(p) for name, p, _ in model.named_parameters()}
+            for slot in self.slots
+        }
+
+    # -- the update -----------------------------------------------------
+    def step(self) -> None:
+        """Update every parameter in place from its gradient."""
+        self.step_count += 1
+        for name, p, g in self.model.named_parameters():
+            decay = self.weight_decay if self.decay_filter(name) else 0.0
+            self._update(name, p, g, decay)
+
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, decay: float) -> None:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """Zero the model's gradients (same as ``model.zero_grad()``)."""
+        self.model.zero_grad()
+
+    # -- state ----------------------------------------------------------
+    def hyper(self) -> dict:
+        """JSON-serialisable hyper-parameters (``lr`` is the current one)."""
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue bitwise-identically.
+
+        Returns
+        -------
+        dict
+            ``{"type": str, "hyper": dict, "step": int, "arrays":
+            {"<slot>/<param name>": ndarray}}``. Arrays are copies.
+        """
+        arrays = {
+            f"{slot}/{name}": a.copy()
+            for slot, per_param in self.state.items()
+            for name, a in per_param.items()
+        }
+        return {
+            "type": type(self).__name__,
+            "hyper": self.hyper(),
+            "step": self.step_count,
+            "arrays": arrays,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (type, step, lr and every slot array).
+
+        Raises
+        ------
+        ValueError
+            If the type differs, or an array is missing, unexpected, or of
+            the wrong shape.
+        TypeError
+            If an array's dtype differs from the parameter's.
+        """
+        if state.get("type") != type(self).__name__:
+            raise ValueError(
+                f"optimizer state is for {state.get('type')!r}, "
+                f"this optimizer is {type(self).__name__!r}"
+            )
+        arrays = state["arrays"]
+        expected = {
+            f"{slot}/{name}": a for slot, per in self.state.items() for name, a in per.items()
+        }
+        missing = sorted(set(expected) - set(arrays))
+        unexpected = sorted(set(arrays) - set(expected))
+        if missing or unexpected:
+            raise ValueError(
+                f"optimizer state does not match the model: missing {missing}, "
+                f"unexpected {unexpected}"
+            )
+        for key, target in expected.items():
+            value = np.asarray(arrays[key])
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"optimizer state[{key!r}] has shape {value.shape}, expected {target.shape}"
+                )
+            if value.dtype != target.dtype:
+                raise TypeError(
+                    f"optimizer state[{key!r}] has dtype {value.dtype}, expected {target.dtype}"
+                )
+            target[...] = value
+        self.step_count = int(state["step"])
+        self.lr = _positive(state["hyper"]["lr"], "lr")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with (Nesterov) momentum, as PyTorch.
+
+    Parameters
+    ----------
+    model : Module
+    lr : float
+    momentum : float
+        In [0, 1). 0 gives plain SGD.
+    nesterov : bool
+        Nesterov momentum (requires ``momentum > 0``).
+    weight_decay : float
+        Coupled L2 coefficient.
+    decay_filter : callable, optional
+
+    Notes
+    -----
+    With ``g = grad + weight_decay * p`` (coupled decay)::
+
+        buf <- momentum * buf + g          (buf starts at 0)
+        d   <- g + momentum * buf  if nesterov else  buf
+        p   <- p - lr * d
+
+    identical to ``torch.optim.SGD`` with ``dampening=0`` (PyTorch sets
+    ``buf = g`` on the first step, which equals the update above from 0).
+    """
+
+    slots = ("momentum_buffer",)
+
+    def __init__(
+        self,
+        model: Module,
+        *,
+        lr: float,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        decay_filter: Callable[[str], bool] | None = None,
+    ) -> None:
+        momentum = check_real(momentum, "momentum")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
+        if nesterov and momentum == 0.0:
+            raise ValueError("nesterov=True requires momentum > 0, got momentum=0.0")
+        self.momentum = momentum
+        self.nesterov = nesterov
+        super().__init__(model, lr=lr, weight_decay=weight_decay, decay_filter=decay_filter)
+
+    def hyper(self) -> dict:
+        return {**super().hyper(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _update(self, name, p, g, decay):
+        d = g + decay * p if decay else g
+        if self.momentum:
+            buf = self.state["momentum_buffer"][name]
+            buf *= self.momentum
+            buf += d
+            d = d + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * d
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), as ``torch.optim.Adam``; AdamW optional.
+
+    Parameters
+    ----------
+    model : Module
+    lr : float
+    betas : (float, float)
+        Decay rates of the first and second moment, each in [0, 1).
+    eps : float
+        Added to the square root of the second moment (> 0).
+    weight_decay : float
+        Coupled L2 (Adam) or decoupled (AdamW) coefficient.
+    decoupled_weight_decay : bool
+        False (default): ``g <- g + wd * p``. True: ``p <- p * (1 - lr *
+        wd)`` before the update (AdamW).
+    decay_filter : callable, optional
+
+    Notes
+    -----
+    At step ``t`` (1-based)::
+
+        m <- b1 * m + (1 - b1) * g
+        v <- b2 * v + (1 - b2) * g**2
+        p <- p - (lr / (1 - b1**t)) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+
+    the same arithmetic order as PyTorch's single-tensor implementation.
+    """
+
+    slots = ("exp_avg", "exp_avg_sq")
+
+    def __init__(
+        self,
+        model: Module,
+        *,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        decay_filter: Callable[[str], bool] | None = None,
+    ) -> None:
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair of floats, got {betas!r}")
+        b1, b2 = (check_real(b, f"betas[{i}]") for i, b in enumerate(betas))
+        for i, b in enumerate((b1, b2)):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"betas[{i}] must be in [0, 1), got {b}")
+        if not isinstance(decoupled_weight_decay, bool):
+            raise TypeError(
+                f"decoupled_weight_decay must be a bool, got {decoupled_weight_decay!r}"
+            )
+        self.betas = (b1, b2)
+        self.eps = _positive(eps, "eps")
+        self.decoupled_weight_decay = decoupled_weight_decay
+        super().__init__(model, lr=lr, weight_decay=weight_decay, decay_filter=decay_filter)
+
+    def hyper(self) -> dict:
+        return {
+            **super().hyper(),
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "decoupled_weight_decay": self.decoupled_weight_decay,
+        }
+
+    def _update(self, name, p, g, decay):
+        b1, b2 = self.betas
+        t = self.step_count
+        if decay and self.decoupled_weight_decay:
+            p *= 1.0 - self.lr * decay
+        elif decay:
+            g = g + decay * p
+        m = self.state["exp_avg"][name]
+        v = self.state["exp_avg_sq"][name]
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * (g * g)
+        bias1 = 1.0 - b1**t
+        bias2 = 1.0 - b2**t
+        # math.sqrt keeps a Python float, which never upcasts a float32 array
+        denom = np.sqrt(v) / math.sqrt(bias2) + self.eps
+        p -= (self.lr / bias1) * (m / denom)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name: str, model: Module, **options) -> Optimizer:
+    """Build an optimizer by name (``"sgd"`` or ``"adam"``) with keyword options."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    return OPTIMIZERS[name](model, **options)
+
+
+def _positive(value, name: str) -> float:
+    value = check_real(value, name)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _nonnegative(value, name: str) -> float:
+    value = check_real(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
