@@ -133,10 +133,20 @@ def pack_conv_input(a: np.ndarray, *, padding=0, pad_value: int = 0) -> np.ndarr
     words : ndarray of uint64, shape (N, H + 2 ph, W + 2 pw, ceil(C / 64))
     """
     check_signs(a, "a")
-    ph, pw = check_pair(padding, "padding", min_value=0)
-    bits = np.transpose(a > 0, (0, 2, 3, 1))
+    padding = check_pair(padding, "padding", min_value=0)
+    return pack_bits_nchw(a > 0, padding=padding, fill_bit=pad_value >= 0)
+
+
+def pack_bits_nchw(bits: np.ndarray, *, padding=(0, 0), fill_bit: bool = True) -> np.ndarray:
+    """Pad a bool NCHW tensor (True = +1) with ``fill_bit`` and pack it along channels.
+
+    The engine's entry point: its comparators produce bits directly.
+    Returns uint64 words of shape (N, H + 2 ph, W + 2 pw, ceil(C / 64)).
+    """
+    ph, pw = padding
+    bits = np.transpose(bits, (0, 2, 3, 1))
     if ph or pw:
-        bits = np.pad(bits, ((0, 0), (ph, ph), (pw, pw), (0, 0)), constant_values=pad_value >= 0)
+        bits = np.pad(bits, ((0, 0), (ph, ph), (pw, pw), (0, 0)), constant_values=bool(fill_bit))
     return _pack_last_axis(bits)
 
 
