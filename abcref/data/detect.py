@@ -15,7 +15,7 @@ from abcref.data.cifar import (
     load_cifar10,
 )
 from abcref.data.embedded import load_digits
-from abcref.data.idx import MNIST_FILES, _candidates, load_mnist
+from abcref.data.idx import MNIST_FILES, candidate_paths, load_mnist
 
 EMBEDDED = ("digits",)
 
@@ -39,7 +39,7 @@ def detect_format(directory) -> str:
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"data directory {directory} does not exist")
-    if any(p.is_file() for stem in MNIST_FILES.values() for p in _candidates(directory, stem)):
+    if any(p.is_file() for stem in MNIST_FILES.values() for p in candidate_paths(directory, stem)):
         return "mnist"
     cifar_names = (SUBFOLDER, *TRAIN_FILES, *TEST_FILES, *PYTHON_VERSION_MARKERS)
     if any((directory / name).exists() for name in cifar_names):

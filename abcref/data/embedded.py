@@ -61,22 +61,21 @@ def content_sha256(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def read_digits_npz(path: Path = DIGITS_PATH, *, verify_checksum: bool = True) -> dict:
+def read_digits_npz(path: Path = DIGITS_PATH) -> dict:
     """Read and validate the raw arrays of the embedded digits file.
 
     Parameters
     ----------
     path : Path
         The ``.npz`` file (default: the one shipped in the package).
-    verify_checksum : bool
-        Compare the arrays with ``DIGITS_SHA256``.
 
     Returns
     -------
     dict of str to ndarray
         ``images`` (1797, 8, 8) uint8 in 0..16, ``labels`` (1797,) uint8
         in 0..9, ``train_index`` (1437,) and ``test_index`` (360,) uint16,
-        sorted, together a partition of ``0 .. 1796``.
+        sorted, together a partition of ``0 .. 1796``; their SHA-256 equals
+        ``DIGITS_SHA256``.
 
     Raises
     ------
@@ -119,7 +118,7 @@ def read_digits_npz(path: Path = DIGITS_PATH, *, verify_checksum: bool = True) -
             f"embedded digits file {path}: train_index and test_index must partition "
             f"0..{NUM_IMAGES - 1}; {_REINSTALL}"
         )
-    if verify_checksum and content_sha256(arrays) != DIGITS_SHA256:
+    if content_sha256(arrays) != DIGITS_SHA256:
         raise DataFormatError(
             f"embedded digits file {path} does not match its recorded checksum "
             f"(abcref.data.embedded.DIGITS_SHA256); {_REINSTALL}"

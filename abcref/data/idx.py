@@ -133,7 +133,7 @@ def read_idx(path, *, magic: int | None = None) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="))  # a writable, native-order copy
 
 
-def _candidates(directory: Path, stem: str) -> list[Path]:
+def candidate_paths(directory: Path, stem: str) -> list[Path]:
     """Accepted spellings of one MNIST file, in order of preference."""
     dotted = stem.replace("-idx", ".idx")  # "train-images.idx3-ubyte" (some mirrors)
     names = [stem, stem + ".gz", dotted, dotted + ".gz"]
@@ -156,7 +156,7 @@ def find_mnist_files(directory) -> dict[str, Path]:
         )
     found, missing = {}, []
     for role, stem in MNIST_FILES.items():
-        hits = [p for p in _candidates(directory, stem) if p.is_file()]
+        hits = [p for p in candidate_paths(directory, stem) if p.is_file()]
         if hits:
             found[role] = hits[0]
         else:
