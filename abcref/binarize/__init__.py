@@ -1,0 +1,68 @@
+"""ABC-Net binarization, paper section 3 (eqs. 1-12).
+
+- :mod:`abcref.binarize.weights`: M binary weight bases (eqs. 1-7).
+- :mod:`abcref.binarize.activations`: N shifted binary activations
+  (eqs. 8-11).
+- :mod:`abcref.binarize.abcconv`: the M x N ABC convolution (eq. 12).
+
+See ``docs/binarize.md`` for the math and ``docs/conventions.md`` for the
+choices the paper leaves open.
+"""
+
+from abcref.binarize.abcconv import abc_conv2d_backward, abc_conv2d_forward, abc_conv2d_naive
+from abcref.binarize.activations import (
+    H_v,
+    activation_ste_mask,
+    activation_thresholds,
+    approximate_activations_backward,
+    approximate_activations_forward,
+    binarize_activations,
+    binarize_activations_backward,
+    binarize_activations_forward,
+    default_activation_params,
+    h_v,
+)
+from abcref.binarize.weights import (
+    DEFAULT_RIDGE,
+    WEIGHT_STE_READINGS,
+    approximate_weights,
+    approximate_weights_backward,
+    approximate_weights_forward,
+    approximate_weights_naive,
+    combine_bases,
+    fit_alphas,
+    sign_pm1,
+    weight_bases,
+    weight_shifts,
+    weight_statistics,
+    weight_ste_scale,
+)
+
+__all__ = [
+    "DEFAULT_RIDGE",
+    "WEIGHT_STE_READINGS",
+    "H_v",
+    "abc_conv2d_backward",
+    "abc_conv2d_forward",
+    "abc_conv2d_naive",
+    "activation_ste_mask",
+    "activation_thresholds",
+    "approximate_activations_backward",
+    "approximate_activations_forward",
+    "approximate_weights",
+    "approximate_weights_backward",
+    "approximate_weights_forward",
+    "approximate_weights_naive",
+    "binarize_activations",
+    "binarize_activations_backward",
+    "binarize_activations_forward",
+    "combine_bases",
+    "default_activation_params",
+    "fit_alphas",
+    "h_v",
+    "sign_pm1",
+    "weight_bases",
+    "weight_shifts",
+    "weight_statistics",
+    "weight_ste_scale",
+]

@@ -1,0 +1,191 @@
+"""Tests of abcref.binarize.abcconv (paper eq. 12; conventions 7, 8, 10, 14)."""
+
+import numpy as np
+import pytest
+
+from abcref.binarize import (
+    abc_conv2d_backward,
+    abc_conv2d_forward,
+    abc_conv2d_naive,
+    activation_ste_mask,
+    approximate_weights,
+    binarize_activations,
+    combine_bases,
+)
+from abcref.gradcheck import numerical_gradient, relative_error
+from abcref.ops import conv2d_forward
+
+
+def setup(rng, *, N=3, C_in=3, C_out=4, size=6, dtype=np.float64):
+    x = rng.normal(size=(2, C_in, size, size)).astype(dtype)
+    W = rng.normal(size=(C_out, C_in, 3, 3)).astype(dtype)
+    v = np.linspace(1.0, 0.0, N).astype(dtype)
+    beta = rng.uniform(0.2, 0.5, size=N).astype(dtype)
+    return x, W, v, beta
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("pad_value", [0.0, 1.0, -1.0])
+@pytest.mark.parametrize(("stride", "padding"), [(1, 1), (2, (1, 0)), (1, 0)])
+def test_fast_path_equals_explicit_MxN_sum_of_eq12(per_channel, pad_value, stride, padding):
+    rng = np.random.default_rng(0)
+    x, W, v, beta = setup(rng)
+    kw = dict(M=3, stride=stride, padding=padding, per_channel=per_channel, pad_value=pad_value)
+    out, _ = abc_conv2d_forward(x, W, v, beta, **kw)
+    np.testing.assert_allclose(out, abc_conv2d_naive(x, W, v, beta, **kw), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_weight_only_path_is_eq6(per_channel):
+    rng = np.random.default_rng(1)
+    x, W, _, _ = setup(rng)
+    out, _ = abc_conv2d_forward(x, W, None, None, M=2, padding=1, per_channel=per_channel)
+    naive = abc_conv2d_naive(x, W, None, None, M=2, padding=1, per_channel=per_channel)
+    np.testing.assert_allclose(out, naive, rtol=0, atol=1e-12)
+
+
+def _grads(x, W, v, beta, dout, **kw):
+    out, cache = abc_conv2d_forward(x, W, v, beta, **kw)
+    return out, abc_conv2d_backward(dout, cache)
+
+
+@pytest.mark.parametrize("pad_value", [0.0, 1.0, -1.0])
+def test_beta_gradient_by_finite_differences_including_padding(pad_value):
+    # out is linear in beta (A and alpha do not depend on it), border too.
+    rng = np.random.default_rng(2)
+    x, W, v, beta = setup(rng)
+    kw = dict(M=3, padding=1, pad_value=pad_value)
+    out, grads = _grads(x, W, v, beta, np.zeros((2, 4, 6, 6)), **kw)
+    dout = rng.normal(size=out.shape)
+    _, grads = _grads(x, W, v, beta, dout, **kw)
+
+    def f(b):
+        return abc_conv2d_forward(x, W, v, b, **kw)[0]
+
+    assert relative_error(grads["beta"], numerical_gradient(f, beta.copy(), dout)) < 1e-8
+
+
+def test_full_precision_input_gradient_by_finite_differences():
+    # With v = beta = None the output is exactly linear in x.
+    rng = np.random.default_rng(3)
+    x, W, _, _ = setup(rng)
+    kw = dict(M=3, padding=1, stride=2)
+    out, _ = abc_conv2d_forward(x, W, None, None, **kw)
+    dout = rng.normal(size=out.shape)
+    _, grads = _grads(x, W, None, None, dout, **kw)
+
+    def f(x_):
+        return abc_conv2d_forward(x_, W, None, None, **kw)[0]
+
+    assert relative_error(grads["x"], numerical_gradient(f, x.copy(), dout)) < 1e-8
+    assert grads["v"] is None and grads["beta"] is None
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("weight_ste", ["paper", "sum", "identity"])
+def test_x_v_W_gradients_are_the_STE_formulas_on_the_frozen_linear_parts(per_channel, weight_ste):
+    # Freeze the binarisations: out = Conv(W_tilde, pad(R_tilde)) is linear in
+    # both W_tilde and R_tilde, so their exact gradients G_W, G_R come from
+    # finite differences. Then the STE outputs must be
+    #   dW = s * G_W (s from the weight_ste reading),
+    #   dx = G_R * sum_n beta_n mask_n,  dv_n = beta_n * sum(G_R * mask_n).
+    rng = np.random.default_rng(4)
+    x, W, v, beta = setup(rng)
+    kw = dict(M=3, padding=1, stride=1, per_channel=per_channel, pad_value=1.0)
+    out, _ = abc_conv2d_forward(x, W, v, beta, weight_ste=weight_ste, **kw)
+    dout = rng.normal(size=out.shape)
+    _, grads = _grads(x, W, v, beta, dout, weight_ste=weight_ste, **kw)
+
+    B, alphas = approximate_weights(W, 3, per_channel=per_channel)
+    W_tilde = combine_bases(B, alphas)
+    A = binarize_activations(x, v)
+    R_tilde = np.tensordot(beta, A, axes=(0, 0))
+    border = beta.sum()  # pad_value 1 times sum(beta)
+
+    def conv(R_, W_):
+        padded = np.pad(R_, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=border)
+        return conv2d_forward(padded, W_)[0]
+
+    G_W = numerical_gradient(lambda w_: conv(R_tilde, w_), W_tilde.copy(), dout)
+    G_R = numerical_gradient(lambda r_: conv(r_, W_tilde), R_tilde.copy(), dout)
+    a2 = alphas if per_channel else np.broadcast_to(alphas, (4, 3))
+    scale = {"paper": (a2**2).sum(1), "sum": a2.sum(1), "identity": np.ones(4)}[weight_ste]
+    mask = activation_ste_mask(x, v)
+    assert relative_error(grads["W"], scale[:, None, None, None] * G_W) < 1e-8
+    expected_dx = G_R * np.tensordot(beta, mask.astype(float), axes=(0, 0))
+    assert relative_error(grads["x"], expected_dx) < 1e-8
+    expected_dv = beta * (G_R[None] * mask).reshape(3, -1).sum(1)
+    assert relative_error(grads["v"], expected_dv) < 1e-8
+
+
+def test_trainable_shifts_gradient_formula():
+    # du_i = alpha_i * std(W) * sum(dc/dW_tilde)   (sign STE, see weights.py)
+    rng = np.random.default_rng(5)
+    x, W, v, beta = setup(rng)
+    u = np.array([-0.9, 0.0, 0.7])
+    kw = dict(M=3, padding=1, shifts=u)
+    out, _ = abc_conv2d_forward(x, W, v, beta, **kw)
+    dout = rng.normal(size=out.shape)
+    _, grads = _grads(x, W, v, beta, dout, train_shifts=True, **kw)
+    _, plain = _grads(x, W, v, beta, dout, **kw)
+    assert "u" not in plain
+    B, alphas = approximate_weights(W, 3, shifts=u)
+    G_W = plain["W"] / (alphas**2).sum()  # "paper" reading: dW = sum(alpha^2) G
+    np.testing.assert_allclose(grads["u"], alphas * W.std() * G_W.sum(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(dtype):
+    rng = np.random.default_rng(6)
+    x, W, v, beta = setup(rng, dtype=dtype)
+    out, grads = _grads(x, W, v, beta, np.ones((2, 4, 6, 6), dtype), M=2, padding=1)
+    assert out.dtype == dtype
+    assert all(g.dtype == dtype for g in grads.values())
+
+
+def test_no_bias_inside_the_sum():
+    # Row 14: with every A_n = -1 (input far below all thresholds) the output
+    # is exactly -sum(beta) * Conv(W_tilde, ones) = -Conv(W_tilde, ones) here
+    # (sum(beta) = 1): no bias term is added anywhere.
+    rng = np.random.default_rng(7)
+    x, W, _, _ = setup(rng)
+    x[:] = -5.0
+    v = np.array([0.0, 0.2])
+    beta = np.array([0.3, 0.7])
+    out, _ = abc_conv2d_forward(x, W, v, beta, M=2)
+    B, alphas = approximate_weights(W, 2)
+    expected = -1.0 * conv2d_forward(np.ones_like(x), combine_bases(B, alphas))[0]
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+def test_bad_inputs_raise_clear_errors():
+    rng = np.random.default_rng(8)
+    x, W, v, beta = setup(rng)
+    with pytest.raises(ValueError, match="v and beta must both be arrays"):
+        abc_conv2d_forward(x, W, v, None, M=2)
+    with pytest.raises(ValueError, match="beta must have the shape of v"):
+        abc_conv2d_forward(x, W, v, beta[:2], M=2)
+    with pytest.raises(ValueError, match="v must hold at least one value"):
+        abc_conv2d_forward(x, W, v[:0], beta[:0], M=2)
+    with pytest.raises(ValueError, match="M must be >= 1"):
+        abc_conv2d_forward(x, W, v, beta, M=0)
+    with pytest.raises(ValueError, match="expects 3"):
+        abc_conv2d_forward(x[:, :2], W, v, beta, M=2)
+    with pytest.raises(ValueError, match="x must be 4-dimensional"):
+        abc_conv2d_forward(x[0], W, v, beta, M=2)
+    with pytest.raises(ValueError, match="W must be 4-dimensional"):
+        abc_conv2d_forward(x, W[0], v, beta, M=2)
+    with pytest.raises(TypeError, match="arrays must share one dtype"):
+        abc_conv2d_forward(x.astype(np.float32), W, v, beta, M=2)
+    with pytest.raises(ValueError, match="weight_ste must be one of"):
+        abc_conv2d_forward(x, W, v, beta, M=2, weight_ste="scaled")
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="x must be finite"):
+        abc_conv2d_forward(bad, W, v, beta, M=2)
+    badW = W.copy()
+    badW[0, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="W must be finite"):
+        abc_conv2d_forward(x, badW, v, beta, M=2)
+    with pytest.raises(ValueError, match="padding"):
+        abc_conv2d_forward(x, W, v, beta, M=2, padding=-1)
