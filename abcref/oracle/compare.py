@@ -1,0 +1,272 @@
+"""Compare another implementation's outputs with a reference suite.
+
+For every case the reference manifest lists, the other directory must
+hold ``<case>.npz`` with every declared output array (same name, same
+shape; any real numeric dtype). An output passes when, elementwise,
+``|other - ref| <= atol + rtol * |ref|`` with the tolerances declared in
+the reference manifest (``atol = rtol = 0`` for +-1 and integer outputs:
+exact equality). NaN never passes.
+
+A failing output is explained, where possible, by :mod:`abcref.oracle.hints`:
+the case is recomputed under each known alternative convention and the
+report says which one the other arrays match.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from abcref.oracle import format as fmt
+from abcref.oracle.hints import explain
+
+
+@dataclass
+class OutputResult:
+    """How one output array of one case compares."""
+
+    name: str
+    ok: bool
+    atol: float
+    rtol: float
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    n_bad: int = 0
+    size: int = 0
+    first_bad: tuple | None = None
+    ref_value: float | None = None
+    other_value: float | None = None
+    problem: str | None = None  # missing array / shape mismatch
+    note: str | None = None  # dtype differs (compared by value anyway)
+
+
+@dataclass
+class CaseResult:
+    """The verdict for one case: PASS, FAIL, MISSING or ERROR."""
+
+    name: str
+    function: str
+    status: str
+    outputs: list[OutputResult] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "PASS"
+
+
+@dataclass
+class Report:
+    """Result of :func:`check_against`: ``ok`` and one entry per case."""
+
+    reference_dir: str
+    other_dir: str
+    cases: list[CaseResult]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.cases) and all(c.ok for c in self.cases)
+
+    def counts(self) -> dict[str, int]:
+        out = {"PASS": 0, "FAIL": 0, "MISSING": 0, "ERROR": 0}
+        for c in self.cases:
+            out[c.status] += 1
+        return out
+
+    def format(self, *, verbose: bool = False) -> str:
+        """Readable report: one block per failing case, one line per passing one."""
+        lines = [f"abcref oracle check: {self.other_dir} against {self.reference_dir}"]
+        for case in self.cases:
+            lines.extend(_format_case(case, verbose=verbose))
+        c = self.counts()
+        lines.append(
+            f"{len(self.cases)} case(s): {c['PASS']} passed, {c['FAIL']} failed, "
+            f"{c['MISSING']} missing, {c['ERROR']} error(s) -> " + ("OK" if self.ok else "NOT OK")
+        )
+        return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+def _format_case(case: CaseResult, *, verbose: bool) -> list[str]:
+    head = f"{case.status:<7} {case.name}  ({case.function})"
+    if case.ok and not verbose:
+        return [head]
+    lines = [head]
+    if case.message:
+        lines.append(f"        {case.message}")
+    for o in case.outputs:
+        if o.problem:
+            lines.append(f"        {o.name}: {o.problem}")
+            continue
+        tol = "exact" if o.atol == 0 and o.rtol == 0 else f"atol {o.atol:.3g}, rtol {o.rtol:.3g}"
+        line = (
+            f"        {o.name}: {'ok' if o.ok else 'MISMATCH'}  max abs err {o.max_abs:.3g}, "
+            f"max rel err {o.max_rel:.3g}  ({tol})"
+        )
+        if not o.ok:
+            line += (
+                f"\n          {o.n_bad} of {o.size} element(s) out of tolerance; first at "
+                f"index {o.first_bad}: reference {_fmt(o.ref_value)}, other {_fmt(o.other_value)}"
+            )
+        if o.note:
+            line += f"\n          note: {o.note}"
+        lines.append(line)
+    for hint in case.hints:
+        lines.append(f"        HINT: {hint}")
+    return lines
+
+
+def within_tolerance(ref: np.ndarray, other: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """Elementwise ``|other - ref| <= atol + rtol |ref|`` in float64.
+
+    Equal values pass (infinities included); NaN never passes.
+    """
+    r = ref.astype(np.float64)
+    o = other.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (o == r) | (np.abs(o - r) <= atol + rtol * np.abs(r))
+
+
+def compare_output(name, ref: np.ndarray, other, atol: float, rtol: float) -> OutputResult:
+    """Compare one output array; see :class:`OutputResult`."""
+    res = OutputResult(name=name, ok=False, atol=atol, rtol=rtol, size=int(ref.size))
+    if other is None:
+        res.problem = "array missing from the other implementation's file"
+        return res
+    if other.dtype.kind not in "biuf":
+        res.problem = f"dtype {other.dtype} is not a real numeric dtype"
+        return res
+    if other.shape != ref.shape:
+        res.problem = f"shape {list(other.shape)}, the reference has {list(ref.shape)}"
+        return res
+    if other.dtype != ref.dtype:
+        res.note = f"dtype {other.dtype}, the reference is {ref.dtype} (compared by value)"
+    good = within_tolerance(ref, other, atol, rtol)
+    r = ref.astype(np.float64)
+    o = other.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        diff = np.abs(o - r)
+        rel = np.where(diff == 0, 0.0, diff / np.abs(r))
+    if ref.size:
+        res.max_abs = float(np.nanmax(diff)) if not np.isnan(diff).all() else float("nan")
+        res.max_rel = float(np.nanmax(rel)) if not np.isnan(rel).all() else float("nan")
+        if np.isnan(diff).any():
+            res.max_abs = res.max_rel = float("nan")
+    res.n_bad = int(ref.size - np.count_nonzero(good))
+    res.ok = res.n_bad == 0
+    if not res.ok:
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmin(good.ravel())), ref.shape))
+        res.first_bad = idx
+        res.ref_value = ref[idx].item()
+        res.other_value = other[idx].item()
+    return res
+
+
+def check_case(ref_dir, other_dir, case: dict) -> CaseResult:
+    """Compare one case of the reference suite with the other directory."""
+    result = CaseResult(name=case["name"], function=case["function"], status="ERROR")
+    other_path = Path(other_dir) / case["file"]
+    if not other_path.exists():
+        result.status = "MISSING"
+        result.message = f"{str(other_path)!r} does not exist"
+        return result
+    try:
+        ref = fmt.load_case(ref_dir, case)
+        other = fmt.load_arrays(other_path)
+    except fmt.OracleFormatError as err:
+        result.message = str(err)
+        return result
+    for key in case["inputs"]:
+        if key in other and (
+            other[key].shape != ref[key].shape or not np.array_equal(other[key], ref[key])
+        ):
+            result.message = (
+                f"input {key!r} in {str(other_path)!r} differs from the reference input: "
+                "run on the inputs of the reference suite (or leave inputs out of your file)"
+            )
+            return result
+    for key, spec in case["outputs"].items():
+        result.outputs.append(
+            compare_output(key, ref[key], other.get(key), spec["atol"], spec["rtol"])
+        )
+    if all(o.ok for o in result.outputs):
+        result.status = "PASS"
+        return result
+    result.status = "FAIL"
+    usable = {o.name: other[o.name] for o in result.outputs if o.problem is None}
+    result.hints = explain(case, ref, usable, [o.name for o in result.outputs if not o.ok])
+    return result
+
+
+def _check_other_manifest(ref_manifest: dict, other_dir) -> None:
+    """If the other directory has a manifest, it must agree with the reference."""
+    path = Path(other_dir) / fmt.MANIFEST_NAME
+    if not path.exists():
+        return
+    other = fmt.load_manifest(other_dir)
+    mine = {c["name"]: c for c in ref_manifest["cases"]}
+    for case in other["cases"]:
+        ref = mine.get(case["name"])
+        if ref is None:
+            continue
+        if case["function"] != ref["function"] or set(case["outputs"]) != set(ref["outputs"]):
+            raise fmt.OracleFormatError(
+                f"{str(path)!r}: case {case['name']!r} declares function {case['function']} "
+                f"with outputs {sorted(case['outputs'])}; the reference suite declares "
+                f"{ref['function']} with outputs {sorted(ref['outputs'])}"
+            )
+
+
+def check_against(reference_dir, other_dir, cases=None) -> Report:
+    """Compare ``other_dir`` with the reference suite in ``reference_dir``.
+
+    Parameters
+    ----------
+    reference_dir : path
+        A suite written by :func:`abcref.oracle.export_suite`.
+    other_dir : path
+        Another implementation's outputs laid out the same way
+        (``<case>.npz`` holding the output arrays; see docs/oracle.md).
+    cases : list of str, optional
+        Only these cases, by name or shell pattern (default: every case
+        of the reference manifest).
+
+    Returns
+    -------
+    Report
+        ``report.ok`` is True when every case passed;
+        ``report.format()`` is the printable text.
+
+    Raises
+    ------
+    OracleFormatError
+        If the reference suite (or the other manifest, when present) is
+        malformed, or ``cases`` names an unknown case.
+    """
+    manifest = fmt.load_manifest(reference_dir)
+    if not Path(other_dir).is_dir():
+        raise fmt.OracleFormatError(f"{str(other_dir)!r} is not a directory")
+    _check_other_manifest(manifest, other_dir)
+    selected = manifest["cases"]
+    if cases is not None:
+        names = [c["name"] for c in selected]
+        chosen = set()
+        for pattern in cases:
+            hits = fnmatch.filter(names, pattern)
+            if not hits:
+                raise fmt.OracleFormatError(
+                    f"no case of the suite matches {pattern!r}; cases are {names}"
+                )
+            chosen.update(hits)
+        selected = [c for c in selected if c["name"] in chosen]
+    results = [check_case(reference_dir, other_dir, case) for case in selected]
+    return Report(str(reference_dir), str(other_dir), results)
