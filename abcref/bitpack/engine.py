@@ -40,6 +40,7 @@ included (tested on the boundary values and their neighbours).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,6 +56,9 @@ from abcref.bitpack.conv import (
     zero_padding_correction,
 )
 from abcref.bitpack.pack import check_signs
+from abcref.nn.abcconv import ABCConv2d
+from abcref.nn.layers import BatchNorm2d
+from abcref.nn.module import Module, Sequential
 from abcref.ops import batchnorm2d_forward
 
 # -- comparators -------------------------------------------------------------
@@ -487,3 +491,123 @@ def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
         pad_value=int(pad_value),
         comparator=comparator,
     )
+
+
+class BitABCConv2d(Module):
+    """Inference-only layer that runs a :class:`CompiledABCConv2d`.
+
+    It takes the place of an ``ABCConv2d`` (and of the batch norm folded
+    into it, named by ``folded_batchnorm``) in a compiled model. There
+    is no backward: the packed bases are a snapshot of trained weights.
+    """
+
+    def __init__(self, compiled: CompiledABCConv2d, *, folded_batchnorm: str | None = None):
+        super().__init__()
+        self.compiled = compiled
+        self.folded_batchnorm = folded_batchnorm
+        self.training = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.compiled.forward(x)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise RuntimeError("BitABCConv2d is inference-only: train the float model instead")
+
+    def __repr__(self) -> str:
+        c = self.compiled
+        fold = f", folded {self.folded_batchnorm}" if self.folded_batchnorm else ""
+        return (
+            f"BitABCConv2d({c.in_channels}, {c.out_channels}, kernel_size={c.kernel_size}, "
+            f"M={c.num_bases}, N={c.num_activations}{fold})"
+        )
+
+
+def _binary_abc(module) -> bool:
+    return isinstance(module, ABCConv2d) and module.N is not None
+
+
+def _compile_sequential(seq: Sequential) -> Sequential:
+    items = list(seq.children().items())
+    layers: dict[str, Module] = {}
+    i = 0
+    while i < len(items):
+        name, child = items[i]
+        following = items[i + 1][1] if i + 1 < len(items) else None
+        if isinstance(child, BatchNorm2d) and _binary_abc(following):
+            # BN output feeds only the next layer's comparators: fold it (section 5.3).
+            next_name = items[i + 1][0]
+            compiled = compile_abcconv(following, batchnorm=child)
+            layers[next_name] = BitABCConv2d(compiled, folded_batchnorm=name)
+            i += 2
+            continue
+        layers[name] = _compile_module(child)
+        i += 1
+    return Sequential(**layers)
+
+
+def _compile_module(module: Module) -> Module:
+    if _binary_abc(module):
+        return BitABCConv2d(compile_abcconv(module))
+    if isinstance(module, Sequential):
+        return _compile_sequential(module)
+    children = module.children()
+    if not children:
+        return copy.deepcopy(module)  # a float layer: snapshot it like the packed ones
+    # Any other container (e.g. a residual block): copy it, compile its children,
+    # and re-point attributes and lists of children at the compiled ones.
+    new = copy.copy(module)
+    object.__setattr__(new, "_modules", {})
+    replaced = {}
+    for name, child in children.items():
+        compiled = _compile_module(child)
+        replaced[id(child)] = compiled
+        setattr(new, name, compiled)
+    for attr, value in list(vars(new).items()):
+        if isinstance(value, list) and value and all(isinstance(m, Module) for m in value):
+            object.__setattr__(new, attr, [replaced.get(id(m), m) for m in value])
+    new.params, new.grads = dict(module.params), dict(module.grads)
+    new.buffers = {k: b.copy() for k, b in module.buffers.items()}
+    return new
+
+
+def compile_model(model: Module) -> Module:
+    """Compile every binary ABC layer of an eval-mode model for bitwise inference.
+
+    Parameters
+    ----------
+    model : Module
+        A trained model (e.g. from :func:`abcref.nn.models.build_model`)
+        in eval mode.
+
+    Returns
+    -------
+    compiled : Module
+        A copy of the model in which every ``ABCConv2d`` with binary
+        activations is a :class:`BitABCConv2d` (packed bases, alpha,
+        beta, comparators), and every ``BatchNorm2d`` directly followed
+        by such a layer inside a ``Sequential`` is folded into its
+        comparators (section 5.3). Other layers (full-precision first
+        and last layers, pooling, weight-only ABC layers, batch norms
+        feeding a residual shortcut) are copied and run in float.
+        Inference only (no backward).
+
+    Raises
+    ------
+    ValueError
+        If any module of the model is in training mode.
+
+    Notes
+    -----
+    Integer accumulations are exact; the alpha/beta combination rounds
+    differently from the float graph's single conv, so logits agree to
+    float rounding and predictions agree unless an activation lies
+    within rounding of a comparator threshold.
+    """
+    training = [name or "<model>" for name, mod in model.named_modules() if mod.training]
+    if training:
+        raise ValueError(
+            f"model must be in eval mode (call model.eval()); in training mode: {training[:5]}"
+        )
+    compiled = _compile_module(model)
+    compiled.eval()
+    return compiled

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from abcref.bitpack.engine import BitABCConv2d, compile_model
+from abcref.data import load_digits
+from abcref.nn.abcconv import ABCConv2d
+from abcref.nn.layers import BatchNorm2d
+from abcref.nn.models import build_model
+from abcref.train.loop import train_step
+from abcref.train.optim import Adam
+
+
+def _randomise_batchnorms(model, rng):
+    """BN statistics and affine params with every sign of gamma (0 included)."""
+    for _, mod in model.named_modules():
+        if isinstance(mod, BatchNorm2d):
+            c, dt = mod.params["gamma"].shape[0], mod.params["gamma"].dtype
+            gamma = rng.normal(size=c) * rng.choice([-1.0, 1.0, 1.0], size=c)
+            gamma[0] = 0.0
+            mod.params["gamma"][...] = gamma
+            mod.params["beta"][...] = rng.normal(size=c)
+            mod.buffers["running_mean"] = rng.normal(size=c).astype(dt)
+            mod.buffers["running_var"] = rng.uniform(0.5, 2.0, size=c).astype(dt)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+@pytest.fixture(scope="module")
+def trained_small_cnn(digits):
+    model = build_model(
+        {
+            "arch": "small_cnn",
+            "in_channels": 1,
+            "num_classes": 10,
+            "widths": [16, 32, 32],
+            "pool_after": [1],
+            "conv": {"kind": "abc", "M": 2, "N": 3},
+            "seed": 0,
+        }
+    )
+    optimizer = Adam(model, lr=3e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        batch = rng.choice(digits.x_train.shape[0], size=64, replace=False)
+        train_step(model, optimizer, digits.x_train[batch], digits.y_train[batch])
+    return model.eval()
+
+
+def test_trained_model_same_predictions_on_every_example(trained_small_cnn, digits):
+    model = trained_small_cnn
+    compiled = compile_model(model)
+    kinds = {name: type(mod) for name, mod in compiled.named_modules()}
+    assert kinds["conv2"] is BitABCConv2d and kinds["conv3"] is BitABCConv2d
+    assert "bn1" not in kinds and "bn2" not in kinds  # folded into conv2 / conv3 comparators
+    x = np.concatenate([digits.x_train, digits.x_test])
+    float_logits = model.forward(x)
+    bit_logits = compiled.forward(x)
+    np.testing.assert_array_equal(bit_logits.argmax(axis=1), float_logits.argmax(axis=1))
+    np.testing.assert_allclose(bit_logits, float_logits, rtol=0, atol=1e-4)
+    accuracy = (compiled.forward(digits.x_test).argmax(axis=1) == digits.y_test).mean()
+    assert accuracy > 0.5  # trained, not a random net
+
+
+def test_compiled_model_does_not_change_with_float_model(trained_small_cnn, digits):
+    compiled = compile_model(trained_small_cnn)
+    before = compiled.forward(digits.x_test[:20])
+    other = build_model(trained_small_cnn.config)  # a different set of weights
+    other.eval()
+    np.testing.assert_array_equal(compiled.forward(digits.x_test[:20]), before)
+
+
+@pytest.mark.parametrize(
+    ("arch", "dtype"),
+    [("small_cnn", "float64"), ("small_cnn", "float32"), ("cifar_resnet", "float64")],
+)
+def test_compiled_model_matches_random_float_model(arch, dtype):
+    rng = np.random.default_rng(3)
+    config = {
+        "arch": arch,
+        "in_channels": 3,
+        "num_classes": 10,
+        "conv": {"kind": "abc", "M": 3, "N": 2},
+        "dtype": dtype,
+    }
+    if arch == "cifar_resnet":
+        config.update(depth=8, width=8)
+    model = build_model(config)
+    _randomise_batchnorms(model, rng)
+    model.eval()
+    compiled = compile_model(model)
+    assert sum(isinstance(m, BitABCConv2d) for _, m in compiled.named_modules()) == sum(
+        isinstance(m, ABCConv2d) for _, m in model.named_modules()
+    )
+    x = rng.normal(size=(32, 3, 8, 8)).astype(dtype)
+    float_logits = model.forward(x)
+    bit_logits = compiled.forward(x)
+    np.testing.assert_array_equal(bit_logits.argmax(axis=1), float_logits.argmax(axis=1))
+    atol = 1e-10 if dtype == "float64" else 1e-3
+    np.testing.assert_allclose(bit_logits, float_logits, rtol=0, atol=atol)
+
+
+def test_compile_model_requires_eval_mode(trained_small_cnn):
+    model = build_model(trained_small_cnn.config)
+    with pytest.raises(ValueError, match=r"model must be in eval mode \(call model.eval\(\)\)"):
+        compile_model(model)
+
+
+def test_compiled_layers_are_inference_only(trained_small_cnn):
+    compiled = compile_model(trained_small_cnn)
+    layer = next(m for _, m in compiled.named_modules() if isinstance(m, BitABCConv2d))
+    with pytest.raises(RuntimeError, match="inference-only"):
+        layer.backward(np.zeros((1, 1, 1, 1)))
