@@ -1,0 +1,151 @@
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from abcref.nn import build_model
+from abcref.train import (
+    Adam,
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    restore,
+    save_checkpoint,
+    train_step,
+)
+
+CONFIG = {
+    "arch": "small_cnn",
+    "widths": [4, 6],
+    "pool_after": [1],
+    "conv": {"kind": "abc", "M": 2, "N": 2},
+}
+
+
+def trained_model_and_optimizer():
+    model = build_model(CONFIG)
+    opt = Adam(model, lr=0.01)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 10, 8)
+    train_step(model, opt, x, y)
+    train_step(model, opt, x, y)
+    return model, opt
+
+
+def test_round_trip_is_exact(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    rng = np.random.default_rng(5)
+    rng.permutation(10)
+    path = save_checkpoint(
+        tmp_path / "ck.npz", model, optimizer=opt, epoch=3, rng=rng, metrics={"a": 0.5}
+    )
+    ck = load_checkpoint(path)
+    assert ck.epoch == 3 and ck.metadata["metrics"] == {"a": 0.5}
+    assert ck.metadata["format_version"] == 1 and ck.model_config == model.config
+    fresh = build_model(ck.model_config)
+    fresh_opt = Adam(fresh, lr=0.5)
+    restored_rng = restore(ck, fresh, fresh_opt)
+    for (name, a), (_, b) in zip(
+        sorted(model.state_dict().items()), sorted(fresh.state_dict().items()), strict=True
+    ):
+        assert a.dtype == b.dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    saved, loaded = opt.state_dict(), fresh_opt.state_dict()
+    assert loaded["step"] == saved["step"] and loaded["hyper"] == saved["hyper"]
+    for k in saved["arrays"]:
+        np.testing.assert_array_equal(saved["arrays"][k], loaded["arrays"][k])
+    np.testing.assert_array_equal(restored_rng.permutation(50), rng.permutation(50))
+    assert load_model(path).training is False
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    model, _ = trained_model_and_optimizer()
+    path = save_checkpoint(tmp_path / "ck.npz", model, epoch=1)
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        save_checkpoint(path, model, epoch=2, metrics={"bad": object()})
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["ck.npz"]
+
+
+def test_truncated_and_corrupted_files_give_clear_errors(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    path = save_checkpoint(tmp_path / "ck.npz", model, optimizer=opt, epoch=1)
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(truncated)
+    # flip one byte inside the first array's payload: the zip CRC catches it
+    corrupted = tmp_path / "corrupted.npz"
+    raw = bytearray(data)
+    raw[200] ^= 0xFF
+    corrupted.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(corrupted)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file at all")
+    with pytest.raises(CheckpointError, match="not a readable abcref checkpoint"):
+        load_checkpoint(garbage)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.npz")
+
+
+def rewrite(src, dst, *, drop=(), metadata=None):
+    """Copy an npz archive, dropping members or replacing the metadata."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            if item.filename in drop:
+                continue
+            if metadata is not None and item.filename == "metadata.json.npy":
+                with zout.open(item.filename, "w") as f:
+                    np.lib.format.write_array(
+                        f, np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+                    )
+                continue
+            zout.writestr(item, zin.read(item.filename))
+
+
+def test_missing_arrays_and_bad_metadata(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    path = save_checkpoint(tmp_path / "ck.npz", model, optimizer=opt, epoch=1)
+    meta = load_checkpoint(path).metadata
+    rewrite(path, tmp_path / "a.npz", drop={"model/conv2.v.npy"})
+    with pytest.raises(CheckpointError, match=r"lacks arrays \['model/conv2.v'\]"):
+        load_checkpoint(tmp_path / "a.npz")
+    rewrite(path, tmp_path / "b.npz", drop={"metadata.json.npy"})
+    with pytest.raises(CheckpointError, match="has no 'metadata.json'"):
+        load_checkpoint(tmp_path / "b.npz")
+    rewrite(path, tmp_path / "c.npz", metadata={**meta, "format_version": 99})
+    with pytest.raises(CheckpointError, match="format_version 99"):
+        load_checkpoint(tmp_path / "c.npz")
+    rewrite(path, tmp_path / "d.npz", metadata={**meta, "format": "other"})
+    with pytest.raises(CheckpointError, match="not an abcref checkpoint"):
+        load_checkpoint(tmp_path / "d.npz")
+    rewrite(path, tmp_path / "e.npz", metadata={**meta, "rng_state": {"bit_generator": "os"}})
+    with pytest.raises(CheckpointError, match="bit generator 'os'"):
+        load_checkpoint(tmp_path / "e.npz").rng()
+
+
+def test_mismatched_model_or_optimizer(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    path = save_checkpoint(tmp_path / "ck.npz", model, optimizer=opt, epoch=1)
+    ck = load_checkpoint(path)
+    other = build_model({**CONFIG, "widths": [4, 8]})
+    with pytest.raises(CheckpointError, match="was saved for model config"):
+        restore(ck, other)
+    other.config = None  # no config to compare: the arrays must still fit
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        restore(ck, other)
+    same = build_model(CONFIG)
+    from abcref.train import SGD
+
+    with pytest.raises(CheckpointError, match="does not fit the optimizer"):
+        restore(ck, same, SGD(same, lr=0.1))
+    no_opt = save_checkpoint(tmp_path / "no_opt.npz", model, epoch=1)
+    with pytest.raises(CheckpointError, match="holds no optimizer state"):
+        restore(load_checkpoint(no_opt), same, Adam(same))
