@@ -1,0 +1,108 @@
+"""Time abcref's conv2d against PyTorch's CPU Conv2d, side by side.
+
+Default layer: N=32, 64 -> 64 channels, 28x28, 3x3 kernel, padding 1,
+float32, with bias. PyTorch (if importable) runs in a separate process so
+that its thread pool and NumPy's BLAS pool do not compete.
+
+    python benchmarks/bench_conv.py [--repeats 20] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from abcref.ops import conv2d_backward, conv2d_forward
+
+
+def median_ms(fn, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def bench_abcref(a) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((a.n, a.c, a.size, a.size), dtype=np.float32)
+    w = rng.standard_normal((a.o, a.c, a.kernel, a.kernel), dtype=np.float32)
+    b = rng.standard_normal(a.o, dtype=np.float32)
+    out, _ = conv2d_forward(x, w, b, padding=a.padding)
+    dout = rng.standard_normal(out.shape, dtype=np.float32)
+
+    def forward():
+        # a forward whose cache is dropped: what inference costs
+        conv2d_forward(x, w, b, padding=a.padding)
+
+    def forward_backward():
+        _, cache = conv2d_forward(x, w, b, padding=a.padding)
+        conv2d_backward(dout, cache)
+
+    return {
+        "forward_ms": median_ms(forward, a.repeats, a.warmup),
+        "forward_backward_ms": median_ms(forward_backward, a.repeats, a.warmup),
+    }
+
+
+def bench_torch(a) -> dict | None:
+    if importlib.util.find_spec("torch") is None:
+        return None
+    script = Path(__file__).with_name("_torch_conv.py")
+    args = [sys.executable, str(script)]
+    for name in ("n", "c", "o", "size", "kernel", "padding", "threads", "repeats", "warmup"):
+        args += [f"--{name}", str(getattr(a, name))]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=32)
+    p.add_argument("--c", type=int, default=64)
+    p.add_argument("--o", type=int, default=64)
+    p.add_argument("--size", type=int, default=28)
+    p.add_argument("--kernel", type=int, default=3)
+    p.add_argument("--padding", type=int, default=1)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    a = p.parse_args()
+
+    blas_env = {
+        k: os.environ.get(k, "<unset>")
+        for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")
+    }
+    print(
+        f"conv2d N={a.n} {a.c}->{a.o} {a.size}x{a.size} k={a.kernel} p={a.padding} float32, "
+        f"median of {a.repeats} after {a.warmup} warm-up"
+    )
+    print(f"numpy {np.__version__}; env {blas_env}")
+    ours = bench_abcref(a)
+    theirs = bench_torch(a)
+    print(f"{'':18}{'abcref ms':>12}{'torch ms':>12}{'ratio':>8}")
+    for key, label in (("forward_ms", "forward"), ("forward_backward_ms", "forward+backward")):
+        if theirs is None:
+            print(f"{label:18}{ours[key]:12.1f}{'n/a':>12}{'n/a':>8}")
+        else:
+            ratio = ours[key] / theirs[key]
+            print(f"{label:18}{ours[key]:12.1f}{theirs[key]:12.1f}{ratio:8.2f}")
+    if theirs is None:
+        print("torch not importable: install it to compare (pip install torch)")
+    else:
+        print(f"torch {theirs['torch']} with {theirs['threads']} threads (separate process)")
+
+
+if __name__ == "__main__":
+    main()
