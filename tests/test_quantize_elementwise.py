@@ -9,6 +9,7 @@ central finite differences in float64.
 import numpy as np
 import pytest
 
+from abcref.gradcheck import numerical_gradient, relative_error
 from abcref.quantize import (
     binary_sign,
     bwn_weights_backward,
@@ -24,26 +25,6 @@ from abcref.quantize import (
     sign_weights_backward,
     sign_weights_forward,
 )
-
-
-def numerical_gradient(f, x, dout, h=1e-6):
-    """d<dout, f(x)>/dx by central differences (x perturbed in place, restored)."""
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        plus = np.sum(dout * f(x))
-        x[i] = old - h
-        minus = np.sum(dout * f(x))
-        x[i] = old
-        grad[i] = (plus - minus) / (2 * h)
-    return grad
-
-
-def relative_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a) + np.abs(b)), 1e-300)
 
 
 # -- sign ----------------------------------------------------------------------

@@ -16,6 +16,12 @@ from abcref.quantize.activations import (
     sign_activations_backward,
     sign_activations_forward,
 )
+from abcref.quantize.conv import (
+    ACTIVATION_QUANTIZERS,
+    WEIGHT_QUANTIZERS,
+    quantized_conv2d_backward,
+    quantized_conv2d_forward,
+)
 from abcref.quantize.sign import binary_sign
 from abcref.quantize.weights import (
     bwn_weights_backward,
@@ -25,8 +31,26 @@ from abcref.quantize.weights import (
     sign_weights_backward,
     sign_weights_forward,
 )
+from abcref.quantize.xnornet import (
+    xnornet_conv2d_backward,
+    xnornet_conv2d_forward,
+    xnornet_conv2d_naive,
+    xnornet_input_scale_backward,
+    xnornet_input_scale_forward,
+    xnornet_input_scale_naive,
+)
 
 __all__ = [
+    "ACTIVATION_QUANTIZERS",
+    "WEIGHT_QUANTIZERS",
+    "quantized_conv2d_backward",
+    "quantized_conv2d_forward",
+    "xnornet_conv2d_backward",
+    "xnornet_conv2d_forward",
+    "xnornet_conv2d_naive",
+    "xnornet_input_scale_backward",
+    "xnornet_input_scale_forward",
+    "xnornet_input_scale_naive",
     "binary_sign",
     "bwn_weights_backward",
     "bwn_weights_forward",

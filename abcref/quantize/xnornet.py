@@ -1,0 +1,244 @@
+"""XNOR-Net convolution (Rastegari et al. 2016, §3.2, eq. 11).
+
+``I * W ~ (sign(I) (*) sign(W)) . K alpha``: binary input and binary
+weights, the weight scale ``alpha`` per output channel (BWN, eq. 6) and the
+input scale ``K = A * k`` per sample and output position, where
+``A = mean_c |I|`` and ``k`` is the ``kh x kw`` averaging kernel.
+
+(The name ``xnor_conv2d`` belongs to the bit-packed engine of
+:mod:`abcref.bitpack`; these are the float training-graph functions.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from abcref._checks import check_array, check_pair, check_same_dtype
+from abcref.ops import conv2d_backward, conv2d_forward
+from abcref.ops._common import check_kernel_fits, output_size
+from abcref.quantize.activations import sign_activations_backward, sign_activations_forward
+from abcref.quantize.sign import check_zero_sign
+from abcref.quantize.weights import BWN_WEIGHT_STES, bwn_weights_backward, bwn_weights_forward
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def check_conv_inputs(x, W, stride, padding):
+    """Validate ``x`` (N, C, H, W) and ``W`` (O, C, kh, kw) for a conv."""
+    check_array(x, "x", ndim=4)
+    check_array(W, "W", ndim=4)
+    check_same_dtype(x=x, W=W)
+    if W.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"W has {W.shape[1]} input channels (W.shape={W.shape}) but x has "
+            f"{x.shape[1]} channels (x.shape={x.shape}); expected them equal"
+        )
+    stride = check_pair(stride, "stride", min_value=1)
+    padding = check_pair(padding, "padding", min_value=0)
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    check_kernel_fits(padded, W.shape[2:], "padded input")
+    return stride, padding
+
+
+# -- the input scale K -------------------------------------------------------------
+def xnornet_input_scale_forward(
+    x: np.ndarray, kernel_size, *, stride=1, padding=0
+) -> tuple[np.ndarray, dict]:
+    """XNOR-Net input scaling factors ``K = A * k``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        Real-valued conv input (before binarization).
+    kernel_size : int or (int, int)
+        ``(kh, kw)`` of the convolution the factors belong to.
+    stride, padding : int or (int, int)
+        Those of that convolution; ``A`` is zero-padded like ``sign(I)``.
+
+    Returns
+    -------
+    K : ndarray, shape (N, 1, Ho, Wo), dtype of ``x``
+        ``K[n, 0, y, x]`` is beta of eq. 10 for the sub-tensor under the
+        window at ``(y, x)``: ``mean |I|`` over its ``C kh kw`` entries,
+        padded entries counting as 0.
+    cache : dict
+
+    Notes
+    -----
+    Rastegari et al. 2016, §3.2 "Binary Convolution": ``A = sum_c |I_c| / C``,
+    ``K = A * k`` with ``k_ij = 1 / (kh kw)``. Backward:
+    ``dx = sign(x) / C * conv2d_backward(dK)`` (the subgradient 0 of
+    ``|x|`` at ``x = 0``).
+    """
+    check_array(x, "x", ndim=4)
+    kh, kw = check_pair(kernel_size, "kernel_size", min_value=1)
+    A = np.mean(np.abs(x), axis=1, keepdims=True)
+    k = np.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype)
+    K, conv_cache = conv2d_forward(A, k, stride=stride, padding=padding)
+    cache = {"conv": conv_cache, "sign_x": np.sign(x), "channels": x.shape[1]}
+    return K, cache
+
+
+def xnornet_input_scale_backward(dK: np.ndarray, cache: dict) -> np.ndarray:
+    """Gradient of :func:`xnornet_input_scale_forward` with respect to ``x``."""
+    dA, _, _ = conv2d_backward(dK, cache["conv"])
+    return cache["sign_x"] * (dA / dA.dtype.type(cache["channels"]))
+
+
+def xnornet_input_scale_naive(x: np.ndarray, kernel_size, *, stride=1, padding=0) -> np.ndarray:
+    """Looped reference for :func:`xnornet_input_scale_forward`.
+
+    Computes beta of eq. 10, ``||X||_1 / n``, for each sub-tensor ``X``
+    under the window directly (``n = C kh kw``, zero padding included).
+    """
+    check_array(x, "x", ndim=4)
+    kh, kw = check_pair(kernel_size, "kernel_size", min_value=1)
+    (sh, sw), (ph, pw) = (
+        check_pair(stride, "stride", min_value=1),
+        check_pair(padding, "padding", min_value=0),
+    )
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph : ph + h, pw : pw + w] = x
+    ho, wo = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    K = np.zeros((n, 1, ho, wo), dtype=x.dtype)
+    for ni in range(n):
+        for y in range(ho):
+            for xi in range(wo):
+                sub = xp[ni, :, y * sh : y * sh + kh, xi * sw : xi * sw + kw]
+                K[ni, 0, y, xi] = np.sum(np.abs(sub)) / sub.size
+    return K
+
+
+# -- the XNOR-Net convolution ------------------------------------------------------
+def xnornet_conv2d_forward(
+    x: np.ndarray,
+    W: np.ndarray,
+    *,
+    stride=1,
+    padding=0,
+    weight_ste: str = "paper",
+    scale_input: bool = True,
+    scale_grad: bool = True,
+    zero_sign: int = 1,
+) -> tuple[np.ndarray, dict]:
+    """XNOR-Net convolution ``(sign(x) (*) sign(W)) . K alpha`` (eq. 11).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        Real-valued input (the BN output); binarized here.
+    W : ndarray, shape (O, C, kh, kw)
+        Latent float weights, dtype of ``x``.
+    stride, padding : int or (int, int)
+        ``sign(x)`` and ``A`` are zero-padded (conventions.md point 10).
+    weight_ste : {"paper", "exact", "identity"}
+        Latent weight gradient rule, see
+        :func:`abcref.quantize.bwn_weights_forward`.
+    scale_input : bool
+        Multiply by ``K`` (True, the paper); False drops ``K`` (the
+        paper's ablation "removing beta", Table 1 discussion).
+    scale_grad : bool
+        Backpropagate through ``K`` into ``x`` (True: ``K`` is an ordinary
+        differentiable function of the input); False treats ``K`` as a
+        constant. The paper does not say; see docs/baselines.md.
+    zero_sign : {1, -1}
+        sign(0) for input and weights; +1 as XNOR-Net's eq. 4.
+
+    Returns
+    -------
+    out : ndarray, shape (N, O, Ho, Wo), dtype of ``x``
+    cache : dict
+
+    Notes
+    -----
+    ``out = conv(sign(x), alpha sign(W)) * K`` (K broadcast over O).
+    Backward with ``g = dout``: ``dK = sum_o g * conv(...)``;
+    ``conv(...)`` backward of ``g * K`` gives ``dsign(x)`` and ``dW~``;
+    ``dx = dsign(x) 1[|x| <= 1]`` (+ the path through ``K`` when
+    ``scale_grad``); ``dW`` from ``dW~`` by ``weight_ste``.
+    """
+    stride, padding = check_conv_inputs(x, W, stride, padding)
+    if weight_ste not in BWN_WEIGHT_STES:
+        raise ValueError(
+            f"weight_ste must be one of {sorted(BWN_WEIGHT_STES)}, got {weight_ste!r}"
+        )
+    _check_bool(scale_input, "scale_input")
+    _check_bool(scale_grad, "scale_grad")
+    zero_sign = check_zero_sign(zero_sign)
+    W_q, w_cache = bwn_weights_forward(W, weight_ste=weight_ste, zero_sign=zero_sign)
+    x_b, a_cache = sign_activations_forward(x, zero_sign=zero_sign)
+    binary_out, conv_cache = conv2d_forward(x_b, W_q, stride=stride, padding=padding)
+    cache = {"w": w_cache, "a": a_cache, "conv": conv_cache, "K": None, "scale_grad": scale_grad}
+    if not scale_input:
+        return binary_out, cache
+    K, k_cache = xnornet_input_scale_forward(x, W.shape[2:], stride=stride, padding=padding)
+    cache.update(K=K, k_cache=k_cache, binary_out=binary_out)
+    return binary_out * K, cache
+
+
+def xnornet_conv2d_backward(dout: np.ndarray, cache: dict) -> dict:
+    """Gradients of :func:`xnornet_conv2d_forward`.
+
+    Returns
+    -------
+    grads : dict
+        ``"x"`` (N, C, H, W) and ``"W"`` (O, C, kh, kw).
+    """
+    K = cache["K"]
+    d_binary = dout if K is None else dout * K
+    dx_b, dW_q, _ = conv2d_backward(d_binary, cache["conv"])
+    dx = sign_activations_backward(dx_b, cache["a"])
+    if K is not None and cache["scale_grad"]:
+        dK = np.sum(dout * cache["binary_out"], axis=1, keepdims=True)
+        dx += xnornet_input_scale_backward(dK, cache["k_cache"])
+    return {"x": dx, "W": bwn_weights_backward(dW_q, cache["w"])}
+
+
+def xnornet_conv2d_naive(
+    x: np.ndarray,
+    W: np.ndarray,
+    *,
+    stride=1,
+    padding=0,
+    scale_input: bool = True,
+    zero_sign: int = 1,
+) -> np.ndarray:
+    """Looped reference for :func:`xnornet_conv2d_forward` (forward only).
+
+    For each output: ``alpha_o * beta * sum(sign(X) sign(W_o))`` with
+    ``beta = ||X||_1 / n`` of the window's sub-tensor ``X`` (eqs. 6, 10, 11).
+    """
+    (sh, sw), (ph, pw) = check_conv_inputs(x, W, stride, padding)
+    zero_sign = check_zero_sign(zero_sign)
+
+    def sgn(a):
+        return np.where(a >= 0 if zero_sign == 1 else a > 0, 1.0, -1.0).astype(a.dtype)
+
+    n, c, h, w = x.shape
+    o, _, kh, kw = W.shape
+    ho, wo = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph : ph + h, pw : pw + w] = x
+    inside = np.zeros(xp.shape, dtype=bool)  # the zero border stays 0 after sign
+    inside[:, :, ph : ph + h, pw : pw + w] = True
+    signs = np.where(inside, sgn(xp), 0).astype(x.dtype)
+    out = np.zeros((n, o, ho, wo), dtype=x.dtype)
+    for ni in range(n):
+        for oi in range(o):
+            alpha = np.sum(np.abs(W[oi])) / W[oi].size
+            for y in range(ho):
+                for xi in range(wo):
+                    win = (
+                        ni,
+                        slice(None),
+                        slice(y * sh, y * sh + kh),
+                        slice(xi * sw, xi * sw + kw),
+                    )
+                    beta = np.sum(np.abs(xp[win])) / xp[win].size if scale_input else 1.0
+                    out[ni, oi, y, xi] = alpha * beta * np.sum(signs[win] * sgn(W[oi]))
+    return out
