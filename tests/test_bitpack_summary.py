@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from abcref.bitpack.summary import format_summary, model_summary, summary_totals
+from abcref.nn.abcconv import ABCConv2d
+from abcref.nn.layers import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d
+from abcref.nn.module import Sequential
+
+
+def _model(per_channel=False):
+    return Sequential(
+        conv1=Conv2d(3, 8, 3, padding=1, bias=False),
+        bn1=BatchNorm2d(8),
+        conv2=ABCConv2d(8, 70, 3, M=3, N=2, padding=1, per_channel=per_channel),
+        pool=MaxPool2d(2),
+        bn2=BatchNorm2d(70),
+        conv3=ABCConv2d(70, 4, 1, M=2, N=None),
+        gap=GlobalAvgPool2d(),
+        fc=Linear(4, 10),
+    )
+
+
+def test_counts_by_hand():
+    model = _model()
+    rows = {r.name: r for r in model_summary(model, (3, 6, 6))}
+    assert list(rows) == ["conv1", "bn1", "conv2", "pool", "bn2", "conv3", "gap", "fc"]
+    conv2 = rows["conv2"]
+    k, outputs = 8 * 9, 70 * 6 * 6
+    assert conv2.output_shape == (70, 6, 6)
+    assert conv2.binary_params == 3 * 70 * k
+    assert conv2.float_params == 3 + 2 + 2 * 8  # alphas, betas, thresholds per channel (folded)
+    assert conv2.float_macs == k * outputs
+    assert conv2.binary_macs == 3 * 2 * k * outputs
+    assert conv2.packed_float_macs == 3 * 2 * outputs
+    assert conv2.packed_model_bytes == 3 * 70 * 9 * 1 * 8 + (3 + 2 + 16) * 4
+    assert conv2.float_model_bytes == (70 * k + 2 + 2) * 4
+    assert rows["bn1"].packed_model_bytes == 0 and rows["bn1"].note == "folded into conv2"
+    # bn2 feeds a weight-only ABC layer: not folded, kept as float.
+    assert rows["bn2"].packed_model_bytes == rows["bn2"].float_model_bytes == 4 * 70 * 4
+    conv3 = rows["conv3"]
+    assert conv3.binary_macs == 0 and conv3.packed_float_macs == 2 * 70 * 4 * 3 * 3
+    assert rows["conv1"].float_macs == 8 * 27 * 36 and rows["fc"].float_macs == 40
+    totals = summary_totals(list(rows.values()))
+    assert totals["binary_macs"] == conv2.binary_macs
+    assert totals["packed_model_bytes"] == sum(r.packed_model_bytes for r in rows.values())
+
+
+def test_channel_wise_alphas_counted_per_channel():
+    rows = {r.name: r for r in model_summary(_model(per_channel=True), (3, 6, 6))}
+    assert rows["conv2"].float_params == 70 * 3 + 2 + 2 * 8
+
+
+def test_summary_leaves_modes_and_forward_untouched():
+    model = _model()
+    model.train()
+    model_summary(model, (3, 6, 6))
+    assert all(m.training for _, m in model.named_modules())
+    assert "forward" not in vars(model.conv2)
+    out = model.eval().forward(np.zeros((2, 3, 6, 6), dtype=np.float32))
+    assert out.shape == (2, 10)
+
+
+def test_format_summary_has_totals_and_ratio():
+    text = format_summary(model_summary(_model(), (3, 6, 6)))
+    assert text.splitlines()[0].split()[:3] == ["layer", "type", "output"]
+    assert "total" in text and "smaller" in text and "bn1: folded into conv2" in text
+
+
+def test_bad_input_shape():
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\)"):
+        model_summary(_model(), (1, 3, 6, 6))
