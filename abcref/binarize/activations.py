@@ -160,8 +160,17 @@ def approximate_activations_forward(
             f"beta must have the shape of v {v.shape} (one scale per activation base), "
             f"got shape {beta.shape}"
         )
-    A = binarize_activations(R, v)
-    R_tilde = np.tensordot(beta, A, axes=(0, 0))
+    # One base at a time into a reused buffer (no (N, ...) stack):
+    # 1[R >= t_n] * 2 beta_n - beta_n is exactly beta_n * A_n in floating
+    # point, and the sum runs in order n = 1..N.
+    thresholds = activation_thresholds(v)
+    R_tilde = np.zeros_like(R)
+    term = np.empty_like(R)
+    for t_n, beta_n in zip(thresholds, beta, strict=True):
+        np.greater_equal(R, t_n, out=term)
+        term *= 2 * beta_n
+        term -= beta_n
+        R_tilde += term
     return R_tilde, {"R": R, "v": v, "beta": beta}
 
 
@@ -181,11 +190,30 @@ def approximate_activations_backward(
     """
     R, v, beta = cache["R"], cache["v"], cache["beta"]
     check_same_dtype(dR_tilde=dR_tilde, R=R)
-    A = binarize_activations(R, v)
-    dbeta = (A * dR_tilde[None]).reshape(A.shape[0], -1).sum(axis=1)
-    dA = _expand(beta, R.ndim) * dR_tilde[None]
-    dR, dv = binarize_activations_backward(dA, {"R": R, "v": v})
-    return dR, dv, dbeta
+    # dc/dA_n = beta_n dR_tilde for every n; loop over n to avoid (N, ...)
+    # temporaries (binarize_activations_backward is the stacked form).
+    thresholds = activation_thresholds(v)
+    # Masks are written as 0/1 floats into reused buffers so that the sums
+    # are BLAS dot products (bool-indexed sums are several times slower).
+    one = R.dtype.type(1)
+    flat_grad = dR_tilde.ravel()
+    total = dR_tilde.sum()
+    slope = np.zeros_like(R)  # sum_n beta_n mask_n
+    mask = np.empty_like(R)
+    upper = np.empty_like(R)
+    dv = np.empty_like(v)
+    dbeta = np.empty_like(beta)
+    for n in range(v.shape[0]):
+        # sum(dR_tilde * A_n) = 2 * (sum where A_n = +1) - (sum everywhere)
+        np.greater_equal(R, thresholds[n], out=mask)
+        dbeta[n] = 2 * np.dot(mask.ravel(), flat_grad) - total
+        np.greater_equal(R, -v[n], out=mask)  # window -v_n <= R <= 1 - v_n
+        np.less_equal(R, one - v[n], out=upper)
+        mask *= upper
+        dv[n] = beta[n] * np.dot(mask.ravel(), flat_grad)
+        mask *= beta[n]
+        slope += mask
+    return dR_tilde * slope, dv, dbeta
 
 
 def _gauss_pdf(x):
