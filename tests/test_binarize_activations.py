@@ -178,3 +178,20 @@ def test_bad_inputs_raise_clear_errors():
         binarize_activations(R, np.zeros((1, 1)))
     with pytest.raises(ValueError, match="N must be >= 1"):
         default_activation_params(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_sum_and_backward_equal_the_stacked_reference(dtype):
+    rng = np.random.default_rng(6)
+    R = rng.normal(size=(3, 4, 5)).astype(dtype)
+    v = np.array([0.1, 0.9, 0.5], dtype)  # unsorted on purpose
+    beta = np.array([0.2, 0.5, 0.3], dtype)
+    dout = rng.normal(size=R.shape).astype(dtype)
+    out, (dR, dv, dbeta) = _forward_backward(R, v, beta, dout)
+    A, cache = binarize_activations_forward(R, v)
+    np.testing.assert_array_equal(out, beta[0] * A[0] + beta[1] * A[1] + beta[2] * A[2])
+    dR_ref, dv_ref = binarize_activations_backward(beta[:, None, None, None] * dout, cache)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(dR, dR_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dv, dv_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dbeta, (A * dout).reshape(3, -1).sum(1), rtol=tol, atol=tol)
