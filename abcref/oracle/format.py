@@ -147,6 +147,12 @@ def load_arrays(path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise OracleFormatError(f"array file {str(path)!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        # np.load would take any other file for a pickle or a bare .npy.
+        raise OracleFormatError(
+            f"{str(path)!r} is not a readable .npz file (truncated or corrupt?): "
+            "no zip archive found"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}

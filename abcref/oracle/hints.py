@@ -30,6 +30,10 @@ _ABC_FUNCS = _WEIGHT_FUNCS[1:]
 _SIGN_OUTPUTS = ("B", "A")  # outputs that hold only +1 / -1
 
 
+def _signed(value: int) -> str:
+    return "0" if value == 0 else f"{value:+d}"
+
+
 def _alternatives(case: dict) -> list[tuple[str, str, dict]]:
     """``(family, text, overrides)`` for every alternative that applies to ``case``."""
     fn, kw = case["function"], case["kwargs"]
@@ -135,7 +139,7 @@ def _alternatives(case: dict) -> list[tuple[str, str, dict]]:
                 alts.append(
                     (
                         "pad",
-                        f"matches padding with {pad:+d} instead of {current:+d} (the "
+                        f"matches padding with {_signed(pad)} instead of {_signed(current)} (the "
                         "border of the binary activations, pad_value; conventions.md #10)",
                         {"pad_value": pad},
                     )
@@ -157,7 +161,7 @@ def _alternatives(case: dict) -> list[tuple[str, str, dict]]:
                 alts.append(
                     (
                         "pad",
-                        f"matches padding with {pad:+d} instead of {current:+d} "
+                        f"matches padding with {_signed(pad)} instead of {_signed(current)} "
                         "(pad_value, conventions.md #10)",
                         {"pad_value": pad},
                     )
