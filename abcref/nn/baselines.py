@@ -28,6 +28,8 @@ has it after each optimizer step: it clips BNN's latent weights to
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from abcref._checks import check_choice, check_int, check_pair, check_real
@@ -514,3 +516,83 @@ def baseline_conv2d(kind: str, in_channels: int, out_channels: int, kernel_size,
     """
     check_choice(kind, "kind", tuple(BASELINE_KINDS))
     return BASELINE_KINDS[kind](in_channels, out_channels, kernel_size, **options)
+
+
+def apply_after_update(model: Module) -> None:
+    """Call ``after_update()`` on every module of ``model`` that has it.
+
+    The trainer calls this after each ``optimizer.step()`` so that BNN's
+    latent weights stay in [-1, 1] (BNN Algorithm 1); for every other
+    layer it does nothing.
+    """
+    for _, module in model.named_modules():
+        hook = getattr(module, "after_update", None)
+        if callable(hook):
+            hook()
+
+
+# -- conv kinds for the model builders -----------------------------------------
+#: Kinds whose input is quantized inside the conv (so nothing feeds them);
+#: "bwn" keeps full-precision activations and is fed by the model's
+#: activation (ReLU), like "fp" and weight-only ABC.
+_SELF_QUANTIZING = ("xnor", "bnn", "dorefa", "kbit")
+_GEOMETRY = ("stride", "padding", "rng", "dtype")
+
+
+def kind_defaults(kind: str) -> dict:
+    """The options of a conv kind with their defaults (``K`` has none)."""
+    check_choice(kind, "kind", tuple(BASELINE_KINDS))
+    signature = inspect.signature(BASELINE_KINDS[kind].__init__)
+    return {
+        name: (None if p.default is inspect.Parameter.empty else p.default)
+        for name, p in signature.parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _GEOMETRY
+    }
+
+
+def normalise_kind_options(kind: str, options: dict) -> dict:
+    """Validate a model config's conv options and fill in the defaults.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown option names, or values the layer rejects.
+    """
+    defaults = kind_defaults(kind)
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"conv kind {kind!r} got unknown options {unknown}; expected some of {list(defaults)}"
+        )
+    out = {**defaults, **options}
+    if kind == "kbit" and out["K"] is None:
+        raise ValueError("conv kind 'kbit' needs the number of activation bits 'K'")
+    BASELINE_KINDS[kind](1, 1, 1, **out)  # the layer's own checks, with clear messages
+    return out
+
+
+def register_baseline_kinds() -> None:
+    """Register "bwn", "xnor", "bnn", "dorefa", "kbit" with the model builders.
+
+    After this, ``{"kind": "dorefa", "bits": 4}`` and the others work in any
+    :func:`abcref.nn.models.build_model` config (``"fp"`` is built in there).
+    """
+    from abcref.nn.models import ACTIVATIONS, register_conv_kind
+
+    for kind in ("bwn", "xnor", "bnn", "dorefa", "kbit"):
+
+        def make_conv(options, c_in, c_out, k, *, stride, padding, rng, dtype, _kind=kind):
+            return BASELINE_KINDS[_kind](
+                c_in, c_out, k, stride=stride, padding=padding, rng=rng, dtype=dtype, **options
+            )
+
+        def make_activation(options, activation, _kind=kind):
+            return None if _kind in _SELF_QUANTIZING else ACTIVATIONS[activation]()
+
+        def normalise(options, _kind=kind):
+            return normalise_kind_options(_kind, options)
+
+        register_conv_kind(kind, make_conv, make_activation=make_activation, normalise=normalise)
+
+
+register_baseline_kinds()
