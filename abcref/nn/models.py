@@ -328,7 +328,7 @@ def _finish(model: Module, config: dict) -> Module:
 
 # -- small CNN --------------------------------------------------------------
 
-_SMALL_CNN_DEFAULTS = {"widths": [32, 64, 64, 64], "pool_after": [2]}
+_SMALL_CNN_DEFAULTS = {"widths": [32, 64, 64, 64], "pool_after": None}
 
 
 def small_cnn(**options) -> Module:
@@ -354,8 +354,9 @@ def small_cnn(**options) -> Module:
     ----------
     widths : list of int
         Output channels of each 3x3 conv (``len(widths)`` convs).
-    pool_after : list of int
-        0-based indices of the convs followed by a 2x2 max-pool.
+    pool_after : list of int, optional
+        0-based indices of the convs followed by a 2x2 max-pool. Default:
+        the second-to-last conv (index 2 for the default four convs).
     conv : str or dict
         Inner conv kind (``"fp"``, or ``{"kind": "abc", "M": .., "N": ..,
         ...}``; see :func:`abc_conv`). Default ABC with M = N = 3.
@@ -381,6 +382,8 @@ def small_cnn(**options) -> Module:
         raise ValueError(f"widths must be a non-empty list of ints, got {widths!r}")
     widths = [check_int(w, f"widths[{i}]", min_value=1) for i, w in enumerate(widths)]
     pools = config["pool_after"]
+    if pools is None:  # default: pool after the second-to-last conv
+        pools = [len(widths) - 2] if len(widths) >= 2 else []
     if not isinstance(pools, list):
         raise TypeError(f"pool_after must be a list of conv indices, got {pools!r}")
     for i, p in enumerate(pools):
