@@ -26,6 +26,8 @@ def test_relu_gradient_at_zero_is_zero():
     x = np.array([-1.0, 0.0, 2.0])
     _, cache = relu_forward(x)
     np.testing.assert_array_equal(relu_backward(np.ones(3), cache), [0.0, 0.0, 1.0])
+    out, _ = relu_forward(np.array([-3.0, -0.0]))
+    assert not np.signbit(out).any()  # +0.0, not -0.0, for non-positive inputs
 
 
 def test_clip_forward_and_gradient():

@@ -29,7 +29,8 @@ def relu_forward(x):
     """
     check_array(x, "x")
     mask = x > 0
-    return x * mask, {"mask": mask, "dtype": x.dtype}
+    # where(), not x * mask: negative inputs give +0.0, never -0.0
+    return np.where(mask, x, x.dtype.type(0)), {"mask": mask, "dtype": x.dtype}
 
 
 def relu_backward(dout, cache):

@@ -29,7 +29,7 @@ class _ColumnPool:
     from the cache), so no live cache ever shares a buffer with another.
     """
 
-    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
         self.max_bytes = max_bytes
