@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from abcref.binarize import (
     abc_conv2d_backward,
@@ -189,3 +191,28 @@ def test_bad_inputs_raise_clear_errors():
         abc_conv2d_forward(x, badW, v, beta, M=2)
     with pytest.raises(ValueError, match="padding"):
         abc_conv2d_forward(x, W, v, beta, M=2, padding=-1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    M=st.integers(1, 3),
+    N=st.integers(1, 3),
+    size=st.integers(3, 7),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    padding=st.integers(0, 2),
+    pad_value=st.sampled_from([0.0, 1.0, -1.0]),
+    per_channel=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_eq12_identity_over_random_shapes(
+    M, N, size, kernel, stride, padding, pad_value, per_channel, seed
+):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(1, 2, size, size))
+    W = rng.normal(size=(3, 2, kernel, kernel))
+    v = rng.uniform(-0.5, 1.5, size=N)
+    beta = rng.uniform(0.1, 1.0, size=N)
+    kw = dict(M=M, stride=stride, padding=padding, per_channel=per_channel, pad_value=pad_value)
+    out, _ = abc_conv2d_forward(x, W, v, beta, **kw)
+    np.testing.assert_allclose(out, abc_conv2d_naive(x, W, v, beta, **kw), rtol=0, atol=1e-12)
