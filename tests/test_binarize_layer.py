@@ -122,6 +122,8 @@ def test_bad_arguments_raise_clear_errors():
         ABCConv2d(2, 2, 3, M=2, N=1, shifts=[0.0])
     with pytest.raises(ValueError, match="ridge must be >= 0"):
         ABCConv2d(2, 2, 3, M=2, N=1, ridge=-0.1)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        ABCConv2d(2, 2, 3, M=1, N=1, rng=0)
     layer = ABCConv2d(2, 2, 3, M=1, N=1)
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.zeros((1, 2, 1, 1), np.float32))

@@ -115,6 +115,10 @@ class ABCConv2d(Module):
         self.dtype = dtype
         u = check_shifts(shifts, self.M, dtype) if shifts is not None else weight_shifts(M, dtype)
         rng = np.random.default_rng(0) if rng is None else rng
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}"
+            )
         kh, kw = self.kernel_size
         bound = 1.0 / np.sqrt(self.in_channels * kh * kw)
         shape = (self.out_channels, self.in_channels, kh, kw)
