@@ -103,8 +103,10 @@ def test_conv2d_pad_value_fills_the_border():
 
 
 def test_conv2d_interleaved_layers_and_repeated_backward_share_no_buffers():
-    # Layers with identical shapes would share pooled column buffers if
-    # the workspace were unsafe.
+    # Several caches alive at once, a buffer released and reused, backward
+    # twice on one cache, a shallow copy of a cache, the input overwritten
+    # after forward: none of it may change a gradient. Layers of identical
+    # shapes would share pooled column buffers if the workspace were unsafe.
     rng = np.random.default_rng(3)
     x1, x2, x3 = (rng.standard_normal((2, 3, 6, 6)) for _ in range(3))
     w1, w2, w3 = (rng.standard_normal((4, 3, 3, 3)) for _ in range(3))
@@ -119,6 +121,7 @@ def test_conv2d_interleaved_layers_and_repeated_backward_share_no_buffers():
     g2 = conv2d_backward(dout, c2)  # releases c2's buffer
     _, c3 = conv2d_forward(x3, w3, padding=1)  # may reuse it
     c1_copy = copy.copy(c1)
+    x1[...] = 0.0  # the cache keeps its own padded copy of the input
     g1 = conv2d_backward(dout, c1)
     g1_again = conv2d_backward(dout, c1)  # rebuilt columns
     g1_copy = conv2d_backward(dout, c1_copy)  # shallow copy sees the release
