@@ -176,6 +176,20 @@ def test_rank_deficient_fits_never_crash(W, M, shifts, ridge):
                 _assert_no_worse_than_best_single_base(W[c], B[:, c], a[c], ridge)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_weights_give_all_minus_one_bases(dtype):
+    # np.full(n, c).mean() != c for many (n, c); the statistics pin it.
+    for n in (3, 7, 10, 25, 49, 100, 333):
+        for c in (0.1, 0.3, -0.7, 1 / 3):
+            W = np.full((2, n), c, dtype=dtype)
+            for per_channel in (False, True):
+                B, a = approximate_weights(W, 3, per_channel=per_channel)
+                assert (B == -1).all()
+                Bn, _ = approximate_weights_naive(W, 3, per_channel=per_channel)
+                assert (Bn == -1).all()
+                np.testing.assert_allclose(combine_bases(B, a), W, rtol=1e-5)
+
+
 def test_constant_weights_are_reconstructed():
     W = np.full((4, 3), -0.25)
     B, a = approximate_weights(W, 3)

@@ -131,7 +131,10 @@ def weight_statistics(
     Returns
     -------
     mean, std : ndarray, shape (fits, 1)
-        ``fits = C_out`` per channel, else 1; dtype of ``W``.
+        ``fits = C_out`` per channel, else 1; dtype of ``W``. A constant
+        fit (all weights equal to c) gets exactly ``mean = c``, ``std = 0``
+        (a floating-point mean of K copies of c is not always c), so all
+        its bases are -1.
     """
     W = _check_weight(W, per_channel)
     ddof = check_int(ddof, "ddof", min_value=0)
@@ -143,6 +146,13 @@ def weight_statistics(
         )
     mean = rows.mean(axis=1, keepdims=True)
     std = rows.std(axis=1, ddof=ddof, keepdims=True)
+    # A rounded mean of K copies of c is often not c, which would leave a
+    # constant W with std ~1e-17 and bases of either sign; pin it exactly.
+    low = rows.min(axis=1, keepdims=True)
+    constant = low == rows.max(axis=1, keepdims=True)
+    if constant.any():
+        mean = np.where(constant, low, mean)
+        std = np.where(constant, std.dtype.type(0), std)
     return mean, std
 
 
@@ -463,6 +473,8 @@ def approximate_weights_naive(
         w = group.ravel()
         mean = w.sum() / w.size
         std = np.sqrt(((w - mean) ** 2).sum() / (w.size - ddof))
+        if w.min() == w.max():  # constant: exact statistics
+            mean, std = w[0], 0.0
         design = np.empty((w.size, M))
         for i in range(M):
             base = np.array([1.0 if x - mean + u[i] * std > 0 else -1.0 for x in w])
