@@ -69,9 +69,9 @@ import numpy as np
 from abcref._checks import check_int, check_pair, check_real
 from abcref.bitpack.pack import _pack_last_axis, check_signs, pack_signs
 
-#: Output pixels times filters per block: 2**15 uint64 temporaries = 256 KiB,
-#: so xor result, counts and accumulator stay in L2 (measured best of 2**12..2**16).
-_BLOCK_ELEMENTS = 1 << 15
+#: Filters times output pixels per block: 2**16 uint64 temporaries = 512 KiB
+#: (measured flat between 2**15 and 2**17 on the benchmark layer).
+_BLOCK_ELEMENTS = 1 << 16
 
 
 def _check_conv_args(a, b, stride, padding, pad_value):
@@ -204,20 +204,21 @@ def _gather_patch_words(a_words, kernel_hw, stride, out_hw):
 
 
 def _popcount_block(cols, filt, out, r0, r1, acc_dtype):
-    """out[r0:r1] = sum_k popcount(cols[k, r0:r1, None] ^ filt[k, None, :])."""
-    shape = (r1 - r0, filt.shape[1])
+    """out[:, r0:r1] = sum_k popcount(filt[k, :, None] ^ cols[k, None, r0:r1])."""
+    shape = (filt.shape[1], r1 - r0)
     xor = np.empty(shape, dtype=np.uint64)
     count = np.empty(shape, dtype=np.uint8)
     acc = np.zeros(shape, dtype=acc_dtype)
     for k in range(cols.shape[0]):
-        np.bitwise_xor(cols[k, r0:r1, None], filt[k, None, :], out=xor)
+        # Rows innermost: long inner loops, where NumPy's broadcasting overhead vanishes.
+        np.bitwise_xor(filt[k, :, None], cols[k, None, r0:r1], out=xor)
         np.bitwise_count(xor, out=count)
         np.add(acc, count, out=acc)  # widening add: count is uint8
-    out[r0:r1] = acc
+    out[:, r0:r1] = acc
 
 
 def popcount_xor_matmul(cols: np.ndarray, filt: np.ndarray, *, num_threads=None) -> np.ndarray:
-    """Mismatch counts of every row against every filter.
+    """Mismatch counts of every filter against every row.
 
     Parameters
     ----------
@@ -229,8 +230,8 @@ def popcount_xor_matmul(cols: np.ndarray, filt: np.ndarray, *, num_threads=None)
 
     Returns
     -------
-    p : ndarray of int64, shape (R, O)
-        ``p[r, o] = sum_k popcount(cols[k, r] XOR filt[k, o])``.
+    p : ndarray of int64, shape (O, R)
+        ``p[o, r] = sum_k popcount(filt[k, o] XOR cols[k, r])``.
     """
     n_words, n_rows = cols.shape
     n_filt = filt.shape[1]
@@ -240,7 +241,7 @@ def popcount_xor_matmul(cols: np.ndarray, filt: np.ndarray, *, num_threads=None)
     acc_dtype = np.uint16 if 64 * n_words < 2**16 else np.uint32
     if 64 * n_words >= 2**32:
         acc_dtype = np.uint64
-    out = np.empty((n_rows, n_filt), dtype=np.int64)
+    out = np.empty((n_filt, n_rows), dtype=np.int64)
     cols = np.ascontiguousarray(cols)
     filt = np.ascontiguousarray(filt)
     rows_per_block = max(1, _BLOCK_ELEMENTS // max(n_filt, 1))
@@ -263,6 +264,32 @@ def popcount_xor_matmul(cols: np.ndarray, filt: np.ndarray, *, num_threads=None)
     return out
 
 
+def _check_packed(a_words, b_words, stride):
+    for name, w in (("a_words", a_words), ("b_words", b_words)):
+        if not isinstance(w, np.ndarray) or w.dtype != np.uint64 or w.ndim != 4:
+            raise TypeError(f"{name} must be a 4-d uint64 ndarray, got {w!r:.80}")
+    if a_words.shape[3] != b_words.shape[3]:
+        raise ValueError(
+            f"a_words has {a_words.shape[3]} words per pixel, b_words {b_words.shape[3]}"
+        )
+    return check_pair(stride, "stride", min_value=1)
+
+
+def mismatches_filter_major(a_words, b_words, *, stride=1, num_threads=None) -> np.ndarray:
+    """:func:`xnor_popcount_conv2d_packed` in the kernel's layout (O, N, Ho, Wo).
+
+    The engine and :func:`xnor_conv2d` finish their integer arithmetic
+    in this contiguous layout and transpose once at the end.
+    """
+    stride = _check_packed(a_words, b_words, stride)
+    n_out, kh, kw, _ = b_words.shape
+    ho, wo = conv_output_size(a_words.shape[1:3], (kh, kw), stride, (0, 0))
+    cols = _gather_patch_words(a_words, (kh, kw), stride, (ho, wo))
+    filt = b_words.reshape(n_out, -1).T
+    p = popcount_xor_matmul(cols, filt, num_threads=num_threads)
+    return p.reshape(n_out, a_words.shape[0], ho, wo)
+
+
 def xnor_popcount_conv2d_packed(
     a_words: np.ndarray, b_words: np.ndarray, *, stride=1, num_threads=None
 ) -> np.ndarray:
@@ -283,21 +310,8 @@ def xnor_popcount_conv2d_packed(
         ``popcount(patch XOR filter)`` summed over the ``kh*kw*Wc``
         words. The +-1 convolution is ``C*kh*kw - 2 * mismatches``.
     """
-    for name, w in (("a_words", a_words), ("b_words", b_words)):
-        if not isinstance(w, np.ndarray) or w.dtype != np.uint64 or w.ndim != 4:
-            raise TypeError(f"{name} must be a 4-d uint64 ndarray, got {w!r:.80}")
-    if a_words.shape[3] != b_words.shape[3]:
-        raise ValueError(
-            f"a_words has {a_words.shape[3]} words per pixel, b_words {b_words.shape[3]}"
-        )
-    stride = check_pair(stride, "stride", min_value=1)
-    n_out, kh, kw, _ = b_words.shape
-    out_hw = conv_output_size(a_words.shape[1:3], (kh, kw), stride, (0, 0))
-    cols = _gather_patch_words(a_words, (kh, kw), stride, out_hw)
-    filt = b_words.reshape(n_out, -1).T
-    p = popcount_xor_matmul(cols, filt, num_threads=num_threads)
-    n = a_words.shape[0]
-    return p.reshape(n, out_hw[0], out_hw[1], n_out).transpose(0, 3, 1, 2)
+    p = mismatches_filter_major(a_words, b_words, stride=stride, num_threads=num_threads)
+    return np.ascontiguousarray(p.transpose(1, 0, 2, 3))
 
 
 def xnor_conv2d(
@@ -341,11 +355,12 @@ def xnor_conv2d(
     a_words = pack_conv_input(a, padding=padding, pad_value=pad_value)
     b_words = pack_conv_weights(b)
     k = b.shape[1] * b.shape[2] * b.shape[3]
-    p = xnor_popcount_conv2d_packed(a_words, b_words, stride=stride, num_threads=num_threads)
-    out = k - 2 * p
+    dot = mismatches_filter_major(a_words, b_words, stride=stride, num_threads=num_threads)
+    dot *= -2  # in place, in the kernel's contiguous (O, N, Ho, Wo) layout
+    dot += k
     if pad_value == 0 and (padding[0] or padding[1]):
-        out -= zero_padding_correction(b, a.shape[2:], stride=stride, padding=padding)[None]
-    return out
+        dot -= zero_padding_correction(b, a.shape[2:], stride=stride, padding=padding)[:, None]
+    return np.ascontiguousarray(dot.transpose(1, 0, 2, 3))
 
 
 def xnor_conv2d_naive(a: np.ndarray, b: np.ndarray, *, stride=1, padding=0, pad_value=0):

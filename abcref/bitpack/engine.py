@@ -50,9 +50,9 @@ from abcref._checks import check_array, check_choice, check_pair, check_same_dty
 from abcref.binarize.activations import activation_thresholds
 from abcref.bitpack.conv import (
     conv_output_size,
+    mismatches_filter_major,
     pack_bits_nchw,
     pack_conv_weights,
-    xnor_popcount_conv2d_packed,
     zero_padding_correction,
 )
 from abcref.bitpack.pack import check_signs
@@ -89,11 +89,14 @@ class ActivationComparator:
     def bits(self, x: np.ndarray) -> np.ndarray:
         """Bits of ``A_n`` (True = +1), shape (N, batch, C, H, W), for x (batch, C, H, W)."""
         t = self.thresholds[:, None, :, None, None]
-        d = self.direction[None, None, :, None, None]
-        ge = x[None] >= t
-        le = x[None] <= t
-        const = np.broadcast_to(self.constant[:, None, :, None, None], ge.shape)
-        return np.where(d > 0, ge, np.where(d < 0, le, const))
+        bits = x[None] >= t
+        flipped = self.direction < 0
+        if flipped.any():  # batch-norm scale a < 0: the comparison flips
+            bits[:, :, flipped] = x[None][:, :, flipped] <= t[:, :, flipped]
+        constant = self.direction == 0
+        if constant.any():  # batch-norm scale a = 0: constant output
+            bits[:, :, constant] = self.constant[:, None, constant, None, None]
+        return bits
 
     def signs(self, x: np.ndarray) -> np.ndarray:
         """``A_n`` as +-1 in the dtype of x, shape (N, batch, C, H, W)."""
@@ -284,6 +287,27 @@ class CompiledABCConv2d:
             )
         return self._corrections[key]
 
+    def _dots(self, x: np.ndarray, num_threads):
+        """Yield ``(n, dots_n)``: ``Conv(B_m, A_n)`` as int64 of shape (M, O, batch, Ho, Wo)."""
+        check_array(x, "x", ndim=4)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"x has {x.shape[1]} channels, the layer expects {self.in_channels} "
+                f"(x shape {x.shape})"
+            )
+        ho, wo = conv_output_size(x.shape[2:], self.kernel_size, self.stride, self.padding)
+        bits = self.comparator.bits(x)
+        for n in range(self.num_activations):
+            a_words = pack_bits_nchw(bits[n], padding=self.padding, fill_bit=self.pad_value >= 0)
+            dot = mismatches_filter_major(
+                a_words, self.base_words, stride=self.stride, num_threads=num_threads
+            )  # (M*O, batch, Ho, Wo): popcount(B_m XOR A_n) for all m at once
+            dot *= -2
+            dot += self.reduction_size  # K - 2 * popcount
+            if self.pad_value == 0 and any(self.padding):
+                dot -= self._correction(x.shape[2:])[:, None]
+            yield n, dot.reshape(self.num_bases, self.out_channels, x.shape[0], ho, wo)
+
     def integer_convolutions(self, x: np.ndarray, *, num_threads=None) -> np.ndarray:
         """The M x N integer convolutions ``Conv(B_m, A_n)`` of eq. (12).
 
@@ -297,26 +321,8 @@ class CompiledABCConv2d:
         dots : ndarray of int64, shape (M, N, batch, O, Ho, Wo)
             Exactly the float convolutions of the same +-1 tensors.
         """
-        check_array(x, "x", ndim=4)
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x has {x.shape[1]} channels, the layer expects {self.in_channels} "
-                f"(x shape {x.shape})"
-            )
-        ho, wo = conv_output_size(x.shape[2:], self.kernel_size, self.stride, self.padding)
-        m, o = self.num_bases, self.out_channels
-        bits = self.comparator.bits(x)
-        dots = np.empty((m, self.num_activations, x.shape[0], o, ho, wo), dtype=np.int64)
-        for n in range(self.num_activations):
-            a_words = pack_bits_nchw(bits[n], padding=self.padding, fill_bit=self.pad_value >= 0)
-            p = xnor_popcount_conv2d_packed(
-                a_words, self.base_words, stride=self.stride, num_threads=num_threads
-            )
-            dot = self.reduction_size - 2 * p  # (batch, M*O, Ho, Wo)
-            if self.pad_value == 0 and any(self.padding):
-                dot -= self._correction(x.shape[2:])[None]
-            dots[:, n] = dot.reshape(x.shape[0], m, o, ho, wo).transpose(1, 0, 2, 3, 4)
-        return dots
+        per_n = dict(self._dots(x, num_threads))
+        return np.stack([per_n[n].transpose(0, 2, 1, 3, 4) for n in sorted(per_n)], axis=1)
 
     def forward(self, x: np.ndarray, *, num_threads=None) -> np.ndarray:
         """Layer output ``sum_{m,n} alpha_m beta_n Conv(B_m, A_n)`` in the dtype of x.
@@ -324,14 +330,16 @@ class CompiledABCConv2d:
         The integer convolutions are exact; the combination is summed in
         float64 and rounded once to x's dtype.
         """
-        dots = self.integer_convolutions(x, num_threads=num_threads)
         alphas = self.alphas.astype(np.float64)
         if alphas.ndim == 1:  # whole-layer alpha_m
-            scale = alphas[:, None, None] * self.betas.astype(np.float64)[None, :, None]
-        else:  # channel-wise alpha_{o m} (section 3.1.2)
-            scale = alphas.T[:, None, :] * self.betas.astype(np.float64)[None, :, None]
-        out = np.einsum("mno,mnbohw->bohw", scale, dots.astype(np.float64))
-        return out.astype(x.dtype)
+            alphas = np.broadcast_to(alphas[None, :], (self.out_channels, self.num_bases))
+        betas = self.betas.astype(np.float64)
+        out = None
+        for n, dots in self._dots(x, num_threads):
+            for m in range(self.num_bases):
+                term = (alphas[:, m] * betas[n])[:, None, None, None] * dots[m]
+                out = term if out is None else out.__iadd__(term)
+        return np.ascontiguousarray(out.transpose(1, 0, 2, 3), dtype=x.dtype)
 
     __call__ = forward
 
