@@ -2,10 +2,10 @@
 
 Shape: batch 32, 64 -> 64 channels, 28x28, 3x3 kernel, padding 1,
 float32; ABC-Net with M = N = 3 (whole-layer and channel-wise weights).
-Prints the best-of-k wall time of each, measured side by side, and the
+Prints the best-of-k wall time of each, measured round-robin, and the
 ratio to the plain ``abcref.ops.conv2d`` forward+backward.
 
-    python benchmarks/bench_abcconv.py [--repeats 5]
+    python benchmarks/bench_abcconv.py [--repeats 7]
 """
 
 from __future__ import annotations
@@ -19,19 +19,27 @@ from abcref.binarize import abc_conv2d_backward, abc_conv2d_forward, default_act
 from abcref.ops import conv2d_backward, conv2d_forward
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up (buffers, caches)
-    times = []
+def interleaved_best_times(fns: dict, repeats: int) -> dict:
+    """Best-of-``repeats`` time of each function, run round-robin.
+
+    Interleaving puts every candidate under the same machine load, so the
+    ratios stay meaningful on a shared machine even when absolute times
+    drift.
+    """
+    for fn in fns.values():
+        fn()  # warm-up (buffers, caches)
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     dtype = np.float32
@@ -51,13 +59,14 @@ def main() -> None:
 
         return run
 
-    t_plain = best_time(plain, args.repeats)
+    times = interleaved_best_times(
+        {"plain conv2d    ": plain, "ABC whole-layer ": abc(False), "ABC channel-wise": abc(True)},
+        args.repeats,
+    )
+    t_plain = times["plain conv2d    "]
     print(f"shape x {x.shape}, W {W.shape}, padding 1, {np.dtype(dtype).name}, M = N = 3")
-    print(f"plain conv2d     forward+backward: {t_plain * 1e3:8.1f} ms   (1.00x)")
-    for per_channel in (False, True):
-        t = best_time(abc(per_channel), args.repeats)
-        name = "channel-wise" if per_channel else "whole-layer "
-        print(f"ABC {name}  forward+backward: {t * 1e3:8.1f} ms   ({t / t_plain:.2f}x)")
+    for name, t in times.items():
+        print(f"{name}  forward+backward: {t * 1e3:8.1f} ms   ({t / t_plain:.2f}x)")
 
 
 if __name__ == "__main__":
