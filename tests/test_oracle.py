@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -71,11 +73,8 @@ def test_export_writes_manifest_and_small_files(suite):
         for key, spec in case["outputs"].items():
             if arrays[key].dtype.kind in "biu" or key in ("B", "A"):
                 assert spec["atol"] == spec["rtol"] == 0, (case["name"], key)
-        assert (
-            case["conventions"]["ddof"] == case["kwargs"]["ddof"]
-            if "ddof" in case["kwargs"]
-            else True
-        )
+        for key, value in case["kwargs"].items():  # every kwarg is a recorded convention
+            assert case["conventions"][key] == value, (case["name"], key)
 
 
 def test_conventions_recorded_per_case(suite):
@@ -313,3 +312,19 @@ def test_check_cases_filter_and_list(suite, capsys):
     assert main(["oracle", "list", "--cases", "abc_ties"]) == 0
     assert "abc_ties" in capsys.readouterr().out
     assert main(["oracle", "check", str(suite), "--against", str(suite / "nodir")]) == 2
+
+
+def test_command_line_exit_codes(suite, copy):
+    """The real command path: ``python -m abcref.cli oracle ...`` and its exit status."""
+
+    def run(*args):
+        cmd = [sys.executable, "-m", "abcref.cli", "oracle", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+    ok = run("check", str(suite), "--against", str(copy), "--cases", "xnor_*")
+    assert ok.returncode == 0 and "6 passed" in ok.stdout
+    _rewrite(copy, "xnor_c1_p0", out=np.zeros((2, 3, 3, 3), dtype=np.int64))
+    bad = run("check", str(suite), "--against", str(copy), "--cases", "xnor_*")
+    assert bad.returncode == 1 and "FAIL    xnor_c1_p0" in bad.stdout
+    broken = run("check", str(copy / "missing"), "--against", str(copy))
+    assert broken.returncode == 2 and "manifest.json" in broken.stderr

@@ -108,6 +108,13 @@ def test_intercept_hint(suite, tmp_path):
     assert [o.name for o in result.outputs if not o.ok] == ["alphas"]
 
 
+def test_base_order_hint(suite, tmp_path):
+    _, a = _case(suite, "weights_whole_M3_ddof0")
+    outputs = {"B": a["B"][::-1], "alphas": a["alphas"][::-1]}
+    _, hints, _ = _hints_for(suite, tmp_path, "weights_whole_M3_ddof0", outputs)
+    assert "B holds abcref's bases in another order (yours[m] = abcref's[[2, 1, 0][m]])" in hints
+
+
 # -- activations -------------------------------------------------------------------------------
 def test_tie_hint(suite, tmp_path):
     _, a = _case(suite, "activations_dyadic_float32")

@@ -8,9 +8,9 @@ result the other arrays match, within the case's tolerance. Readings
 that explain nothing alone are also tried in pairs, because a port
 often carries two such differences.
 
-Two hints need no recomputation: a ``+-1`` output holding zeros
-(``sign(0) = 0``) and one holding only 0 and 1 (bits stored instead of
-signs).
+Three hints need no recomputation: a ``+-1`` output holding zeros
+(``sign(0) = 0``), one holding only 0 and 1 (bits stored instead of
+signs), and weight bases that are abcref's in another order.
 """
 
 from __future__ import annotations
@@ -169,6 +169,25 @@ def _alternatives(case: dict) -> list[tuple[str, str, dict]]:
     return alts
 
 
+def _base_order(ref: dict, other: dict, failing: list[str]) -> list[str]:
+    """Hint when the other bases are abcref's bases in another order."""
+    if "B" not in failing or "B" not in other or other["B"].shape != ref["B"].shape:
+        return []
+    mine, theirs = ref["B"], other["B"]
+    order = []
+    for m in range(theirs.shape[0]):
+        same = [k for k in range(mine.shape[0]) if np.array_equal(theirs[m], mine[k])]
+        if not same:
+            return []
+        order.append(same[0])
+    if sorted(order) != list(range(mine.shape[0])):
+        return []
+    return [
+        f"B holds abcref's bases in another order (yours[m] = abcref's[{order}[m]]): abcref "
+        "orders B_i by increasing shift u_i = -1 ... +1, and alphas follow the same order"
+    ]
+
+
 def _structural(case, other: dict, failing: list[str]) -> list[str]:
     hints = []
     for name in failing:
@@ -227,7 +246,7 @@ def explain(case: dict, ref: dict, other: dict, failing: list[str]) -> list[str]
         Human-readable hints; empty when nothing known explains it.
     """
     failing = [n for n in failing if n in other]
-    hints = _structural(case, other, failing)
+    hints = _structural(case, other, failing) + _base_order(ref, other, failing)
     inputs = {k: ref[k] for k in case["inputs"]}
     alts = _alternatives(case)
     explained: set[str] = set()
