@@ -76,8 +76,11 @@ def main() -> None:
     p.add_argument("--kernel", type=int, default=3)
     p.add_argument("--padding", type=int, default=1)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=15, help="timed calls per round")
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--rounds", type=int, default=3, help="alternate abcref and torch this many times"
+    )
     a = p.parse_args()
 
     blas_env = {
@@ -86,22 +89,32 @@ def main() -> None:
     }
     print(
         f"conv2d N={a.n} {a.c}->{a.o} {a.size}x{a.size} k={a.kernel} p={a.padding} float32, "
-        f"median of {a.repeats} after {a.warmup} warm-up"
+        f"bias; median of {a.repeats} calls after {a.warmup} warm-up, {a.rounds} rounds"
     )
     print(f"numpy {np.__version__}; env {blas_env}")
-    ours = bench_abcref(a)
-    theirs = bench_torch(a)
+    keys = (("forward_ms", "forward"), ("forward_backward_ms", "forward+backward"))
+    # Alternating rounds expose both to the same background load; the
+    # reported ratio is the median of the per-round ratios.
+    ours, theirs = [], []
+    for _ in range(a.rounds):
+        ours.append(bench_abcref(a))
+        result = bench_torch(a)
+        if result is not None:
+            theirs.append(result)
     print(f"{'':18}{'abcref ms':>12}{'torch ms':>12}{'ratio':>8}")
-    for key, label in (("forward_ms", "forward"), ("forward_backward_ms", "forward+backward")):
-        if theirs is None:
-            print(f"{label:18}{ours[key]:12.1f}{'n/a':>12}{'n/a':>8}")
-        else:
-            ratio = ours[key] / theirs[key]
-            print(f"{label:18}{ours[key]:12.1f}{theirs[key]:12.1f}{ratio:8.2f}")
-    if theirs is None:
+    for key, label in keys:
+        mine = float(np.median([r[key] for r in ours]))
+        if not theirs:
+            print(f"{label:18}{mine:12.1f}{'n/a':>12}{'n/a':>8}")
+            continue
+        other = float(np.median([r[key] for r in theirs]))
+        ratio = float(np.median([m[key] / t[key] for m, t in zip(ours, theirs, strict=True)]))
+        print(f"{label:18}{mine:12.1f}{other:12.1f}{ratio:8.2f}")
+    if not theirs:
         print("torch not importable: install it to compare (pip install torch)")
     else:
-        print(f"torch {theirs['torch']} with {theirs['threads']} threads (separate process)")
+        print(f"torch {theirs[0]['torch']} with {theirs[0]['threads']} threads (separate process)")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
