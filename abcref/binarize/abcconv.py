@@ -61,6 +61,14 @@ def _pad(x: np.ndarray, padding: tuple[int, int], value) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
 
 
+def _border_sum(padded: np.ndarray, ph: int, pw: int):
+    """Sum over the padding border only (summed directly, not as a difference)."""
+    H, Wd = padded.shape[2], padded.shape[3]
+    rows = padded[:, :, :ph].sum() + padded[:, :, H - ph :].sum()
+    middle = padded[:, :, ph : H - ph]
+    return rows + middle[..., :pw].sum() + middle[..., Wd - pw :].sum()
+
+
 def abc_conv2d_forward(
     x: np.ndarray,
     W: np.ndarray,
@@ -172,7 +180,7 @@ def abc_conv2d_backward(dout: np.ndarray, cache: dict) -> dict:
     dx, dv, dbeta = approximate_activations_backward(dx_tilde, cache["act"])
     if cache["pad_value"] != 0:
         # d(border)/d(beta_n) = pad_value for every n.
-        dbeta = dbeta + cache["pad_value"] * (dx_in.sum() - dx_tilde.sum())
+        dbeta = dbeta + cache["pad_value"] * _border_sum(dx_in, ph, pw)
     grads.update(x=dx, v=dv, beta=dbeta)
     return grads
 
