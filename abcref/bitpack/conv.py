@@ -173,20 +173,29 @@ def zero_padding_correction(b: np.ndarray, in_hw, *, stride=1, padding=0) -> np.
         ``sum_{i,j} wsum[o,i,j] * border[y*sh+i, x*sw+j]`` (module
         docstring); subtract it from the +1-padded convolution.
     """
+    # wsum = (#plus - #minus) over channels, counted in int64: exact for any dtype and C.
+    wsum = 2 * np.count_nonzero(b > 0, axis=1).astype(np.int64) - b.shape[1]
+    return padding_correction_from_sums(wsum, in_hw, stride=stride, padding=padding)
+
+
+def padding_correction_from_sums(wsum: np.ndarray, in_hw, *, stride=1, padding=0) -> np.ndarray:
+    """:func:`zero_padding_correction` from channel sums ``wsum`` (O, kh, kw), int64.
+
+    The engine keeps only these sums (not the unpacked bases) for the
+    correction.
+    """
     sh, sw = check_pair(stride, "stride", min_value=1)
     ph, pw = check_pair(padding, "padding", min_value=0)
     in_hw = check_pair(tuple(in_hw), "in_hw", min_value=1)
-    n_out, _, kh, kw = b.shape
+    _, kh, kw = wsum.shape
     ho, wo = conv_output_size(in_hw, (kh, kw), (sh, sw), (ph, pw))
     border = np.ones((in_hw[0] + 2 * ph, in_hw[1] + 2 * pw), dtype=np.int64)
     border[ph : ph + in_hw[0], pw : pw + in_hw[1]] = 0
-    wsum = b.sum(axis=1).astype(np.int64)  # exact: |sum| <= C, integers
-    corr = np.zeros((n_out, ho, wo), dtype=np.int64)
-    for i in range(kh):
-        for j in range(kw):
-            taps = border[i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw]
-            corr += wsum[:, i, j, None, None] * taps
-    return corr
+    windows = np.lib.stride_tricks.sliding_window_view(border, (kh, kw))[::sh, ::sw][:ho, :wo]
+    # An integer convolution done by BLAS in float64: every product and partial sum
+    # is an integer of magnitude <= C*kh*kw < 2**53, so it is exact.
+    corr = np.tensordot(wsum.astype(np.float64), windows.astype(np.float64), ([1, 2], [2, 3]))
+    return corr.astype(np.int64)  # (O, Ho, Wo)
 
 
 def _gather_patch_words(a_words, kernel_hw, stride, out_hw):
@@ -356,11 +365,15 @@ def xnor_conv2d(
     b_words = pack_conv_weights(b)
     k = b.shape[1] * b.shape[2] * b.shape[3]
     dot = mismatches_filter_major(a_words, b_words, stride=stride, num_threads=num_threads)
-    dot *= -2  # in place, in the kernel's contiguous (O, N, Ho, Wo) layout
-    dot += k
+    offset = np.int64(k)
     if pad_value == 0 and (padding[0] or padding[1]):
-        dot -= zero_padding_correction(b, a.shape[2:], stride=stride, padding=padding)[:, None]
-    return np.ascontiguousarray(dot.transpose(1, 0, 2, 3))
+        corr = zero_padding_correction(b, a.shape[2:], stride=stride, padding=padding)
+        offset = (k - corr)[:, None]  # (O, 1, Ho, Wo)
+    out = np.empty((a.shape[0], *dot.shape[:1], *dot.shape[2:]), dtype=np.int64)
+    out_onhw = out.transpose(1, 0, 2, 3)  # write through the kernel's (O, N, Ho, Wo) view
+    np.multiply(dot, -2, out=out_onhw)
+    out_onhw += offset  # K - 2 * popcount - correction
+    return out
 
 
 def xnor_conv2d_naive(a: np.ndarray, b: np.ndarray, *, stride=1, padding=0, pad_value=0):

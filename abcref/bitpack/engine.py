@@ -53,7 +53,7 @@ from abcref.bitpack.conv import (
     mismatches_filter_major,
     pack_bits_nchw,
     pack_conv_weights,
-    zero_padding_correction,
+    padding_correction_from_sums,
 )
 from abcref.bitpack.pack import check_signs
 from abcref.nn.abcconv import ABCConv2d
@@ -282,8 +282,8 @@ class CompiledABCConv2d:
     def _correction(self, in_hw) -> np.ndarray:
         key = tuple(in_hw)
         if key not in self._corrections:
-            self._corrections[key] = zero_padding_correction(
-                self.base_channel_sums[:, None], key, stride=self.stride, padding=self.padding
+            self._corrections[key] = padding_correction_from_sums(
+                self.base_channel_sums, key, stride=self.stride, padding=self.padding
             )
         return self._corrections[key]
 
@@ -397,7 +397,7 @@ def compile_abc_conv(
     stacked = bases.reshape(m * o, c, kh, kw)
     return CompiledABCConv2d(
         base_words=pack_conv_weights(stacked),
-        base_channel_sums=stacked.sum(axis=1).astype(np.int64),
+        base_channel_sums=2 * np.count_nonzero(stacked > 0, axis=1).astype(np.int64) - c,
         alphas=alphas.copy(),
         betas=betas.copy(),
         comparator=comparator,
