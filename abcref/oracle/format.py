@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from abcref.oracle.functions import FUNCTIONS
+
 FORMAT_NAME = "abcref-oracle"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -279,8 +281,6 @@ def validate_manifest(manifest, *, source: str = "manifest") -> None:
     known to :mod:`abcref.oracle.functions`, and the array declarations
     (shapes, allowed dtypes, tolerances; exact for integer outputs).
     """
-    from abcref.oracle.functions import FUNCTIONS
-
     _require(manifest, _TOP_KEYS, source)
     if manifest["format"] != FORMAT_NAME:
         raise OracleFormatError(
