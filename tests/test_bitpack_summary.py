@@ -69,3 +69,14 @@ def test_format_summary_has_totals_and_ratio():
 def test_bad_input_shape():
     with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\)"):
         model_summary(_model(), (1, 3, 6, 6))
+
+
+def test_compiled_model_summary_matches_packed_columns():
+    from abcref.bitpack.engine import compile_model
+
+    model = _model().eval()
+    float_rows = {r.name: r for r in model_summary(model, (3, 6, 6))}
+    bit_rows = {r.name: r for r in model_summary(compile_model(model), (3, 6, 6))}
+    assert "bn1" not in bit_rows and bit_rows["conv2"].kind == "BitABCConv2d"
+    for column in ("binary_params", "binary_macs", "packed_float_macs", "packed_model_bytes"):
+        assert getattr(bit_rows["conv2"], column) == getattr(float_rows["conv2"], column)

@@ -25,6 +25,11 @@ Counting rules (per example; one row per leaf layer)
   float layers, and for weight-only ABC (N = None) the ``M*K*O*Ho*Wo``
   multiplication-free additions of eq. (6).
 
+A compiled model (:func:`~abcref.bitpack.engine.compile_model`) can be
+summarised too: its ``BitABCConv2d`` layers count only their packed form
+(no float weights, no float MACs of their own), and its plain thresholds
+(one per activation and channel) are counted as stored.
+
 Adding a layer type means adding one small counting function to
 ``_COUNTERS``.
 """
@@ -37,6 +42,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from abcref._checks import check_int
+from abcref.bitpack.engine import BitABCConv2d
 from abcref.bitpack.pack import num_words
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, Linear
@@ -130,7 +136,28 @@ def _count_abcconv(layer, in_shape, out_shape, ctx):
     return row
 
 
+def _count_bit_abcconv(layer, in_shape, out_shape, ctx):
+    """A layer of a compiled model: only the packed form exists (no float weights)."""
+    c = layer.compiled
+    m, n, k = c.num_bases, c.num_activations, c.reduction_size
+    outputs = int(np.prod(out_shape))
+    itemsize = c.alphas.itemsize
+    floats = c.alphas.size + c.betas.size + c.comparator.thresholds.size
+    packed = c.base_words.nbytes + floats * itemsize
+    note = f"folds {layer.folded_batchnorm}" if layer.folded_batchnorm else ""
+    return {
+        "float_params": floats,
+        "binary_params": m * c.out_channels * k,
+        "float_model_bytes": packed,
+        "packed_model_bytes": packed,
+        "binary_macs": m * n * k * outputs,
+        "packed_float_macs": m * n * outputs,
+        "note": note,
+    }
+
+
 _COUNTERS: dict[type, Callable] = {
+    BitABCConv2d: _count_bit_abcconv,
     ABCConv2d: _count_abcconv,
     Conv2d: _count_conv,
     Linear: _count_linear,
