@@ -155,5 +155,7 @@ def test_bad_operands():
         xnor_popcount_conv2d_packed(
             np.zeros((1, 4, 4, 1), np.uint64), np.zeros((1, 3, 3, 2), np.uint64)
         )
+    with pytest.raises(ValueError, match=r"pad_value must be 0, \+1 or -1, got 2"):
+        pack_conv_input(a, padding=1, pad_value=2)
     with pytest.raises(TypeError, match="a_words must be a 4-d uint64 ndarray"):
         xnor_popcount_conv2d_packed(np.zeros((1, 4, 4, 1)), np.zeros((1, 3, 3, 1), np.uint64))

@@ -214,6 +214,10 @@ def test_compile_errors():
     compiled = compile_abc_conv(bases, alphas, v, beta)
     with pytest.raises(ValueError, match="x has 5 channels, the layer expects 4"):
         compiled(rng.normal(size=(1, 5, 4, 4)))
+    with pytest.raises(TypeError, match="arrays must share one dtype"):
+        compiled(rng.normal(size=(1, 4, 4, 4)).astype(np.float32))
+    with pytest.raises(TypeError, match="arrays must share one dtype"):
+        compile_abc_conv(bases, alphas.astype(np.float32), v, beta)
     with pytest.raises(TypeError, match="a must have dtype float32 or float64"):
         fold_batchnorm_into_thresholds(np.ones(2, dtype=int), np.ones(2), np.ones(1))
     with pytest.raises(TypeError, match="arrays must share one dtype"):

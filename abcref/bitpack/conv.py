@@ -134,6 +134,8 @@ def pack_conv_input(a: np.ndarray, *, padding=0, pad_value: int = 0) -> np.ndarr
     """
     check_signs(a, "a")
     padding = check_pair(padding, "padding", min_value=0)
+    if check_real(pad_value, "pad_value") not in (0.0, 1.0, -1.0):
+        raise ValueError(f"pad_value must be 0, +1 or -1, got {pad_value}")
     return pack_bits_nchw(a > 0, padding=padding, fill_bit=pad_value >= 0)
 
 

@@ -290,6 +290,7 @@ class CompiledABCConv2d:
     def _dots(self, x: np.ndarray, num_threads):
         """Yield ``(n, dots_n)``: ``Conv(B_m, A_n)`` as int64 of shape (M, O, batch, Ho, Wo)."""
         check_array(x, "x", ndim=4)
+        check_same_dtype(x=x, thresholds=self.comparator.thresholds)
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f"x has {x.shape[1]} channels, the layer expects {self.in_channels} "
@@ -385,6 +386,7 @@ def compile_abc_conv(
     if comparator is None:
         check_array(v, "v", ndim=1)
         comparator = plain_comparator(v, c)
+    check_same_dtype(alphas=alphas, betas=betas, thresholds=comparator.thresholds)
     if betas.shape[0] != comparator.num_activations:
         raise ValueError(
             f"betas must have shape ({comparator.num_activations},), got shape {betas.shape}"
