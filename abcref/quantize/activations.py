@@ -2,11 +2,12 @@
 
 - ``sign_activations_*``: BNN and XNOR-Net binary activations ``sign(x)``
   with the clipped straight-through estimator ``1[|x| <= 1]``
-  (Courbariaux et al. 2016, eq. 4; XNOR-Net follows it).
+  (Courbariaux et al. 2016, the STE ``g_r = g_q 1[|r| <= 1]``; XNOR-Net
+  cites it).
 - ``dorefa_activations_*``: DoReFa-Net k-bit activations
   ``quantize_k(clip(x, 0, 1))`` with the straight-through estimator of
   ``quantize_k`` (identity) times the derivative of the clip
-  ``1[0 <= x <= 1]`` (Zhou et al. 2016, eqs. 5 and 9).
+  ``1[0 <= x <= 1]`` (Zhou et al. 2016, §2.1 and §2.3).
 
 Each ``*_forward`` returns ``(out, cache)``; each ``*_backward(dout, cache)``
 returns the gradient with respect to the input.
@@ -60,7 +61,7 @@ def sign_activations_forward(x: np.ndarray, *, zero_sign: int = 1) -> tuple[np.n
 
     Notes
     -----
-    Backward (Courbariaux et al. 2016, eq. 4, "hard tanh" STE):
+    Backward (Courbariaux et al. 2016, the "hard tanh" STE):
     ``dx = dA * 1[|x| <= 1]``, the boundary ``|x| = 1`` included.
     """
     check_array(x, "x")
@@ -97,7 +98,7 @@ def quantize_k(x: np.ndarray, bits: int, *, rounding: str = "half_even") -> np.n
 
     Notes
     -----
-    Zhou et al. 2016, eq. 5.
+    Zhou et al. 2016, §2.1 (``quantize_k``).
     """
     levels = x.dtype.type(2**bits - 1)
     scaled = x * levels
@@ -128,9 +129,9 @@ def dorefa_activations_forward(
 
     Notes
     -----
-    Zhou et al. 2016, §2.3 and eq. 9: the activation first passes a
+    Zhou et al. 2016, §2.3: the activation first passes a
     bounded function (the clip, as in their ResNet-18 code) and is then
-    quantized with eq. 5. Backward: the straight-through estimator of
+    quantized with ``quantize_k``. Backward: the straight-through estimator of
     ``quantize_k`` is the identity, so ``dx = dout * 1[0 <= x <= 1]``
     (the clip's derivative, both ends included). With ``bits = 1`` the
     output is 0 or 1 (not -1/+1): ``x = 0.5`` gives 0 under half-even
