@@ -144,6 +144,9 @@ def test_dtype_is_preserved(dtype):
     out, grads = _grads(x, W, v, beta, np.ones((2, 4, 6, 6), dtype), M=2, padding=1)
     assert out.dtype == dtype
     assert all(g.dtype == dtype for g in grads.values())
+    naive = abc_conv2d_naive(x, W, v, beta, M=2, padding=1)
+    assert naive.dtype == dtype
+    np.testing.assert_allclose(out, naive, rtol=1e-5, atol=1e-5)
 
 
 def test_no_bias_inside_the_sum():
