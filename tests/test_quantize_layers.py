@@ -175,6 +175,8 @@ def test_layer_bad_arguments():
         KBitActConv2d(3, 4, 3, K=2, weights="fp", weight_ste="paper")
     with pytest.raises(ValueError, match="per_channel applies to weights='dorefa' only"):
         DoReFaConv2d(3, 4, 3, weight_bits=None, per_channel=True)
+    with pytest.raises(TypeError, match="per_channel must be a bool, got 1"):
+        DoReFaConv2d(3, 4, 3, per_channel=1)
     with pytest.raises(TypeError, match="clip_weights must be a bool"):
         BNNConv2d(3, 4, 3, clip_weights=1)
     with pytest.raises(TypeError, match="scale_input must be a bool"):

@@ -94,7 +94,10 @@ def quantizer_options(
         _only_for(weight_ste, "weight_ste", "'bwn' or 'sign'", weights, "weights")
     if weights == "dorefa":
         w_kwargs["bits"] = 1 if weight_bits is None else check_bits(weight_bits, "weight_bits")
-        w_kwargs["per_channel"] = False if per_channel is None else per_channel
+        per_channel = False if per_channel is None else per_channel
+        if not isinstance(per_channel, bool):
+            raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
+        w_kwargs["per_channel"] = per_channel
     else:
         _only_for(weight_bits, "weight_bits", "'dorefa'", weights, "weights")
         _only_for(per_channel, "per_channel", "'dorefa'", weights, "weights")
