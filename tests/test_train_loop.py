@@ -161,5 +161,8 @@ def test_fit_bad_inputs(small_digits):
     other = build_model({**TINY, "conv": "fp"})
     with pytest.raises(ValueError, match="optimizer was built for a different model"):
         fit(model, small_digits, epochs=1, optimizer=Adam(other), progress=False)
+    with pytest.raises(FloatingPointError, match="training diverged: .* at epoch 1"):
+        with np.errstate(all="ignore"):
+            fit(model, small_digits, epochs=1, optimizer=SGD(model, lr=1e30), progress=False)
     with pytest.raises(TypeError, match="schedule must be an abcref Schedule"):
         fit(model, small_digits, epochs=1, schedule=0.1, progress=False)

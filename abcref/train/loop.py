@@ -215,6 +215,8 @@ def fit(
 
     Raises
     ------
+    FloatingPointError
+        If training diverges (a NaN or infinite loss or activation).
     CheckpointError
         If ``resume_from`` was written with a different model, optimizer,
         schedule, seed, batch size, ``drop_last`` or training-set size.
@@ -271,7 +273,16 @@ def fit(
             if schedule is not None:
                 optimizer.lr = schedule(epoch + i / steps_per_epoch)
             xb, yb = x_train[idx], y_train[idx]
-            loss, logits = train_step(model, optimizer, xb, yb)
+            try:
+                loss, logits = train_step(model, optimizer, xb, yb)
+            except ValueError as exc:
+                # The data were checked finite, so an op rejecting a
+                # non-finite input means the numbers blew up in the model.
+                if "must be finite" in str(exc):
+                    _raise_diverged(f"non-finite values ({exc})", epoch, i, optimizer, exc)
+                raise
+            if not np.isfinite(loss):
+                _raise_diverged(f"loss is {loss}", epoch, i, optimizer, None)
             classes = logits.shape[1]
             loss_sum += loss * len(idx)
             correct1 += topk_correct(logits, yb, 1)
@@ -307,6 +318,13 @@ def fit(
         if progress:
             tqdm.write(_format_record(record, epochs))
     return history
+
+
+def _raise_diverged(what, epoch, step, optimizer, cause) -> None:
+    raise FloatingPointError(
+        f"training diverged: {what} at epoch {epoch + 1}, step {step + 1} "
+        f"(lr {optimizer.lr:.3g}); lower the learning rate"
+    ) from cause
 
 
 def _resume(path, model, optimizer, settings):
@@ -367,13 +385,13 @@ def _unpack(data):
                 f"got {type(data).__name__} lacking {missing}"
             )
         values = [getattr(data, n) for n in names]
-    x_train, y_train = _check_xy(values[0], values[1], "x_train", "y_train")
-    x_test, y_test = _check_xy(values[2], values[3], "x_test", "y_test")
+    x_train, y_train = _check_xy(values[0], values[1], "x_train", "y_train", finite=True)
+    x_test, y_test = _check_xy(values[2], values[3], "x_test", "y_test", finite=True)
     return x_train, y_train, x_test, y_test
 
 
-def _check_xy(x, y, x_name, y_name):
-    check_array(x, x_name, ndim=4, finite=False)
+def _check_xy(x, y, x_name, y_name, *, finite=False):
+    check_array(x, x_name, ndim=4, finite=finite)
     if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu" or y.ndim != 1:
         raise TypeError(f"{y_name} must be a 1-D integer array, got {y!r:.60}")
     if len(y) != len(x):
