@@ -85,3 +85,9 @@ def test_unpack_rejects_bad_words():
         unpack_signs(np.array([8], dtype=np.uint64), length=3)
     with pytest.raises(TypeError, match="dtype must be float32, float64 or a signed integer"):
         unpack_signs(np.zeros(1, dtype=np.uint64), length=3, dtype=np.uint8)
+
+
+def test_rejects_int8_minimum():
+    # abs(-128) overflows to -128 in int8: still not a sign.
+    with pytest.raises(ValueError, match=r"x must hold only \+1 and -1"):
+        pack_signs(np.array([1, -128, -1], dtype=np.int8))

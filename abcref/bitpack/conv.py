@@ -363,8 +363,9 @@ def xnor_conv2d(
     ``dot = K - 2 * popcount(a XOR b)`` with ``K = C * kh * kw``.
     """
     stride, padding, pad_value, _ = _check_conv_args(a, b, stride, padding, pad_value)
-    a_words = pack_conv_input(a, padding=padding, pad_value=pad_value)
-    b_words = pack_conv_weights(b)
+    # Operands are checked once above; pack without re-checking.
+    a_words = pack_bits_nchw(a > 0, padding=padding, fill_bit=pad_value >= 0)
+    b_words = _pack_last_axis(np.transpose(b > 0, (0, 2, 3, 1)))
     k = b.shape[1] * b.shape[2] * b.shape[3]
     dot = mismatches_filter_major(a_words, b_words, stride=stride, num_threads=num_threads)
     offset = np.int64(k)

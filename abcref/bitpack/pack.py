@@ -59,7 +59,7 @@ def check_signs(x, name: str) -> np.ndarray:
         raise TypeError(
             f"{name} must have a float or integer dtype holding +1/-1, got dtype {x.dtype}"
         )
-    is_sign = (x == 1) | (x == -1)
+    is_sign = np.abs(x) == 1  # NaN compares False; int8 abs(-128) is -128, also False
     if not is_sign.all():
         bad = np.flatnonzero(~is_sign.ravel())
         example = x.ravel()[bad[0]]
