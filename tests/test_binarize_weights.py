@@ -282,3 +282,18 @@ def test_bad_inputs_raise_clear_errors():
         approximate_weights_forward(W, 2, weight_ste="mean")
     with pytest.raises(ValueError, match="shifts must be given"):
         approximate_weights_forward(W, 2, train_shifts=True)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_ridge_zero_gives_minimum_norm_solution_on_rank_deficient_bases(per_channel):
+    # Constant W: every base is -1, so B^T B has rank 1. Plain least squares
+    # has infinitely many solutions; ridge=0 must return the minimum-norm one
+    # (alpha_i = -c / M), as numpy.linalg.lstsq and torch.linalg.lstsq do.
+    W = np.full((2, 3, 2, 2), 0.3)
+    B, alphas = approximate_weights(W, 3, ridge=0.0, per_channel=per_channel)
+    design = B.reshape(3, -1).T if not per_channel else B[:, 0].reshape(3, -1).T
+    expected = np.linalg.lstsq(design, W.reshape(-1)[: design.shape[0]], rcond=None)[0]
+    np.testing.assert_allclose(np.atleast_2d(alphas)[0], expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.atleast_2d(alphas)[0], [-0.1, -0.1, -0.1], rtol=1e-12)
+    B_ref, alphas_ref = approximate_weights_naive(W, 3, ridge=0.0, per_channel=per_channel)
+    np.testing.assert_allclose(alphas, alphas_ref, rtol=1e-12, atol=1e-15)

@@ -209,8 +209,21 @@ def _ridge_lstsq(design: np.ndarray, target: np.ndarray, ridge: float) -> np.nda
     M = design.shape[1]
     augmented = np.vstack([design, np.sqrt(ridge) * np.eye(M)])
     rhs = np.concatenate([target, np.zeros(M)])
-    solution, _, _, _ = scipy.linalg.lstsq(augmented, rhs, check_finite=False)
+    solution, _, _, _ = scipy.linalg.lstsq(
+        augmented, rhs, cond=_rank_cutoff(augmented), check_finite=False
+    )
     return solution
+
+
+def _rank_cutoff(matrix: np.ndarray) -> float:
+    """Relative singular-value cutoff ``eps * max(rows, cols)`` (NumPy's rule).
+
+    scipy's default cutoff keeps singular values of ~1e-16 that are pure
+    rounding noise, so with ``ridge=0`` a rank-deficient system (e.g. a
+    constant W, whose bases all coincide) would not return the
+    minimum-norm solution. With this cutoff it does, as numpy and torch do.
+    """
+    return float(np.finfo(np.float64).eps * max(matrix.shape))
 
 
 def fit_alphas(
@@ -483,5 +496,5 @@ def approximate_weights_naive(
             target[...] = base.reshape(group.shape)
         augmented = np.vstack([design, np.sqrt(ridge) * np.eye(M)])
         rhs = np.concatenate([w.astype(np.float64), np.zeros(M)])
-        alphas[c] = scipy.linalg.lstsq(augmented, rhs)[0]
+        alphas[c] = scipy.linalg.lstsq(augmented, rhs, cond=_rank_cutoff(augmented))[0]
     return B, (alphas if per_channel else alphas[0])
