@@ -308,3 +308,15 @@ def test_conv_bad_inputs():
         xnornet_conv2d_forward(x, W, scale_grad="yes")
     with pytest.raises(ValueError, match="stride must be >= 1"):
         xnornet_conv2d_forward(x, W, stride=0)
+    x2 = np.ones((2, 3, 5, 5))
+    out, cache = xnornet_conv2d_forward(x2, W)
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 2, 3, 3\)"):
+        xnornet_conv2d_backward(np.ones((1, 2, 3, 3)), cache)  # would broadcast against K
+    with pytest.raises(TypeError, match="dout must have dtype float64"):
+        xnornet_conv2d_backward(out.astype(np.float32), cache)
+    _, cache = xnornet_input_scale_forward(x2, 3)
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 1, 3, 3\)"):
+        xnornet_input_scale_backward(np.ones((2, 2, 3, 3)), cache)
+    _, cache = quantized_conv2d_forward(x2, W, weights="bwn", activations="sign")
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 2, 3, 3\)"):
+        quantized_conv2d_backward(np.ones((1, 2, 3, 3)), cache)

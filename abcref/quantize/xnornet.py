@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_pair, check_same_dtype
+from abcref._checks import check_array, check_choice, check_pair, check_same_dtype
 from abcref.ops import conv2d_backward, conv2d_forward
-from abcref.ops._common import check_kernel_fits, output_size
+from abcref.ops._common import check_dout, check_kernel_fits, output_size
 from abcref.quantize.activations import sign_activations_backward, sign_activations_forward
 from abcref.quantize.sign import check_zero_sign
 from abcref.quantize.weights import BWN_WEIGHT_STES, bwn_weights_backward, bwn_weights_forward
@@ -79,12 +79,13 @@ def xnornet_input_scale_forward(
     A = np.mean(np.abs(x), axis=1, keepdims=True)
     k = np.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype)
     K, conv_cache = conv2d_forward(A, k, stride=stride, padding=padding)
-    cache = {"conv": conv_cache, "sign_x": np.sign(x), "channels": x.shape[1]}
+    cache = {"conv": conv_cache, "sign_x": np.sign(x), "channels": x.shape[1], "K_shape": K.shape}
     return K, cache
 
 
 def xnornet_input_scale_backward(dK: np.ndarray, cache: dict) -> np.ndarray:
     """Gradient of :func:`xnornet_input_scale_forward` with respect to ``x``."""
+    check_dout(dK, cache["K_shape"], cache["sign_x"].dtype)
     dA, _, _ = conv2d_backward(dK, cache["conv"])
     return cache["sign_x"] * (dA / dA.dtype.type(cache["channels"]))
 
@@ -163,17 +164,22 @@ def xnornet_conv2d_forward(
     ``scale_grad``); ``dW`` from ``dW~`` by ``weight_ste``.
     """
     stride, padding = check_conv_inputs(x, W, stride, padding)
-    if weight_ste not in BWN_WEIGHT_STES:
-        raise ValueError(
-            f"weight_ste must be one of {sorted(BWN_WEIGHT_STES)}, got {weight_ste!r}"
-        )
+    check_choice(weight_ste, "weight_ste", BWN_WEIGHT_STES)
     _check_bool(scale_input, "scale_input")
     _check_bool(scale_grad, "scale_grad")
     zero_sign = check_zero_sign(zero_sign)
     W_q, w_cache = bwn_weights_forward(W, weight_ste=weight_ste, zero_sign=zero_sign)
     x_b, a_cache = sign_activations_forward(x, zero_sign=zero_sign)
     binary_out, conv_cache = conv2d_forward(x_b, W_q, stride=stride, padding=padding)
-    cache = {"w": w_cache, "a": a_cache, "conv": conv_cache, "K": None, "scale_grad": scale_grad}
+    cache = {
+        "w": w_cache,
+        "a": a_cache,
+        "conv": conv_cache,
+        "K": None,
+        "scale_grad": scale_grad,
+        "out_shape": binary_out.shape,
+        "dtype": x.dtype,
+    }
     if not scale_input:
         return binary_out, cache
     K, k_cache = xnornet_input_scale_forward(x, W.shape[2:], stride=stride, padding=padding)
@@ -189,6 +195,7 @@ def xnornet_conv2d_backward(dout: np.ndarray, cache: dict) -> dict:
     grads : dict
         ``"x"`` (N, C, H, W) and ``"W"`` (O, C, kh, kw).
     """
+    check_dout(dout, cache["out_shape"], cache["dtype"])
     K = cache["K"]
     d_binary = dout if K is None else dout * K
     dx_b, dW_q, _ = conv2d_backward(d_binary, cache["conv"])
