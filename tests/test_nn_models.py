@@ -128,7 +128,7 @@ def test_bad_configs():
     with pytest.raises(ValueError, match=r"unknown model config keys \['depth'\]"):
         build_model({"arch": "small_cnn", "depth": 20})
     with pytest.raises(ValueError, match=r"conv\['kind'\] must be one of"):
-        small_cnn(conv="xnor")
+        small_cnn(conv="ternary")
     with pytest.raises(ValueError, match=r"unknown options \['K'\]"):
         small_cnn(conv={"kind": "abc", "K": 2})
     with pytest.raises(ValueError, match=r"conv\['M'\] must be >= 1"):

@@ -166,3 +166,27 @@ def test_fit_bad_inputs(small_digits):
             fit(model, small_digits, epochs=1, optimizer=SGD(model, lr=1e30), progress=False)
     with pytest.raises(TypeError, match="schedule must be an abcref Schedule"):
         fit(model, small_digits, epochs=1, schedule=0.1, progress=False)
+
+
+def test_train_step_calls_after_update_hooks(small_digits):
+    from abcref.nn import Sequential
+    from abcref.nn.module import Module
+
+    class Clamp(Module):
+        calls = 0
+
+        def forward(self, x):
+            return x
+
+        def backward(self, dout):
+            return dout
+
+        def after_update(self):
+            Clamp.calls += 1
+
+    model = build_model({**TINY, "conv": "fp"})
+    wrapped = Sequential(clamp=Clamp(), net=model)
+    opt = SGD(wrapped, lr=0.01)
+    train_step(wrapped, opt, small_digits["x_train"][:8], small_digits["y_train"][:8])
+    train_step(wrapped, opt, small_digits["x_train"][:8], small_digits["y_train"][:8])
+    assert Clamp.calls == 2

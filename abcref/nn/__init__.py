@@ -4,6 +4,10 @@ See ``docs/training.md``. Layers subclass :class:`Module` and call the
 pure functions of :mod:`abcref.ops` and :mod:`abcref.binarize`.
 """
 
+# Importing the comparison systems registers their conv kinds ("bwn",
+# "xnor", "bnn", "dorefa", "kbit") with build_model, so a checkpoint of
+# any kind can be rebuilt however abcref was imported.
+from abcref.nn import baselines as _baselines  # noqa: F401
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import (
     AvgPool2d,

@@ -84,7 +84,10 @@ def train_step(
     """One optimisation step on a minibatch.
 
     zero_grad -> forward -> softmax cross-entropy (mean over the batch)
-    -> backward -> ``optimizer.step()``.
+    -> backward -> ``optimizer.step()`` -> ``module.after_update()`` for
+    every module that defines it (e.g. BNN clips its latent weights to
+    [-1, 1]; a hook lets a layer constrain its parameters without the
+    trainer knowing about it).
 
     Returns
     -------
@@ -97,6 +100,10 @@ def train_step(
     dlogits = ops.softmax_cross_entropy_backward(1.0, cache)
     model.backward(dlogits)
     optimizer.step()
+    for _, module in model.named_modules():
+        hook = getattr(module, "after_update", None)
+        if callable(hook):
+            hook()
     return float(loss), logits
 
 
