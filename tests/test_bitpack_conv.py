@@ -104,7 +104,21 @@ def test_large_k_does_not_overflow():
 def test_popcount_matmul_all_ones_words():
     cols = np.full((1100, 3), 2**64 - 1, dtype=np.uint64)  # 70400 mismatching bits per row
     filt = np.zeros((1100, 2), dtype=np.uint64)
-    np.testing.assert_array_equal(popcount_xor_matmul(cols, filt), np.full((2, 3), 70400))
+    np.testing.assert_array_equal(popcount_xor_matmul(cols, filt), np.full((1, 2, 3), 70400))
+
+
+@pytest.mark.parametrize("block_elements", [8, 40, 1000])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocking_and_threads_cover_every_output(monkeypatch, block_elements, threads):
+    # Small blocks force both block kinds: parts of one image, and groups of whole images.
+    import abcref.bitpack.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_BLOCK_ELEMENTS", block_elements)
+    rng = np.random.default_rng(4)
+    a = random_signs(rng, (5, 3, 7, 6))
+    b = random_signs(rng, (4, 3, 3, 3))
+    out = xnor_conv2d(a, b, padding=1, stride=(1, 2), num_threads=threads)
+    np.testing.assert_array_equal(out, float_conv2d(a, b, padding=(1, 1), stride=(1, 2)))
 
 
 def test_padding_wider_than_kernel_gives_border_only_outputs():

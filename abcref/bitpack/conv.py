@@ -214,8 +214,15 @@ def _gather_patch_words(a_words, kernel_hw, stride, out_hw):
     return cols.reshape(kh * kw * wc, n * ho * wo)
 
 
-def _popcount_block(cols, filt, out, r0, r1, acc_dtype):
-    """out[:, r0:r1] = sum_k popcount(filt[k, :, None] ^ cols[k, None, r0:r1])."""
+def _popcount_block(cols, filt, out, n0, n1, p0, p1, acc_dtype, dot_length):
+    """Counts for images n0:n1, pixels p0:p1, written into out (N, O, P).
+
+    ``count[o, r] = sum_k popcount(filt[k, o] ^ cols[k, r])`` over the
+    block's rows ``r = n * P + p``; with ``dot_length`` K it writes
+    ``K - 2 * count`` (the +-1 dot product) while the block is in cache.
+    """
+    n_pix = out.shape[2]
+    r0, r1 = n0 * n_pix + p0, (n1 - 1) * n_pix + p1
     shape = (filt.shape[1], r1 - r0)
     xor = np.empty(shape, dtype=np.uint64)
     count = np.empty(shape, dtype=np.uint8)
@@ -225,24 +232,56 @@ def _popcount_block(cols, filt, out, r0, r1, acc_dtype):
         np.bitwise_xor(filt[k, :, None], cols[k, None, r0:r1], out=xor)
         np.bitwise_count(xor, out=count)
         np.add(acc, count, out=acc)  # widening add: count is uint8
-    out[:, r0:r1] = acc
+    block = acc.reshape(shape[0], n1 - n0, p1 - p0).transpose(1, 0, 2)  # (images, O, pixels)
+    target = out[n0:n1, :, p0:p1]
+    if dot_length is None:
+        target[...] = block
+    else:
+        np.multiply(block, -2, out=target, dtype=np.int64)
+        target += dot_length
 
 
-def popcount_xor_matmul(cols: np.ndarray, filt: np.ndarray, *, num_threads=None) -> np.ndarray:
-    """Mismatch counts of every filter against every row.
+def _blocks(n_images: int, n_pix: int, rows_per_block: int):
+    """(n0, n1, p0, p1) blocks of about rows_per_block rows, never splitting
+    an image across blocks unless one image alone is larger than a block."""
+    if n_pix >= rows_per_block:
+        return [
+            (n, n + 1, p0, min(n_pix, p0 + rows_per_block))
+            for n in range(n_images)
+            for p0 in range(0, n_pix, rows_per_block)
+        ]
+    per = max(1, rows_per_block // n_pix)
+    return [(n0, min(n_images, n0 + per), 0, n_pix) for n0 in range(0, n_images, per)]
+
+
+def popcount_xor_matmul(
+    cols: np.ndarray,
+    filt: np.ndarray,
+    *,
+    num_threads=None,
+    dot_length=None,
+    n_images: int = 1,
+) -> np.ndarray:
+    """Mismatch counts of every filter against every row (the popcount GEMM).
 
     Parameters
     ----------
     cols : ndarray of uint64, shape (Kw, R)
-        Word ``k`` of row ``r`` at ``cols[k, r]``.
+        Word ``k`` of row ``r`` at ``cols[k, r]``; rows ordered
+        ``r = n * P + p`` for ``n_images`` images of ``P = R / n_images``
+        pixels.
     filt : ndarray of uint64, shape (Kw, O)
     num_threads : int, optional
         Threads for blocks of rows (default: ``os.cpu_count()``).
+    dot_length : int, optional
+        If given (K), return the +-1 dot products ``K - 2 * count``.
+    n_images : int
+        Lay the result out per image (the NCHW order of a convolution).
 
     Returns
     -------
-    p : ndarray of int64, shape (O, R)
-        ``p[o, r] = sum_k popcount(filt[k, o] XOR cols[k, r])``.
+    p : ndarray of int64, shape (n_images, O, P)
+        ``p[n, o, p] = sum_k popcount(filt[k, o] XOR cols[k, n * P + p])``.
     """
     n_words, n_rows = cols.shape
     n_filt = filt.shape[1]
@@ -252,24 +291,25 @@ def popcount_xor_matmul(cols: np.ndarray, filt: np.ndarray, *, num_threads=None)
     acc_dtype = np.uint16 if 64 * n_words < 2**16 else np.uint32
     if 64 * n_words >= 2**32:
         acc_dtype = np.uint64
-    out = np.empty((n_filt, n_rows), dtype=np.int64)
+    n_pix = n_rows // n_images
+    out = np.empty((n_images, n_filt, n_pix), dtype=np.int64)
     cols = np.ascontiguousarray(cols)
     filt = np.ascontiguousarray(filt)
-    rows_per_block = max(1, _BLOCK_ELEMENTS // max(n_filt, 1))
+    blocks = _blocks(n_images, n_pix, max(1, _BLOCK_ELEMENTS // max(n_filt, 1)))
 
-    def run_rows(start, stop):
-        for r0 in range(start, stop, rows_per_block):
-            _popcount_block(cols, filt, out, r0, min(stop, r0 + rows_per_block), acc_dtype)
+    def run(chunk):
+        for n0, n1, p0, p1 in chunk:
+            _popcount_block(cols, filt, out, n0, n1, p0, p1, acc_dtype, dot_length)
 
-    n_chunks = min(num_threads, -(-n_rows // rows_per_block))
+    n_chunks = min(num_threads, len(blocks))
     if n_chunks <= 1:
-        run_rows(0, n_rows)
+        run(blocks)
         return out
-    # One contiguous range of rows per thread; each writes a disjoint slice of out.
-    edges = np.linspace(0, n_rows, n_chunks + 1).astype(int)
+    # Consecutive blocks per thread; each writes a disjoint part of out.
+    edges = np.linspace(0, len(blocks), n_chunks + 1).astype(int)
     with ThreadPoolExecutor(max_workers=n_chunks) as pool:
         ranges = zip(edges[:-1], edges[1:], strict=True)
-        jobs = [pool.submit(run_rows, lo, hi) for lo, hi in ranges]
+        jobs = [pool.submit(run, blocks[lo:hi]) for lo, hi in ranges]
         for job in jobs:
             job.result()
     return out
@@ -286,19 +326,21 @@ def _check_packed(a_words, b_words, stride):
     return check_pair(stride, "stride", min_value=1)
 
 
-def mismatches_filter_major(a_words, b_words, *, stride=1, num_threads=None) -> np.ndarray:
-    """:func:`xnor_popcount_conv2d_packed` in the kernel's layout (O, N, Ho, Wo).
+def packed_conv2d(a_words, b_words, *, stride=1, num_threads=None, dot_length=None):
+    """Popcount convolution of packed operands, (N, O, Ho, Wo) int64.
 
-    The engine and :func:`xnor_conv2d` finish their integer arithmetic
-    in this contiguous layout and transpose once at the end.
+    Mismatch counts, or with ``dot_length`` K the +-1 convolution
+    ``K - 2 * count``. Shared by :func:`xnor_popcount_conv2d_packed`,
+    :func:`xnor_conv2d` and the engine.
     """
     stride = _check_packed(a_words, b_words, stride)
     n_out, kh, kw, _ = b_words.shape
     ho, wo = conv_output_size(a_words.shape[1:3], (kh, kw), stride, (0, 0))
     cols = _gather_patch_words(a_words, (kh, kw), stride, (ho, wo))
     filt = b_words.reshape(n_out, -1).T
-    p = popcount_xor_matmul(cols, filt, num_threads=num_threads)
-    return p.reshape(n_out, a_words.shape[0], ho, wo)
+    n = a_words.shape[0]
+    p = popcount_xor_matmul(cols, filt, num_threads=num_threads, dot_length=dot_length, n_images=n)
+    return p.reshape(n, n_out, ho, wo)
 
 
 def xnor_popcount_conv2d_packed(
@@ -321,8 +363,30 @@ def xnor_popcount_conv2d_packed(
         ``popcount(patch XOR filter)`` summed over the ``kh*kw*Wc``
         words. The +-1 convolution is ``C*kh*kw - 2 * mismatches``.
     """
-    p = mismatches_filter_major(a_words, b_words, stride=stride, num_threads=num_threads)
-    return np.ascontiguousarray(p.transpose(1, 0, 2, 3))
+    return packed_conv2d(a_words, b_words, stride=stride, num_threads=num_threads)
+
+
+def _touches_padding(size: int, k: int, s: int, p: int, out_size: int) -> np.ndarray:
+    """Bool (out_size,): does output index i's window reach into the padding?"""
+    starts = np.arange(out_size) * s
+    return (starts < p) | (starts + k > p + size)
+
+
+def subtract_border_correction(dot, corr, in_hw, kernel_hw, stride, padding) -> None:
+    """``dot -= corr[None]`` in place, only where the correction can be non-zero.
+
+    ``dot`` (N, O, Ho, Wo), ``corr`` (O, Ho, Wo). Only output pixels whose
+    window reaches into the padding have a non-zero correction: a band of
+    rows (top/bottom) and, in the other rows, a band of columns - a small
+    part of a large image, so no full-size pass is needed.
+    """
+    ho, wo = corr.shape[1:]
+    rows = _touches_padding(in_hw[0], kernel_hw[0], stride[0], padding[0], ho)
+    cols = _touches_padding(in_hw[1], kernel_hw[1], stride[1], padding[1], wo)
+    dot[:, :, rows, :] -= corr[None, :, rows, :]
+    inner_rows = np.flatnonzero(~rows)[:, None]
+    band_cols = np.flatnonzero(cols)[None, :]
+    dot[:, :, inner_rows, band_cols] -= corr[None, :, inner_rows, band_cols]
 
 
 def xnor_conv2d(
@@ -367,16 +431,11 @@ def xnor_conv2d(
     a_words = pack_bits_nchw(a > 0, padding=padding, fill_bit=pad_value >= 0)
     b_words = _pack_last_axis(np.transpose(b > 0, (0, 2, 3, 1)))
     k = b.shape[1] * b.shape[2] * b.shape[3]
-    dot = mismatches_filter_major(a_words, b_words, stride=stride, num_threads=num_threads)
-    offset = np.int64(k)
+    dot = packed_conv2d(a_words, b_words, stride=stride, num_threads=num_threads, dot_length=k)
     if pad_value == 0 and (padding[0] or padding[1]):
         corr = zero_padding_correction(b, a.shape[2:], stride=stride, padding=padding)
-        offset = (k - corr)[:, None]  # (O, 1, Ho, Wo)
-    out = np.empty((a.shape[0], *dot.shape[:1], *dot.shape[2:]), dtype=np.int64)
-    out_onhw = out.transpose(1, 0, 2, 3)  # write through the kernel's (O, N, Ho, Wo) view
-    np.multiply(dot, -2, out=out_onhw)
-    out_onhw += offset  # K - 2 * popcount - correction
-    return out
+        subtract_border_correction(dot, corr, a.shape[2:], b.shape[2:], stride, padding)
+    return dot
 
 
 def xnor_conv2d_naive(a: np.ndarray, b: np.ndarray, *, stride=1, padding=0, pad_value=0):

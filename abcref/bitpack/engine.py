@@ -50,10 +50,11 @@ from abcref._checks import check_array, check_choice, check_pair, check_same_dty
 from abcref.binarize.activations import activation_thresholds
 from abcref.bitpack.conv import (
     conv_output_size,
-    mismatches_filter_major,
     pack_bits_nchw,
     pack_conv_weights,
+    packed_conv2d,
     padding_correction_from_sums,
+    subtract_border_correction,
 )
 from abcref.bitpack.pack import check_signs
 from abcref.nn.abcconv import ABCConv2d
@@ -288,7 +289,7 @@ class CompiledABCConv2d:
         return self._corrections[key]
 
     def _dots(self, x: np.ndarray, num_threads):
-        """Yield ``(n, dots_n)``: ``Conv(B_m, A_n)`` as int64 of shape (M, O, batch, Ho, Wo)."""
+        """Yield ``(n, dots_n)``: ``Conv(B_m, A_n)`` as int64 of shape (batch, M, O, Ho, Wo)."""
         check_array(x, "x", ndim=4)
         check_same_dtype(x=x, thresholds=self.comparator.thresholds)
         if x.shape[1] != self.in_channels:
@@ -300,14 +301,19 @@ class CompiledABCConv2d:
         bits = self.comparator.bits(x)
         for n in range(self.num_activations):
             a_words = pack_bits_nchw(bits[n], padding=self.padding, fill_bit=self.pad_value >= 0)
-            dot = mismatches_filter_major(
-                a_words, self.base_words, stride=self.stride, num_threads=num_threads
-            )  # (M*O, batch, Ho, Wo): popcount(B_m XOR A_n) for all m at once
-            dot *= -2
-            dot += self.reduction_size  # K - 2 * popcount
+            dot = packed_conv2d(
+                a_words,
+                self.base_words,
+                stride=self.stride,
+                num_threads=num_threads,
+                dot_length=self.reduction_size,
+            )  # (batch, M*O, Ho, Wo): K - 2 popcount(B_m XOR A_n), all m at once
             if self.pad_value == 0 and any(self.padding):
-                dot -= self._correction(x.shape[2:])[:, None]
-            yield n, dot.reshape(self.num_bases, self.out_channels, x.shape[0], ho, wo)
+                corr = self._correction(x.shape[2:])
+                subtract_border_correction(
+                    dot, corr, x.shape[2:], self.kernel_size, self.stride, self.padding
+                )
+            yield n, dot.reshape(x.shape[0], self.num_bases, self.out_channels, ho, wo)
 
     def integer_convolutions(self, x: np.ndarray, *, num_threads=None) -> np.ndarray:
         """The M x N integer convolutions ``Conv(B_m, A_n)`` of eq. (12).
@@ -323,7 +329,7 @@ class CompiledABCConv2d:
             Exactly the float convolutions of the same +-1 tensors.
         """
         per_n = dict(self._dots(x, num_threads))
-        return np.stack([per_n[n].transpose(0, 2, 1, 3, 4) for n in sorted(per_n)], axis=1)
+        return np.stack([per_n[n].transpose(1, 0, 2, 3, 4) for n in sorted(per_n)], axis=1)
 
     def forward(self, x: np.ndarray, *, num_threads=None) -> np.ndarray:
         """Layer output ``sum_{m,n} alpha_m beta_n Conv(B_m, A_n)`` in the dtype of x.
@@ -336,11 +342,11 @@ class CompiledABCConv2d:
             alphas = np.broadcast_to(alphas[None, :], (self.out_channels, self.num_bases))
         betas = self.betas.astype(np.float64)
         out = None
-        for n, dots in self._dots(x, num_threads):
-            for m in range(self.num_bases):
-                term = (alphas[:, m] * betas[n])[:, None, None, None] * dots[m]
-                out = term if out is None else out.__iadd__(term)
-        return np.ascontiguousarray(out.transpose(1, 0, 2, 3), dtype=x.dtype)
+        for n, dots in self._dots(x, num_threads):  # dots: (batch, M, O, Ho, Wo)
+            scale = (alphas * betas[n]).T[None, :, :, None, None]  # (1, M, O, 1, 1)
+            term = (scale * dots).sum(axis=1)
+            out = term if out is None else out.__iadd__(term)
+        return out.astype(x.dtype)
 
     __call__ = forward
 
