@@ -114,7 +114,7 @@ def test_shuffling_follows_the_documented_rng(small_digits):
         epochs=1,
         batch_size=40,
         seed=3,
-        progress=False,
+        progress=True,
         optimizer=SGD(model, lr=0.01),
     )
     perm = np.random.default_rng(3).permutation(150)
