@@ -29,12 +29,15 @@ count stays exact for any C (1, 7, 63, 65, 130, ...); small C wastes
 bits, not correctness.
 
 The kernel loops over the ``kh * kw * Wc`` words; each step computes
-``xor -> bitwise_count -> accumulate`` on a cache-sized block of output
-pixels times all filters. Counts are accumulated in ``uint16`` while
-``K < 2**16`` and in ``uint32`` beyond (``np.bitwise_count`` returns
-``uint8``: it is widened by the accumulating add, never summed in
-``uint8``), then converted to ``int64``. Blocks of rows run on a thread
-pool: the ufuncs release the GIL.
+``xor -> bitwise_count -> accumulate`` on a cache-sized block of (all
+filters) x (output pixels), pixels innermost: long inner loops avoid
+NumPy's per-loop overhead on broadcast operands (broadcasting all words
+at once is several times slower). Counts are accumulated in ``uint16``
+while ``K < 2**16`` and in ``uint32`` beyond (``np.bitwise_count``
+returns ``uint8``: it is widened by the accumulating add, never summed
+in ``uint8``); each finished block is written as ``K - 2 * count`` in
+int64 straight into the NCHW output. Blocks run on a thread pool: the
+ufuncs release the GIL.
 
 Padding
 -------
@@ -55,8 +58,9 @@ A packed bit can only mean +1 or -1, so the border needs care
 
   with ``wsum[o, i, j] = sum_c w[o, c, i, j]`` and ``border`` the 0/1
   mask of the padded image's border: a small integer convolution,
-  independent of the batch and non-zero only near the edges. All terms
-  are integers, so the result is exact.
+  independent of the batch and non-zero only near the edges (only those
+  output pixels are touched). All terms are integers, so the result is
+  exact.
 """
 
 from __future__ import annotations

@@ -343,9 +343,9 @@ class CompiledABCConv2d:
         betas = self.betas.astype(np.float64)
         out = None
         for n, dots in self._dots(x, num_threads):  # dots: (batch, M, O, Ho, Wo)
-            scale = (alphas * betas[n]).T[None, :, :, None, None]  # (1, M, O, 1, 1)
-            term = (scale * dots).sum(axis=1)
-            out = term if out is None else out.__iadd__(term)
+            for m in range(self.num_bases):
+                term = (alphas[:, m] * betas[n])[None, :, None, None] * dots[:, m]
+                out = term if out is None else out.__iadd__(term)
         return out.astype(x.dtype)
 
     __call__ = forward
