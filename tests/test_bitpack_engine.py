@@ -160,16 +160,17 @@ def test_exact_threshold_differs_from_rounded_quotient_somewhere():
     np.testing.assert_array_equal(quotient >= exact, at_quotient)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gamma_sign", [1.0, -1.0, 0.0])
-def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign):
+def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dtype):
     rng = np.random.default_rng(7)
     c_in = 5
-    bn = BatchNorm2d(c_in, dtype=np.float64)
+    bn = BatchNorm2d(c_in, dtype=dtype)
     bn.params["gamma"][...] = gamma_sign * rng.uniform(0.5, 2.0, c_in)
     bn.params["gamma"][0] = 0.0
     bn.params["beta"][...] = rng.normal(size=c_in)
-    bn.buffers["running_mean"] = rng.normal(size=c_in)
-    bn.buffers["running_var"] = rng.uniform(0.5, 2.0, c_in)
+    bn.buffers["running_mean"] = rng.normal(size=c_in).astype(dtype)
+    bn.buffers["running_var"] = rng.uniform(0.5, 2.0, c_in).astype(dtype)
     bn.eval()
     layer = _random_layer(
         rng,
@@ -182,19 +183,23 @@ def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign):
         padding=1,
         pad_value=0.0,
         per_channel=False,
-        dtype=np.float64,
+        dtype=dtype,
     )
-    x = rng.normal(size=(3, c_in, 7, 7))
+    x = rng.normal(size=(3, c_in, 7, 7)).astype(dtype)
     compiled = compile_abcconv(layer, batchnorm=bn)
     y = bn.forward(x)
     expected = layer.forward(y)
-    np.testing.assert_allclose(compiled(x), expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+    atol = (1e-5 if dtype == np.float32 else 1e-12) * np.abs(expected).max()
+    np.testing.assert_allclose(compiled(x), expected, rtol=0, atol=atol)
     a, b, _ = batchnorm_affine(bn)
     np.testing.assert_array_equal(compiled.comparator.direction, np.sign(a).astype(np.int8))
-    # Bits identical to binarising the float BN output.
-    np.testing.assert_array_equal(
-        compiled.comparator.bits(x), binarize_activations(y, layer.params["v"]) > 0
-    )
+    # Bits identical to binarising the float BN output, also at and next to every threshold.
+    edges = _values_around(compiled.comparator.thresholds, dtype)  # (values, C)
+    for probe in (x, edges[:, :, None, None]):
+        np.testing.assert_array_equal(
+            compiled.comparator.bits(probe),
+            binarize_activations(bn.forward(probe), layer.params["v"]) > 0,
+        )
 
 
 def test_compile_errors():
