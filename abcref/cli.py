@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from abcref.bitpack.cli import add_summary_subparser
 from abcref.oracle.cli import add_oracle_subparser
 
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_oracle_subparser(subparsers)
+    add_summary_subparser(subparsers)
     return parser
 
 
