@@ -48,3 +48,17 @@ def test_registered_on_the_abcref_command(capsys):
 
     assert main(["summary", "--config", CONFIG, "--input-shape", "1", "8", "8"]) == 0
     assert "packed model" in capsys.readouterr().out
+
+
+def test_summary_from_checkpoint(tmp_path, capsys):
+    from abcref.nn.models import build_model
+    from abcref.train.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "model.npz", build_model(json.loads(CONFIG)))
+    assert _run(["summary", "--checkpoint", str(path), "--input-shape", "1", "8", "8"]) == 0
+    assert "folded into conv2" in capsys.readouterr().out
+    assert (
+        _run(["summary", "--checkpoint", str(tmp_path / "no.npz"), "--input-shape", "1", "8", "8"])
+        == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
