@@ -1,0 +1,258 @@
+# %% [markdown]
+# # 1. Weight approximation: real weights as a sum of binary bases
+#
+# ABC-Net's first idea (paper §3.1, eqs. 1–7): replace a real weight tensor $W$ by a linear
+# combination of $M$ binary tensors,
+#
+# $$W \approx \tilde W = \alpha_1 B_1 + \dots + \alpha_M B_M, \qquad B_m \in \{-1, +1\}^{\text{shape of } W}.$$
+#
+# A convolution with $\tilde W$ is then $M$ convolutions with ±1 filters (additions and subtractions only,
+# or xnor/popcount once the inputs are binary too — tutorial 4), scaled and summed.
+#
+# This notebook builds the approximation step by step with `abcref.binarize`, on one filter and then a
+# layer, and answers: how good is it, how fast does it improve with $M$, and where does it break?
+#
+# **Contents.** 1. One filter, by hand · 2. The bases of eq. 2 · 3. α by least squares (eq. 3) ·
+# 4. Why $1 - 2/\pi$ at $M = 1$ · 5. Error against $M$ (the analogue of Table 1) · 6. Whole layer vs channel-wise ·
+# 7. Ridge and rank deficiency · 8. The visualisation: trained filters against $\sum_m \alpha_m B_m$.
+
+# %%
+%matplotlib inline
+import os
+
+# One BLAS thread: on small tensors threads cost more than they gain, and a fixed
+# thread count makes every number below reproducible bit for bit.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import warnings
+
+# abcref's trainer uses tqdm.auto; without ipywidgets it warns once. We train silently anyway.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from abcref import viz
+from abcref.binarize import (
+    approximate_weights,
+    combine_bases,
+    fit_alphas,
+    weight_bases,
+    weight_shifts,
+    weight_statistics,
+)
+
+plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
+np.set_printoptions(precision=4, suppress=True, linewidth=100)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. The problem (eq. 1)
+#
+# Write $w = \mathrm{vec}(W) \in \mathbb{R}^K$ and $D = [\mathrm{vec}(B_1), \dots, \mathrm{vec}(B_M)] \in \{-1,+1\}^{K\times M}$.
+# The best approximation solves
+#
+# $$\min_{\alpha,\, D} \|w - D\alpha\|^2 \quad \text{s.t. } D_{ij} \in \{-1,+1\}. \tag{1}$$
+#
+# That is a combinatorial problem ($2^{KM}$ choices of $D$), and worse, its solution is not a differentiable
+# function of $W$, so training could not backpropagate through it. The paper's way out is to **fix the bases
+# as simple functions of $W$** and only solve for $\alpha$.
+#
+# Take one 3×3 filter with a single input channel:
+
+# %%
+W = rng.normal(size=(1, 1, 3, 3))  # OIHW: one output channel, one input channel
+print(W[0, 0])
+
+# %% [markdown]
+# ## 2. The bases (eq. 2)
+#
+# $$B_i = F_{u_i}(W) = \operatorname{sign}\big(W - \operatorname{mean}(W) + u_i \operatorname{std}(W)\big),
+# \qquad u_i = -1 + (i-1)\frac{2}{M-1}.$$
+#
+# Each base is the sign of the centred weights after a shift by $u_i$ standard deviations: the shifts are evenly
+# spaced over $[-1, 1]$, so the bases cut the weight distribution at $M$ different levels. Two details the paper
+# leaves open and abcref fixes (see `docs/conventions.md`):
+#
+# * $\operatorname{sign}(0) = -1$ (rows 1): a base never holds a 0, otherwise it would not be binary;
+# * $\operatorname{std}$ is the population std (`ddof=0`, row 3), and $M = 1$ uses $u = 0$ (row 4; the formula divides by $M-1$).
+
+# %%
+M = 3
+print("shifts u:", weight_shifts(M))
+mean, std = weight_statistics(W)
+print(f"mean(W) = {mean.item():.4f}, std(W) = {std.item():.4f}")
+B = weight_bases(W, M)
+for i in range(M):
+    print(f"B_{i + 1} (u = {weight_shifts(M)[i]:+.0f}):\n{B[i, 0, 0]}")
+
+# %% [markdown]
+# $u = -1$ moves every weight down by one std before taking the sign, so $B_1$ is +1 only on the large weights;
+# $u = +1$ moves them up, so $B_3$ is −1 only on the most negative ones. The bases are **nested**: wherever
+# $B_1 = +1$, also $B_2 = B_3 = +1$.
+#
+# ## 3. α by least squares (eq. 3)
+#
+# With $D$ fixed, eq. 1 is ordinary linear regression, $\min_\alpha \|w - D\alpha\|^2$, whose normal equations
+# give $\alpha = (D^\top D)^{-1} D^\top w$ when $D$ has full column rank. abcref solves the ridge-augmented
+# system $[D; \sqrt{\lambda} I]\,\alpha = [w; 0]$ with `scipy.linalg.lstsq` (section 7 explains why).
+
+# %%
+alphas = fit_alphas(W, B)
+W_tilde = combine_bases(B, alphas)
+print("alphas:", alphas)
+print("W_tilde:\n", W_tilde[0, 0])
+print("residual W - W_tilde:\n", (W - W_tilde)[0, 0])
+
+# %% [markdown]
+# $\tilde W$ takes at most $M + 1 = 4$ distinct values here (the bases are nested, so only $M+1$ sign patterns occur per
+# element): the approximation is a **staircase** applied to $W$. `approximate_weights` does both steps in one call.
+# A least-squares residual is orthogonal to every base, $D^\top(w - D\alpha) = 0$ (up to the tiny ridge), which we can check:
+
+# %%
+B, alphas = approximate_weights(W, M)
+residual = (W - combine_bases(B, alphas)).ravel()
+print("D^T (w - D alpha) =", B.reshape(M, -1) @ residual)
+
+# %% [markdown]
+# ## 4. Why the error is $1 - 2/\pi$ at $M = 1$
+#
+# With one base and weights of mean 0, $B = \operatorname{sign}(W)$ and the regression has one unknown:
+#
+# $$\alpha^* = \frac{\langle w, B\rangle}{\langle B, B\rangle} = \frac{\sum_k |w_k|}{K} = \operatorname{mean}|w|.$$
+#
+# (This is the Binary-Weight-Network scale of Rastegari et al.) The remaining squared error is
+#
+# $$\|w - \alpha^* B\|^2 = \|w\|^2 - 2\alpha^*\langle w, B\rangle + \alpha^{*2} K = \|w\|^2 - K\,(\operatorname{mean}|w|)^2,$$
+#
+# so the **relative** error is $1 - (\operatorname{mean}|w|)^2 / \operatorname{mean}(w^2)$. For Gaussian weights
+# $w \sim \mathcal N(0, \sigma^2)$, $\mathbb E|w| = \sigma\sqrt{2/\pi}$ (integrate $2\int_0^\infty x\,\varphi(x/\sigma)/\sigma\,dx$)
+# and $\mathbb E w^2 = \sigma^2$, hence
+#
+# $$\frac{\|w - \alpha^* B\|^2}{\|w\|^2} \;\longrightarrow\; 1 - \frac{2}{\pi} \approx 0.363 \quad (K \to \infty),$$
+#
+# independent of $\sigma$. One binary base keeps about 64 % of a Gaussian layer's energy. A large Gaussian layer
+# confirms it:
+
+# %%
+W_layer = rng.normal(scale=0.05, size=(64, 64, 3, 3))
+print(f"measured  M=1 error: {viz.reconstruction_error(W_layer, 1):.4f}")
+print(f"predicted 1 - 2/pi : {1 - 2 / np.pi:.4f}")
+
+# %% [markdown]
+# ## 5. Error against $M$ — the analogue of Table 1
+#
+# The paper's Table 1 shows ImageNet accuracy climbing towards full precision as $M$ goes 1, 2, 3, 5
+# (62.8, 63.7, 66.2, 68.3 vs 69.3 % top-1). The quantity behind it is the reconstruction error, which we can
+# compute exactly:
+
+# %%
+Ms = [1, 2, 3, 4, 5, 6]
+errors = [viz.reconstruction_error(W_layer, m) for m in Ms]
+for m, e in zip(Ms, errors):
+    print(f"M = {m}: relative error {e:.4f}   ({100 * (1 - e):.1f} % of the energy kept)")
+
+# %% [markdown]
+# The error falls quickly but not geometrically, because the shifts are fixed at $[-1, 1]$ std: the bases only
+# resolve the body of the distribution, and the tails beyond $\pm 1$ std are represented by a single step each.
+# That is also why adding bases helps less and less, and why the paper offers trainable shifts.
+#
+# ## 6. Whole layer vs channel-wise (§3.1.1 vs §3.1.2)
+#
+# The paper trains with one $(\alpha, B)$ fit per **layer**; §3.1.2 proposes one fit per **output channel**
+# (mean, std and α per filter), at no extra inference cost. On i.i.d. Gaussian weights every channel looks alike,
+# so channel-wise gains little. Real layers are not like that: filters have very different norms. Give each
+# output channel its own scale and compare:
+
+# %%
+channel_scale = np.exp(rng.normal(scale=0.8, size=(64, 1, 1, 1)))  # filter norms spread over ~10x
+W_real = W_layer * channel_scale
+curves = {}
+for label, tensor in [("Gaussian, whole layer", W_layer), ("Gaussian, channel-wise", W_layer),
+                      ("uneven norms, whole layer", W_real), ("uneven norms, channel-wise", W_real)]:
+    per_channel = "channel-wise" in label
+    curves[label] = (Ms, [viz.reconstruction_error(tensor, m, per_channel=per_channel) for m in Ms])
+    print(f"{label:28s}", " ".join(f"{e:.4f}" for e in curves[label][1]))
+fig = viz.plot_error_vs_m(curves)
+fig
+
+# %% [markdown]
+# With uneven filter norms, one layer-wide $\alpha$ cannot fit small and large filters at once: the small filters
+# are rounded to $\pm\alpha$, far too large for them. Channel-wise fitting brings the error back to the Gaussian
+# curve. (Channel-wise with $M = 1$ and zero-mean filters is exactly BWN.)
+#
+# ## 7. Ridge and rank deficiency (§3.3)
+#
+# "As $M$ increases, the shift parameters get closer and the bases … are more correlated, which sometimes leads to
+# rank deficiency." Two bases are **identical** when no weight lies between their two cut levels. Then
+# $D^\top D$ is singular and the normal equations have no unique solution. Tiny layers make it easy to see:
+# a filter with 4 weights and $M = 5$ bases.
+
+# %%
+W_tiny = np.array([[[[0.3, -0.1], [0.05, -0.4]]]])
+B_tiny = weight_bases(W_tiny, 5)
+D = B_tiny.reshape(5, -1).T  # K x M design matrix
+print("design matrix D (columns = bases):\n", D)
+print("rank of D:", np.linalg.matrix_rank(D), "of", D.shape[1], "columns")
+try:
+    np.linalg.solve(D.T @ D, D.T @ W_tiny.ravel())  # the textbook normal equations
+except np.linalg.LinAlgError as exc:
+    print("normal equations:", type(exc).__name__, "-", exc)
+
+# %% [markdown]
+# abcref adds the $\ell_2$ penalty the paper suggests, $\min_\alpha \|w - D\alpha\|^2 + \lambda\|\alpha\|^2$, solved as the
+# augmented least-squares problem $[D; \sqrt\lambda I]\,\alpha = [w; 0]$ (one SVD-based `lstsq`, no explicit
+# $D^\top D$, which would square the condition number). The default $\lambda = 10^{-6}$ is negligible next to
+# $D^\top D$, whose entries are of size up to $K$, but makes the solution unique and continuous in $W$: duplicate
+# bases share their weight equally. `ridge=0` returns the minimum-norm least-squares solution, which is also
+# unique; both reconstruct $W$ equally well.
+
+# %%
+for ridge in (1e-6, 0.0):
+    B_r, a_r = approximate_weights(W_tiny, 5, ridge=ridge)
+    err = np.sum((W_tiny - combine_bases(B_r, a_r)) ** 2)
+    print(f"ridge={ridge:g}: alphas={a_r}, squared error {err:.2e}")
+W_const = np.full((2, 3, 3, 3), 0.7)  # constant weights: std = 0, every base is -1
+B_c, a_c = approximate_weights(W_const, 3)
+print("constant W: alphas", a_c, "-> W_tilde =", np.unique(combine_bases(B_c, a_c)))
+
+# %% [markdown]
+# **Pitfall.** With a constant $W$ (or one whose floating-point std is a rounding artefact of order $10^{-17}$)
+# the bases could come out of either sign at random. abcref pins mean and std exactly for constant tensors
+# (all bases $-1$, α picks up the value with a minus sign) — see `weight_statistics`.
+#
+# ## 8. The visualisation: trained filters against $\sum_m \alpha_m B_m$
+#
+# The paper's supplementary S2 shows real filters next to their approximations. Here are the sixteen 3×3 filters of
+# the first layer of a small full-precision CNN trained for two epochs on the embedded handwritten digits
+# (tutorial 5 trains these models properly). Each row is one approximation; the right column is the histogram of all
+# the layer's weights: the approximation turns the continuous histogram into at most $2^M$ spikes (only $M + 1$
+# are used, because the bases are nested).
+
+# %%
+from abcref.data import load_digits
+from abcref.nn import build_model
+from abcref.train import Adam, fit
+
+data = load_digits()
+fp_model = build_model({"arch": "small_cnn", "conv": "fp", "widths": [16, 32, 32], "seed": 0})
+fit(fp_model, data, epochs=2, optimizer=Adam(fp_model, lr=3e-3), batch_size=64, progress=False)
+W_trained = fp_model.conv1.params["W"]
+print("first layer:", W_trained.shape, W_trained.dtype)
+fig = viz.plot_weight_approximation(W_trained, Ms=(1, 2, 3, 4, 5), num_filters=8)
+fig
+
+# %% [markdown]
+# Already at $M = 3$ the filters are hard to tell from the originals by eye; the printed errors quantify it.
+# Note the filters are float32 and so is everything derived from them: abcref keeps the dtype of its inputs.
+#
+# **Take-aways**
+#
+# * Fixing the bases as shifted signs (eq. 2) turns an intractable problem into linear least squares (eq. 3).
+# * One base keeps $2/\pi \approx 64\%$ of a Gaussian layer's energy; each further base helps less.
+# * Channel-wise fitting costs nothing at inference and matters when filter norms differ.
+# * Close shifts or tiny layers make bases coincide; a tiny ridge keeps α unique.
+#
+# Next: [tutorial 2](02_shifted_binary_activations.ipynb) does the same for activations, where there is no
+# regression to solve at inference time.
