@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcref.gradcheck import check_gradient
-from abcref.ops import conv2d_backward, conv2d_forward, conv2d_naive
+from abcref.ops import clear_conv_workspace, conv2d_backward, conv2d_forward, conv2d_naive
 
 
 def scipy_conv2d(x, w, b, stride, padding, pad_value):
@@ -135,6 +135,22 @@ def test_conv2d_interleaved_layers_and_repeated_backward_share_no_buffers():
     ):
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_conv2d_workspace_recycles_buffers_of_dropped_and_finished_caches():
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    clear_conv_workspace()
+    out, cache = conv2d_forward(x, w)
+    buf = cache["cols"].array
+    del cache  # inference: no backward, the buffer goes back to the pool
+    _, cache = conv2d_forward(x, w)
+    assert cache["cols"].array is buf
+    conv2d_backward(np.ones_like(out), cache)  # backward releases it
+    assert cache["cols"].array is None
+    _, other = conv2d_forward(x, w)
+    assert other["cols"].array is buf
+    clear_conv_workspace()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

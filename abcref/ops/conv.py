@@ -31,7 +31,9 @@ class _ColumnPool:
 
     def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         self._free: list[np.ndarray] = []
-        self._lock = threading.Lock()
+        # reentrant: a dropped cache may give its buffer back from inside
+        # take/give if the garbage collector happens to run there
+        self._lock = threading.RLock()
         self.max_bytes = max_bytes
 
     def take(self, shape: tuple, dtype: np.dtype) -> np.ndarray:
@@ -61,11 +63,18 @@ class _Columns:
     """Holds a cache's column buffer; shared by shallow copies of the cache.
 
     Backward empties the holder before giving the buffer back to the pool,
-    so every copy of the cache sees that the buffer is gone.
+    so every copy of the cache sees that the buffer is gone. A cache that
+    is dropped without a backward (inference) gives its buffer back when
+    the holder is freed: a non-empty holder is the buffer's only owner.
     """
 
     def __init__(self, array: np.ndarray) -> None:
         self.array: np.ndarray | None = array
+
+    def __del__(self) -> None:
+        if self.array is not None:
+            _POOL.give(self.array)
+            self.array = None
 
 
 def clear_conv_workspace() -> None:
