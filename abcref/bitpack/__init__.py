@@ -4,8 +4,9 @@
   LSB first, tail bits 0) and ``pack_signs`` / ``unpack_signs``.
 - :mod:`abcref.bitpack.conv`: ``xnor_conv2d``, exactly the float
   convolution of +-1 tensors, zero padding included.
-- :mod:`abcref.bitpack.engine`: compiled ABC layers and models (eq. 12),
-  batch norm folded into comparator thresholds (section 5.3).
+- :mod:`abcref.bitpack.thresholds`: comparators, batch norm folded into
+  their thresholds for every sign of the scale (section 5.3).
+- :mod:`abcref.bitpack.engine`: compiled ABC layers and models (eq. 12).
 - :mod:`abcref.bitpack.summary`: parameters, memory and operations of a
   model, float vs packed.
 

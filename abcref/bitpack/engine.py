@@ -13,41 +13,19 @@ from :mod:`abcref.bitpack.conv`; only the final combination with
 the output channels, so each of the N activations needs one popcount
 convolution against ``M * O`` filters.
 
-Batch norm folded into the comparator (section 5.3 (2))
--------------------------------------------------------
-With ``BN(R) = a R + b`` per channel and ``t = 0.5 - v``, the paper writes
-``H_v(BN(R)) = +1 iff R >= (t - b) / a``. That holds for ``a > 0`` only:
-
-- ``a > 0``: ``+1 iff R >= (t - b) / a``;
-- ``a < 0``: dividing by a negative number flips the comparison,
-  ``+1 iff R <= (t - b) / a``;
-- ``a = 0``: ``BN(R) = b`` for every R, so the output is the constant
-  ``+1 if b >= t else -1``.
-
-Ties and float rounding. The float model evaluates ``fl(BN(R)) >= t``;
-the quotient ``(t - b) / a`` is itself rounded, so for an R within an
-ulp or two of it the two comparisons can disagree. abcref therefore
-does not use the quotient as is: it finds, per channel and activation,
-the exact boundary of the float predicate. ``fl(BN(.))`` is monotone
-(each rounded step ``x - mean``, ``/ s``, ``* gamma``, ``+ beta`` is
-monotone), so ``{R : fl(BN(R)) >= t}`` is a ray of floats,
-``[R*, inf)`` for ``a > 0`` or ``(-inf, R*]`` for ``a < 0``; a bisection
-over the ordered bit patterns of the dtype's finite floats finds ``R*``
-exactly (at most 64 steps). The comparator ``R >= R*`` (or ``R <= R*``)
-then agrees with ``H_v(fl(BN(R)))`` for **every** finite float R, ties
-included (tested on the boundary values and their neighbours).
+Batch norms are folded into the comparators by
+:mod:`abcref.bitpack.thresholds` (section 5.3 (2), all three signs of the
+scale, exact at ties).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from abcref._checks import check_array, check_choice, check_pair, check_same_dtype
-from abcref.binarize.activations import activation_thresholds
 from abcref.bitpack.conv import (
     conv_output_size,
     pack_bits_nchw,
@@ -57,181 +35,27 @@ from abcref.bitpack.conv import (
     subtract_border_correction,
 )
 from abcref.bitpack.pack import check_signs
+from abcref.bitpack.thresholds import (
+    ActivationComparator,
+    batchnorm_affine,
+    fold_batchnorm_into_thresholds,
+    plain_comparator,
+)
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
 from abcref.nn.module import Module, Sequential
-from abcref.ops import batchnorm2d_forward
 
-# -- comparators -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ActivationComparator:
-    """Binarizes each channel of R with N comparators.
-
-    Attributes
-    ----------
-    direction : ndarray of int8, shape (C,)
-        +1: output +1 iff ``R >= thresholds``; -1: iff ``R <= thresholds``;
-        0: constant ``constant`` (batch-norm scale 0).
-    thresholds : ndarray of shape (N, C)
-    constant : ndarray of bool, shape (N, C)
-        The output (True = +1) of channels whose direction is 0.
-    """
-
-    direction: np.ndarray
-    thresholds: np.ndarray
-    constant: np.ndarray
-
-    @property
-    def num_activations(self) -> int:
-        return self.thresholds.shape[0]
-
-    def bits(self, x: np.ndarray) -> np.ndarray:
-        """Bits of ``A_n`` (True = +1), shape (N, batch, C, H, W), for x (batch, C, H, W)."""
-        t = self.thresholds[:, None, :, None, None]
-        bits = x[None] >= t
-        flipped = self.direction < 0
-        if flipped.any():  # batch-norm scale a < 0: the comparison flips
-            bits[:, :, flipped] = x[None][:, :, flipped] <= t[:, :, flipped]
-        constant = self.direction == 0
-        if constant.any():  # batch-norm scale a = 0: constant output
-            bits[:, :, constant] = self.constant[:, None, constant, None, None]
-        return bits
-
-    def signs(self, x: np.ndarray) -> np.ndarray:
-        """``A_n`` as +-1 in the dtype of x, shape (N, batch, C, H, W)."""
-        return np.where(self.bits(x), 1, -1).astype(x.dtype)
-
-
-def plain_comparator(v: np.ndarray, channels: int) -> ActivationComparator:
-    """Comparators ``R >= 0.5 - v_n`` for every channel (no batch norm folded)."""
-    t = activation_thresholds(v)
-    return ActivationComparator(
-        direction=np.ones(channels, dtype=np.int8),
-        thresholds=np.repeat(t[:, None], channels, axis=1),
-        constant=np.zeros((v.shape[0], channels), dtype=bool),
-    )
-
-
-def _ordered_keys(x: np.ndarray) -> np.ndarray:
-    """Map floats to signed integers in the same order (an involution on bit patterns)."""
-    ints = x.view(np.int64 if x.dtype == np.float64 else np.int32)
-    bits = 63 if x.dtype == np.float64 else 31
-    return ints ^ ((ints >> bits) & np.array(2**bits - 1, dtype=ints.dtype))
-
-
-def _from_keys(keys: np.ndarray, dtype) -> np.ndarray:
-    bits = 63 if np.dtype(dtype) == np.float64 else 31
-    ints = keys ^ ((keys >> bits) & np.array(2**bits - 1, dtype=keys.dtype))
-    return ints.view(dtype)
-
-
-def _boundary(predicate, shape, dtype, upward: bool) -> np.ndarray:
-    """Exact float boundary of a monotone predicate, elementwise.
-
-    ``upward``: the predicate is true on ``[R*, inf)``; returns the
-    smallest finite float R* where it holds (+inf if nowhere, -inf if
-    everywhere). Otherwise true on ``(-inf, R*]``: returns the largest
-    (-inf if nowhere, +inf if everywhere).
-    """
-    finfo = np.finfo(dtype)
-    lo = _ordered_keys(np.full(shape, -finfo.max, dtype=dtype))
-    hi = _ordered_keys(np.full(shape, finfo.max, dtype=dtype))
-    at_lo = predicate(_from_keys(lo, dtype))
-    at_hi = predicate(_from_keys(hi, dtype))
-    one = np.array(1, dtype=lo.dtype)
-    if upward:
-        # Keys are float bit patterns in float order; the first true key lies in [lo, hi].
-        while True:
-            active = lo < hi
-            if not active.any():
-                break
-            mid = (lo & hi) + ((lo ^ hi) >> one)  # floor((lo + hi) / 2), no overflow
-            ok = predicate(_from_keys(mid, dtype))
-            hi = np.where(active & ok, mid, hi)
-            lo = np.where(active & ~ok, mid + one, lo)
-        out = _from_keys(hi, dtype).copy()
-        out[~at_hi] = np.inf
-        out[at_lo] = -np.inf
-        return out
-    while True:
-        active = lo < hi
-        if not active.any():
-            break
-        mid = (lo | hi) - ((lo ^ hi) >> one)  # ceil((lo + hi) / 2), no overflow
-        ok = predicate(_from_keys(mid, dtype))
-        lo = np.where(active & ok, mid, lo)
-        hi = np.where(active & ~ok, mid - one, hi)
-    out = _from_keys(lo, dtype).copy()
-    out[~at_lo] = -np.inf
-    out[at_hi] = np.inf
-    return out
-
-
-def fold_batchnorm_into_thresholds(
-    a: np.ndarray,
-    b: np.ndarray,
-    v: np.ndarray,
-    *,
-    batchnorm: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> ActivationComparator:
-    """Fold an eval-mode batch norm ``BN(R) = a R + b`` into the comparators of H_v.
-
-    Parameters
-    ----------
-    a, b : ndarray of shape (C,)
-        Per-channel scale and shift of the batch norm at run time
-        (``a = gamma / sqrt(var + eps)``, ``b = beta - a * mean``).
-    v : ndarray of shape (N,)
-        Activation shifts; thresholds ``t_n = 0.5 - v_n``.
-    batchnorm : callable, optional
-        The float batch norm whose rounding the comparators must match
-        exactly: maps an array of shape (C,) (one R per channel) to
-        BN(R) of shape (C,). Default ``a * R + b`` in the dtype of a.
-        Pass the model's own ``batchnorm2d_forward`` (eval) to get bit
-        agreement with the float model.
-
-    Returns
-    -------
-    ActivationComparator
-        ``direction = sign(a)``; thresholds ``R*`` with
-        ``+1 iff R >= R*`` (a > 0), ``+1 iff R <= R*`` (a < 0); for
-        ``a = 0`` the constant ``b >= t_n``.
-
-    Notes
-    -----
-    Section 5.3 (2) of the paper gives ``R >= (0.5 - v - b) / a``,
-    correct for a > 0 only (conventions.md row 12). The returned
-    threshold is the exact float boundary of ``fl(BN(R)) >= t_n``, not
-    the rounded quotient (module docstring), so ties at the threshold
-    go exactly as in the float model.
-    """
-    dtype = check_same_dtype(a=check_array(a, "a", ndim=1), b=check_array(b, "b", ndim=1))
-    check_same_dtype(a=a, v=check_array(v, "v", ndim=1))
-    if b.shape != a.shape:
-        raise ValueError(f"b must have shape {a.shape} like a, got shape {b.shape}")
-    if batchnorm is None:
-
-        def batchnorm(r):
-            return a * r + b
-
-    t = activation_thresholds(v)  # (N,)
-    n_act, channels = v.shape[0], a.shape[0]
-
-    def predicate(r):  # r: (N, C) -> H_v(BN(r)) == +1
-        # The bisection probes +-max float, where BN may overflow to +-inf: harmless.
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.stack([batchnorm(r[n]) >= t[n] for n in range(n_act)])
-
-    direction = np.sign(a).astype(np.int8)
-    shape = (n_act, channels)
-    up = _boundary(predicate, shape, dtype, upward=True)
-    down = _boundary(predicate, shape, dtype, upward=False)
-    thresholds = np.where(direction[None] > 0, up, np.where(direction[None] < 0, down, 0))
-    constant = predicate(np.zeros(shape, dtype=dtype)) & (direction[None] == 0)
-    return ActivationComparator(direction, thresholds.astype(dtype), constant)
-
+__all__ = [
+    "ActivationComparator",
+    "BitABCConv2d",
+    "CompiledABCConv2d",
+    "batchnorm_affine",
+    "compile_abc_conv",
+    "compile_abcconv",
+    "compile_model",
+    "fold_batchnorm_into_thresholds",
+    "plain_comparator",
+]
 
 # -- the compiled layer ------------------------------------------------------
 
@@ -419,41 +243,6 @@ def compile_abc_conv(
 
 
 # -- from layers and models --------------------------------------------------
-
-
-def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Run-time affine form of an eval-mode ``abcref.nn.layers.BatchNorm2d``.
-
-    Returns
-    -------
-    a, b : ndarray of shape (C,)
-        ``a = gamma / sqrt(running_var + eps)``, ``b = beta - a * running_mean``
-        (computed in float64, returned in the layer's dtype; ``sign(a)`` is
-        ``sign(gamma)``).
-    batchnorm : callable
-        (C,) -> (C,): the layer's own float computation
-        (``abcref.ops.batchnorm2d_forward`` in eval mode), whose rounding
-        the folded comparators reproduce exactly.
-    """
-    gamma, beta = bn.params["gamma"], bn.params["beta"]
-    mean, var = bn.buffers["running_mean"], bn.buffers["running_var"]
-    a64 = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + bn.eps)
-    b64 = beta.astype(np.float64) - a64 * mean.astype(np.float64)
-    channels = gamma.shape[0]
-
-    def batchnorm(r):
-        out, _ = batchnorm2d_forward(
-            r.reshape(1, channels, 1, 1),
-            gamma,
-            beta,
-            running_mean=mean,
-            running_var=var,
-            training=False,
-            eps=bn.eps,
-        )
-        return out.reshape(channels)
-
-    return a64.astype(gamma.dtype), b64.astype(gamma.dtype), batchnorm
 
 
 def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
