@@ -17,13 +17,13 @@
 # 7. Ridge and rank deficiency · 8. The visualisation: trained filters against $\sum_m \alpha_m B_m$.
 
 # %%
-%matplotlib inline
 import os
 
 # One BLAS thread: on small tensors threads cost more than they gain, and a fixed
 # thread count makes every number below reproducible bit for bit.
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 os.environ["OMP_NUM_THREADS"] = "1"
+%matplotlib inline
 
 import warnings
 

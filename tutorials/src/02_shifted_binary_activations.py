@@ -11,11 +11,11 @@
 # estimator and the eq. 10 erratum · 4. Initialising $v$ and $\beta$ · 5. Why equal shifts never separate.
 
 # %%
-%matplotlib inline
 import os
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"  # reproducible to the bit, see tutorial 1
 os.environ["OMP_NUM_THREADS"] = "1"
+%matplotlib inline
 
 import matplotlib.pyplot as plt
 import numpy as np
