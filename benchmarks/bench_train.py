@@ -12,11 +12,17 @@ precision; the goal for M = N = 3 is an ABC step within (N + 1)x of the
 full-precision step.
 
     python benchmarks/bench_train.py [--repeats 3] [--configs 3,3 1,1 5,5]
+
+On a machine with other work running, multi-threaded OpenBLAS spins
+waiting for busy cores: ``OPENBLAS_NUM_THREADS=1`` made every step about
+4x faster here under a load average of 5 on 2 cores. The variable is
+printed with the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -63,9 +69,10 @@ def main() -> None:
 
     n_img = len(y)
     fp = best["FP"]
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
     print(
         f"embedded digits: {n_img} training images, batch {args.batch_size}, "
-        f"best of {args.repeats} epochs"
+        f"best of {args.repeats} epochs, OPENBLAS_NUM_THREADS={threads}"
     )
     print(f"{'model':<12} {'s/epoch':>8} {'images/s':>9} {'x FP':>6}")
     for name, sec in best.items():
