@@ -83,6 +83,11 @@ def test_resume_is_bitwise_identical(tmp_path, small_digits):
     assert [r["epoch"] for r in lines] == [1, 2]
     assert set(lines[0]) >= {"train_loss", "train_top1", "test_loss", "test_top1", "test_top5"}
 
+    other = build_model(config)
+    with pytest.raises(CheckpointError, match=r"optimizer: saved .*'weight_decay': 0.0"):
+        fit(other, small_digits, epochs=2, seed=7, resume_from=ck, batch_size=32,
+            optimizer=Adam(other, lr=0.01, weight_decay=0.1), schedule=Cosine(0.01, 2),
+            progress=False)  # fmt: skip
     with pytest.raises(CheckpointError, match=r"settings differ \(seed: saved 7, now 8"):
         fit(
             build_model(config),

@@ -225,7 +225,8 @@ def fit(
     FloatingPointError
         If training diverges (a NaN or infinite loss or activation).
     CheckpointError
-        If ``resume_from`` was written with a different model, optimizer,
+        If ``resume_from`` was written with a different model, optimizer
+        (type or hyper-parameters other than lr),
         schedule, seed, batch size, ``drop_last`` or training-set size.
     """
     if not isinstance(model, Module):
@@ -253,7 +254,11 @@ def fit(
         "batch_size": batch_size,
         "drop_last": drop_last,
         "n_train": n_train,
-        "optimizer": type(optimizer).__name__,
+        # lr is left out: a schedule changes it, and the checkpoint restores it
+        "optimizer": {
+            "type": type(optimizer).__name__,
+            **{k: v for k, v in optimizer.hyper().items() if k != "lr"},
+        },
         "schedule": None if schedule is None else schedule.to_config(),
     }
     history = History()
