@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from abcref._checks import check_array, check_int
 from abcref.binarize import approximate_weights, binarize_activations, combine_bases
@@ -378,6 +379,7 @@ def plot_training_curves(
             values = [100 * r[metric] if percent else r[metric] for r in records]
             ax.plot(epochs, values, marker=".", label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric.replace("_", " ") + (" (%)" if percent else ""))
         if metric.endswith("loss"):
             ax.set_yscale("log")
