@@ -13,10 +13,9 @@ full-precision step.
 
     python benchmarks/bench_train.py [--repeats 3] [--configs 3,3 1,1 5,5]
 
-On a machine with other work running, multi-threaded OpenBLAS spins
-waiting for busy cores: ``OPENBLAS_NUM_THREADS=1`` made every step about
-4x faster here under a load average of 5 on 2 cores. The variable is
-printed with the results.
+On a machine with other work running, multi-threaded OpenBLAS can spin
+waiting for busy cores; if the times are far off, compare with
+``OPENBLAS_NUM_THREADS=1`` (printed with the results).
 """
 
 from __future__ import annotations
