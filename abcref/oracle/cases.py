@@ -155,8 +155,6 @@ def _weight_cases():
                 _weights_kwargs(3, per_channel=per_channel),
             )
         )
-        # Only with ridge > 0: the rank-1 system without ridge has no unique
-        # solution, and which one lstsq returns depends on its rank cutoff.
         cases.append(
             CaseDef(
                 f"weights_{scope}_constant",
@@ -166,6 +164,20 @@ def _weight_cases():
                 160 + 10 * per_channel,
                 lambda rng: {"W": np.full(shape, 0.3)},
                 _weights_kwargs(3, per_channel=per_channel),
+            )
+        )
+        # Without ridge the rank-1 system has infinitely many minimisers;
+        # abcref returns the minimum-norm one (alpha_i = c / M each, with
+        # NumPy's rank cutoff eps * max(rows, cols)), as numpy/torch lstsq do.
+        cases.append(
+            CaseDef(
+                f"weights_{scope}_constant_ridge0",
+                _W,
+                f"{scope}-layer, constant W, M=3, ridge=0: the minimum-norm least-squares "
+                "alpha (-c/M each for bases of all -1)",
+                161 + 10 * per_channel,
+                lambda rng: {"W": np.full(shape, 0.3)},
+                _weights_kwargs(3, ridge=0.0, per_channel=per_channel),
             )
         )
     cases += [

@@ -73,7 +73,9 @@ def _fit(w, Bmat, ridge, intercept):
     # Ridge rows sqrt(ridge) I (zero rows for ridge = 0); never on the intercept.
     design = np.vstack([design, np.sqrt(ridge) * np.eye(m, design.shape[1])])
     w = np.concatenate([w, np.zeros(m)])
-    coef = lstsq(design, w)[0]
+    # NumPy's/torch's rank cutoff, so that ridge = 0 on a rank-deficient
+    # system gives the minimum-norm solution (scipy's default keeps noise).
+    coef = lstsq(design, w, cond=np.finfo(np.float64).eps * max(design.shape))[0]
     return coef[:m]
 
 
