@@ -198,7 +198,7 @@ def plot_error_vs_m(
         One axes, one line per curve (plus the reference line), y on a
         log scale.
     """
-    fig = _new_figure(4.2, 3.0, dpi)
+    fig = _new_figure(6.4, 3.0, dpi)
     ax = fig.subplots()
     for label, (Ms, errors) in curves.items():
         ax.plot(list(Ms), list(errors), marker="o", label=label)
@@ -207,7 +207,7 @@ def plot_error_vs_m(
     ax.set_yscale("log")
     ax.set_xlabel("number of weight bases M")
     ax.set_ylabel(r"$\|W - \sum_m \alpha_m B_m\|^2 / \|W\|^2$")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.grid(alpha=0.3)
     return fig
 
@@ -314,6 +314,8 @@ def plot_feature_maps(
     maps = check_array(maps, "maps", ndim=4)
     N, C = maps.shape[:2]
     channels = list(range(min(C, 6))) if channels is None else list(channels)
+    if not channels or min(channels) < 0 or max(channels) >= C:
+        raise ValueError(f"channels must be indices in [0, {C}), got {channels}")
     fig = _new_figure(0.95 * (len(channels) + 1) + 0.4, 1.0 * N + 0.4, dpi)
     axes = np.atleast_2d(fig.subplots(N, len(channels) + 1, squeeze=False))
     for n in range(N):

@@ -1,0 +1,202 @@
+"""Plotting functions draw what they are given; make_all writes every figure."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from abcref import figures, viz  # noqa: E402
+from abcref.binarize import approximate_weights, binarize_activations, combine_bases  # noqa: E402
+from abcref.nn import abc_conv, build_model  # noqa: E402
+from abcref.train import History  # noqa: E402
+
+
+def _images(ax):
+    return ax.get_images()
+
+
+def test_reconstruction_error_matches_definition_and_gaussian_limit():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(8, 4, 3, 3))
+    B, alphas = approximate_weights(W, 3)
+    expected = np.sum((W - combine_bases(B, alphas)) ** 2) / np.sum(W**2)
+    assert viz.reconstruction_error(W, 3) == pytest.approx(expected, rel=1e-12)
+    big = rng.normal(size=(64, 64, 3, 3))
+    assert viz.reconstruction_error(big, 1) == pytest.approx(viz.GAUSSIAN_M1_ERROR, abs=5e-3)
+    with pytest.raises(ValueError, match="all zeros"):
+        viz.reconstruction_error(np.zeros((2, 2, 1, 1)) + 0.0 * W[:2, :2, :1, :1], 1)
+
+
+def test_plot_weight_approximation_layout_and_content():
+    W = np.random.default_rng(1).normal(size=(5, 2, 3, 3))
+    fig = viz.plot_weight_approximation(W, Ms=(1, 3), num_filters=4, in_channel=1)
+    assert isinstance(fig, Figure)
+    axes = fig.axes
+    assert len(axes) == 3 * (4 + 1)
+    image_axes = [ax for ax in axes if _images(ax)]
+    assert len(image_axes) == 3 * 4
+    # row 0 shows the real filters, row 2 the M = 3 approximation
+    np.testing.assert_array_equal(_images(axes[0])[0].get_array(), W[0, 1])
+    B, alphas = approximate_weights(W, 3)
+    np.testing.assert_allclose(
+        _images(axes[2 * 5 + 3])[0].get_array(), combine_bases(B, alphas)[3, 1]
+    )
+    # the histogram of the M = 1 row has exactly two occupied bins (two levels)
+    heights = [p.get_height() for p in axes[1 * 5 + 4].patches]
+    assert sum(h > 0 for h in heights) == 2
+    assert sum(heights) == W.size
+    with pytest.raises(ValueError, match="in_channel"):
+        viz.plot_weight_approximation(W, in_channel=2)
+
+
+def test_plot_error_vs_m_lines():
+    curves = {"a": ([1, 2, 3], [0.36, 0.26, 0.12]), "b": ([1, 2], [0.5, 0.4])}
+    fig = viz.plot_error_vs_m(curves)
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert len(lines) == 3  # two curves and the 1 - 2/pi reference
+    np.testing.assert_array_equal(lines[0].get_ydata(), [0.36, 0.26, 0.12])
+    np.testing.assert_array_equal(lines[1].get_xdata(), [1, 2])
+    assert lines[2].get_ydata()[0] == pytest.approx(1 - 2 / np.pi)
+    assert len(viz.plot_error_vs_m(curves, reference=None).axes[0].get_lines()) == 2
+
+
+def test_plot_accuracy_heatmap_values_and_labels():
+    acc = np.array([[95.0, 97.5], [96.0, np.nan]])
+    spread = np.array([[0.5, 0.2], [0.1, np.nan]])
+    fig = viz.plot_accuracy_heatmap(acc, [1, 3], [1, 3], spread=spread, full_precision=99.2)
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(_images(ax)[0].get_array().filled(np.nan), acc)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["95.0\n±0.5", "97.5\n±0.2", "96.0\n±0.1"]  # NaN cell left blank
+    assert "99.2" in ax.get_title()
+    with pytest.raises(ValueError, match="shape"):
+        viz.plot_accuracy_heatmap(acc, [1, 3, 5], [1, 3])
+
+
+def test_binary_activation_maps_and_plot():
+    model = build_model(
+        {
+            "arch": "small_cnn",
+            "widths": [4, 6],
+            "pool_after": [1],
+            "conv": abc_conv(M=2, N=3),
+            "seed": 0,
+        }
+    )
+    x = np.random.default_rng(2).random((2, 1, 8, 8)).astype(np.float32)
+    model.train()
+    maps = viz.binary_activation_maps(model, x, "conv2")
+    assert model.training  # mode restored
+    model.eval()
+    R = model.bn1.forward(model.conv1.forward(x))
+    np.testing.assert_array_equal(maps, binarize_activations(R, model.conv2.params["v"]))
+    assert maps.shape == (3, 2, 4, 8, 8)
+    fig = viz.plot_feature_maps(x[0, 0], maps[:, 0], channels=[0, 2], v=model.conv2.params["v"])
+    axes = np.array(fig.axes).reshape(3, 3)
+    np.testing.assert_array_equal(_images(axes[0, 0])[0].get_array(), x[0, 0])
+    np.testing.assert_array_equal(_images(axes[1, 2])[0].get_array(), maps[1, 0, 2])
+    assert not axes[1, 0].axison and not _images(axes[1, 0])
+    with pytest.raises(ValueError, match="no binary activations"):
+        viz.binary_activation_maps(model, x, "conv1")
+    with pytest.raises(ValueError, match="children"):
+        viz.binary_activation_maps(model, x, "conv9")
+    with pytest.raises(ValueError, match="channels"):
+        viz.plot_feature_maps(x[0, 0], maps[:, 0], channels=[4])
+
+
+def test_plot_training_curves_lines():
+    h = History(
+        [
+            {"epoch": 1, "train_loss": 1.0, "test_top1": 0.5},
+            {"epoch": 2, "train_loss": 0.5, "test_top1": 0.75},
+        ]
+    )
+    records = [{"epoch": 1, "train_loss": 2.0, "test_top1": 0.25}]
+    fig = viz.plot_training_curves({"a": h, "b": records})
+    loss_ax, acc_ax = fig.axes
+    np.testing.assert_array_equal(loss_ax.get_lines()[0].get_ydata(), [1.0, 0.5])
+    np.testing.assert_array_equal(acc_ax.get_lines()[0].get_ydata(), [50.0, 75.0])
+    np.testing.assert_array_equal(acc_ax.get_lines()[1].get_xdata(), [1])
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["a", "b"]
+
+
+def test_sweep_csv_round_trip_and_errors(tmp_path):
+    rows = [
+        {
+            "conv": "fp",
+            "M": "",
+            "N": "",
+            "seed": 0,
+            "epochs": 1,
+            "test_top1": 0.9,
+            "train_loss": 0.3,
+            "seconds": 1.0,
+        },
+        {
+            "conv": "abc",
+            "M": 1,
+            "N": 3,
+            "seed": 0,
+            "epochs": 1,
+            "test_top1": 0.8,
+            "train_loss": 0.4,
+            "seconds": 1.0,
+        },
+        {
+            "conv": "abc",
+            "M": 1,
+            "N": 3,
+            "seed": 1,
+            "epochs": 1,
+            "test_top1": 0.7,
+            "train_loss": 0.4,
+            "seconds": 1.0,
+        },
+    ]
+    path = figures.write_sweep_csv(rows, tmp_path / "s.csv")
+    back = figures.read_sweep_csv(path)
+    assert [(r["conv"], r["M"], r["N"], r["test_top1"]) for r in back] == [
+        ("fp", None, None, 0.9),
+        ("abc", 1, 3, 0.8),
+        ("abc", 1, 3, 0.7),
+    ]
+    Ms, Ns, mean, std, fp = figures.accuracy_grid(back)
+    assert (Ms, Ns, fp) == ([1], [3], pytest.approx(90.0))
+    assert mean[0, 0] == pytest.approx(75.0) and std[0, 0] == pytest.approx(5.0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("conv,M,test_top1\nabc,1,0.5\n")
+    with pytest.raises(ValueError, match="lacks columns"):
+        figures.read_sweep_csv(bad)
+    bad.write_text("conv,M,N,test_top1\nabc,1,2,87.5\n")
+    with pytest.raises(ValueError, match="line 2.*fraction"):
+        figures.read_sweep_csv(bad)
+    bad.write_text("conv,M,N,test_top1\nxnor,1,2,0.5\n")
+    with pytest.raises(ValueError, match="'fp' or 'abc'"):
+        figures.read_sweep_csv(bad)
+
+
+def test_make_all_quick_writes_every_figure(tmp_path):
+    written = figures.make_all(tmp_path / "out", quick=True, log=lambda line: None)
+    names = sorted(p.name for p in written)
+    expected = sorted([f"{n}.png" for n in figures.FIGURES] + [figures.SWEEP_CSV])
+    assert names == expected
+    for path in written:
+        assert path.stat().st_size > 0
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert b"Software" not in path.read_bytes()  # no software stamp: stable bytes
+    rows = figures.read_sweep_csv(tmp_path / "out" / figures.SWEEP_CSV)
+    q = figures.QUICK
+    assert len(rows) == len(q.seeds) * (1 + len(q.Ms) * len(q.Ns))
+    # the heatmap can be drawn from that CSV without re-running the sweep
+    again = figures.make_all(
+        tmp_path / "again",
+        quick=True,
+        sweep_csv=tmp_path / "out" / figures.SWEEP_CSV,
+        log=lambda line: None,
+    )
+    assert sorted(p.name for p in again) == sorted(f"{n}.png" for n in figures.FIGURES)
