@@ -495,6 +495,10 @@ ARCHITECTURES: dict[str, Callable[..., Module]] = {
     "small_cnn": small_cnn,
     "cifar_resnet": cifar_resnet,
 }
+# ImageNet-style ResNet-18/34/50 (Table 2) live in their own module, built on this one.
+from abcref.nn.resnet_imagenet import IMAGENET_ARCHITECTURES  # noqa: E402
+
+ARCHITECTURES.update(IMAGENET_ARCHITECTURES)
 
 
 def build_model(config: dict) -> Module:
@@ -503,9 +507,11 @@ def build_model(config: dict) -> Module:
     Parameters
     ----------
     config : dict
-        ``{"arch": "small_cnn" | "cifar_resnet", ...}``; the other keys are
-        the builder's keyword options (see :func:`small_cnn`,
-        :func:`cifar_resnet`). Missing keys take the builder's defaults.
+        ``{"arch": "small_cnn" | "cifar_resnet" | "resnet18" | "resnet34" |
+        "resnet50", ...}``; the other keys are the builder's keyword
+        options (see :func:`small_cnn`, :func:`cifar_resnet`,
+        :func:`abcref.nn.resnet_imagenet.imagenet_resnet`). Missing keys
+        take the builder's defaults.
 
     Returns
     -------
