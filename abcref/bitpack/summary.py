@@ -30,6 +30,14 @@ summarised too: its ``BitABCConv2d`` layers count only their packed form
 (no float weights, no float MACs of their own), and its plain thresholds
 (one per activation and channel) are counted as stored.
 
+The comparison systems (:mod:`abcref.nn.baselines`) are counted with the
+same columns: binary weights are packed (one bit per weight, plus their
+scale), BNN and XNOR-Net convolutions are binary MACs (XNOR-Net's input
+scale ``K`` and ``alpha`` are float work), BWN's are additions (float
+MACs, as weight-only ABC). DoReFa and the K-bit layer of §5.2 have
+fixed-point activations: their MACs go to ``fixed_point_macs`` (a k-bit
+activation times a 1-bit weight, see ``note``), neither float nor binary.
+
 Adding a layer type means adding one small counting function to
 ``_COUNTERS``.
 """
@@ -45,6 +53,7 @@ from abcref._checks import check_int
 from abcref.bitpack.engine import BitABCConv2d
 from abcref.bitpack.pack import num_words
 from abcref.nn.abcconv import ABCConv2d
+from abcref.nn.baselines import QuantConv2d, XNORConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, Linear
 from abcref.nn.module import Module, Sequential
 
@@ -64,6 +73,7 @@ class LayerSummary:
     binary_macs: int
     packed_float_macs: int
     note: str = ""
+    fixed_point_macs: int = 0  # k-bit activation MACs of the packed model (DoReFa, K-bit)
 
 
 def _nbytes(arrays) -> int:
@@ -156,9 +166,79 @@ def _count_bit_abcconv(layer, in_shape, out_shape, ctx):
     }
 
 
+def quantizer_bits(layer) -> tuple[int | None, int | None]:
+    """(weight bits, activation bits) of a baseline conv; None means float."""
+    if isinstance(layer, XNORConv2d):
+        return 1, 1
+    options = layer.resolved_options
+    w_bits = {"fp": None, "bwn": 1, "sign": 1}.get(layer.weights, options.get("weight_bits"))
+    a_bits = {"fp": None, "sign": 1}.get(layer.activations, options.get("bits"))
+    return w_bits, a_bits
+
+
+def _count_quantconv(layer, in_shape, out_shape, ctx):
+    """BWN, BNN, DoReFa, K-bit and FP baseline convs (packed weights, see docstring)."""
+    o, c, kh, kw = layer.params["W"].shape
+    k, outputs = c * kh * kw, int(np.prod(out_shape))
+    row = _count_default(layer, in_shape, out_shape, ctx)
+    row["float_macs"] = k * outputs
+    w_bits, a_bits = quantizer_bits(layer)
+    if w_bits is None:  # float weights: nothing to pack
+        if a_bits is None:
+            row["packed_float_macs"] = k * outputs
+        else:
+            row.update(
+                packed_float_macs=k * outputs, note=f"{a_bits}-bit activations x float weights"
+            )
+        return row
+    scales = {"bwn": o, "sign": 0}.get(layer.weights)
+    if scales is None:  # DoReFa: one E per layer (or channel); k-bit weights have none
+        scales = (o if layer.resolved_options["per_channel"] else 1) if w_bits == 1 else 0
+    itemsize = layer.params["W"].itemsize
+    row.update(
+        float_params=scales,
+        binary_params=w_bits * o * k,
+        packed_model_bytes=w_bits * o * kh * kw * num_words(c) * 8 + scales * itemsize,
+    )
+    scale_macs = outputs if scales else 0
+    if a_bits is None:  # BWN: +-1 weights on float inputs are additions
+        row.update(packed_float_macs=k * outputs + scale_macs, note="additions (float inputs)")
+    elif a_bits == 1 and w_bits == 1:
+        row.update(binary_macs=k * outputs, packed_float_macs=scale_macs)
+    else:
+        row.update(
+            fixed_point_macs=k * outputs,
+            packed_float_macs=scale_macs,
+            note=f"{a_bits}-bit activations x {w_bits}-bit weights (fixed point)",
+        )
+    return row
+
+
+def _count_xnorconv(layer, in_shape, out_shape, ctx):
+    """XNOR-Net: binary MACs, plus K (channel mean of |x|, box filter) and alpha*K."""
+    o, c, kh, kw = layer.params["W"].shape
+    k, outputs = c * kh * kw, int(np.prod(out_shape))
+    row = _count_default(layer, in_shape, out_shape, ctx)
+    itemsize = layer.params["W"].itemsize
+    scale_work = outputs + int(np.prod(in_shape)) + kh * kw * int(np.prod(out_shape[1:]))
+    if not layer.scale_input:
+        scale_work = outputs
+    row.update(
+        float_params=o,
+        binary_params=o * k,
+        packed_model_bytes=o * kh * kw * num_words(c) * 8 + o * itemsize,
+        float_macs=k * outputs,
+        binary_macs=k * outputs,
+        packed_float_macs=scale_work,
+    )
+    return row
+
+
 _COUNTERS: dict[type, Callable] = {
     BitABCConv2d: _count_bit_abcconv,
     ABCConv2d: _count_abcconv,
+    QuantConv2d: _count_quantconv,
+    XNORConv2d: _count_xnorconv,
     Conv2d: _count_conv,
     Linear: _count_linear,
     BatchNorm2d: _count_batchnorm,
@@ -265,7 +345,7 @@ def summary_totals(rows: list[LayerSummary]) -> dict:
     packed = totals.get("packed_model_bytes", 0)
     ratio = totals.get("float_model_bytes", 0) / packed if packed else float("nan")
     totals["memory_ratio"] = ratio
-    ops = totals.get("binary_macs", 0) + totals.get("packed_float_macs", 0)
+    ops = sum(totals.get(k, 0) for k in ("binary_macs", "packed_float_macs", "fixed_point_macs"))
     totals["binary_fraction"] = totals.get("binary_macs", 0) / ops if ops else 0.0
     return totals
 
@@ -336,6 +416,10 @@ def format_summary(rows: list[LayerSummary]) -> str:
         f"operations per example: {100 * t['binary_fraction']:.1f}% of the packed model's "
         "MACs are binary (xnor/popcount)",
     ]
+    if t.get("fixed_point_macs"):
+        lines.append(
+            f"fixed-point MACs per example (k-bit activations): {_human(t['fixed_point_macs'])}"
+        )
     if notes:
         lines += ["notes:", *notes]
     return "\n".join(lines)
