@@ -1,12 +1,13 @@
 """Regenerate every figure in this directory: ``python figures/make_figures.py``.
 
 Trains the small digits models the figures need (a few minutes on 2 cores)
-and writes the PNGs and ``accuracy_sweep.csv`` next to this script. BLAS is
+and writes the PNGs and ``accuracy_sweep.json``/``.csv`` next to this script. BLAS is
 pinned to one thread *before* NumPy is imported, so a re-run on the same
 machine reproduces the files byte for byte. See :mod:`abcref.figures`.
 
 Options: ``--quick`` (seconds; smoke test, figures not meaningful),
-``--sweep-csv PATH`` (read the (M, N) accuracies instead of training them),
+``--sweep PATH`` (a sweep JSON, e.g. ``accuracy_sweep.json``: draw the heatmap
+and curves from it instead of re-running the sweep),
 ``--out DIR``.
 """
 
@@ -33,10 +34,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate abcref's figures.")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--quick", action="store_true", help="tiny budget (smoke test)")
-    parser.add_argument("--sweep-csv", type=Path, default=None, help="read the sweep from CSV")
+    parser.add_argument("--sweep", type=Path, default=None, help="read the sweep from JSON")
     args = parser.parse_args(argv)
     tic = time.perf_counter()
-    written = make_all(args.out, quick=args.quick, sweep_csv=args.sweep_csv)
+    written = make_all(args.out, quick=args.quick, sweep=args.sweep)
     for path in written:
         print(f"wrote {path.name} ({path.stat().st_size / 1000:.0f} kB)")
     print(f"done in {time.perf_counter() - tic:.0f} s")

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from abcref import figures, viz  # noqa: E402
 from abcref.binarize import approximate_weights, binarize_activations, combine_bases  # noqa: E402
 from abcref.nn import abc_conv, build_model  # noqa: E402
+from abcref.sweep import SweepResult  # noqa: E402
 from abcref.train import History  # noqa: E402
 
 
@@ -124,79 +125,25 @@ def test_plot_training_curves_lines():
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["a", "b"]
 
 
-def test_sweep_csv_round_trip_and_errors(tmp_path):
-    rows = [
-        {
-            "conv": "fp",
-            "M": "",
-            "N": "",
-            "seed": 0,
-            "epochs": 1,
-            "test_top1": 0.9,
-            "train_loss": 0.3,
-            "seconds": 1.0,
-        },
-        {
-            "conv": "abc",
-            "M": 1,
-            "N": 3,
-            "seed": 0,
-            "epochs": 1,
-            "test_top1": 0.8,
-            "train_loss": 0.4,
-            "seconds": 1.0,
-        },
-        {
-            "conv": "abc",
-            "M": 1,
-            "N": 3,
-            "seed": 1,
-            "epochs": 1,
-            "test_top1": 0.7,
-            "train_loss": 0.4,
-            "seconds": 1.0,
-        },
-    ]
-    path = figures.write_sweep_csv(rows, tmp_path / "s.csv")
-    back = figures.read_sweep_csv(path)
-    assert [(r["conv"], r["M"], r["N"], r["test_top1"]) for r in back] == [
-        ("fp", None, None, 0.9),
-        ("abc", 1, 3, 0.8),
-        ("abc", 1, 3, 0.7),
-    ]
-    Ms, Ns, mean, std, fp = figures.accuracy_grid(back)
-    assert (Ms, Ns, fp) == ([1], [3], pytest.approx(90.0))
-    assert mean[0, 0] == pytest.approx(75.0) and std[0, 0] == pytest.approx(5.0)
-    bad = tmp_path / "bad.csv"
-    bad.write_text("conv,M,test_top1\nabc,1,0.5\n")
-    with pytest.raises(ValueError, match="lacks columns"):
-        figures.read_sweep_csv(bad)
-    bad.write_text("conv,M,N,test_top1\nabc,1,2,87.5\n")
-    with pytest.raises(ValueError, match="line 2.*fraction"):
-        figures.read_sweep_csv(bad)
-    bad.write_text("conv,M,N,test_top1\nxnor,1,2,0.5\n")
-    with pytest.raises(ValueError, match="'fp' or 'abc'"):
-        figures.read_sweep_csv(bad)
-
-
 def test_make_all_quick_writes_every_figure(tmp_path):
-    written = figures.make_all(tmp_path / "out", quick=True, log=lambda line: None)
+    written = figures.make_all(tmp_path / "out", quick=True, log=None)
     names = sorted(p.name for p in written)
-    expected = sorted([f"{n}.png" for n in figures.FIGURES] + [figures.SWEEP_CSV])
-    assert names == expected
+    assert names == sorted([f"{n}.png" for n in figures.FIGURES] + list(figures.SWEEP_FILES))
     for path in written:
         assert path.stat().st_size > 0
         if path.suffix == ".png":
-            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            assert b"Software" not in path.read_bytes()  # no software stamp: stable bytes
-    rows = figures.read_sweep_csv(tmp_path / "out" / figures.SWEEP_CSV)
+            data = path.read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+            assert b"Software" not in data  # no software stamp: stable bytes
+    result = SweepResult.from_json(tmp_path / "out" / "accuracy_sweep.json")
     q = figures.QUICK
-    assert len(rows) == len(q.seeds) * (1 + len(q.Ms) * len(q.Ns))
-    # the heatmap can be drawn from that CSV without re-running the sweep
+    assert len(result.rows) == len(q.seeds) * (1 + len(q.Ms) * len(q.Ns))
+    # heatmap and curves can be drawn from that sweep without re-running it
     again = figures.make_all(
-        tmp_path / "again",
-        quick=True,
-        sweep_csv=tmp_path / "out" / figures.SWEEP_CSV,
-        log=lambda line: None,
+        tmp_path / "again", quick=True, sweep=tmp_path / "out" / "accuracy_sweep.json", log=None
     )
     assert sorted(p.name for p in again) == sorted(f"{n}.png" for n in figures.FIGURES)
+    # same seeds, same machine: the heatmap is the same picture
+    assert (tmp_path / "again" / "accuracy_heatmap.png").read_bytes() == (
+        tmp_path / "out" / "accuracy_heatmap.png"
+    ).read_bytes()
