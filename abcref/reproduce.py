@@ -1,0 +1,350 @@
+"""``abcref reproduce``: the paper's M x N trend on the embedded digits, in minutes.
+
+ABC-Net's Table 2 says that accuracy rises with the number of weight bases
+M and of binary activations N, and that M = N = 5 comes closest to full
+precision. :func:`reproduce` trains, on the embedded digits (no download),
+a full-precision model and an ABC model for every (M, N) of a grid, over
+several seeds with one budget (:func:`abcref.sweep.run_sweep`), prints the
+M x N table (mean ± std over seeds), checks that the bit-packed compiled
+model (:func:`abcref.bitpack.engine.compile_model`, xnor/popcount) predicts
+exactly what the float model predicts for every trained ABC model, and
+writes tables, figures and one checkpoint per config.
+
+The setting (:data:`DEFAULT`) and why
+-------------------------------------
+The digits are easy: with the default ``small_cnn`` widths (32, 64, 64, 64)
+and 40 epochs every configuration reaches 99-100 % and the trend drowns in
+noise (one test image is 0.28 %). ``DEFAULT`` uses a narrower network,
+widths (16, 32, 32, 32), for 5 epochs (Adam, lr 3e-3, cosine decay, batch
+64), 3 seeds: binarisation costs a narrow network more, so the (M, N)
+configurations separate by more than their spread over seeds, and the
+whole job (30 runs) takes a few minutes on 2 cores. See ``docs/cli.md``
+for the measurements behind the choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DEFAULT", "QUICK", "ReproduceSettings", "add_reproduce_subparser", "reproduce"]
+
+
+@dataclass(frozen=True)
+class ReproduceSettings:
+    """Budget and grid of :func:`reproduce`.
+
+    Attributes
+    ----------
+    Ms, Ns : tuple of int
+        The (M, N) grid (plus one full-precision model).
+    seeds : tuple of int
+        One run per seed and config (initialisation and minibatch order).
+    epochs, batch_size : int
+    lr : float
+        Adam's initial learning rate, cosine-decayed to 0.
+    widths : tuple of int
+        ``small_cnn`` conv widths.
+    limit : int or None
+        Images per split (None: all 1,437 train / 360 test).
+    curves : tuple of (M, N)
+        ABC configs drawn with full precision in ``training_curves.png``.
+    """
+
+    Ms: tuple = (1, 3, 5)
+    Ns: tuple = (1, 3, 5)
+    seeds: tuple = (0, 1, 2)
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 3e-3
+    widths: tuple = (16, 32, 32, 32)
+    limit: int | None = None
+    curves: tuple = ((1, 1), (3, 3), (5, 5))
+
+
+#: What ``abcref reproduce`` runs (a few minutes on 2 cores).
+DEFAULT = ReproduceSettings()
+#: ``abcref reproduce --quick``: a smoke run of a few seconds (numbers meaningless).
+QUICK = ReproduceSettings(
+    Ms=(1, 2), Ns=(1, 2), seeds=(0,), epochs=1, widths=(4, 8), limit=128, curves=((1, 1),)
+)
+
+
+@dataclass
+class ReproduceReport:
+    """What :func:`reproduce` measured and wrote."""
+
+    result: object  # abcref.sweep.SweepResult
+    bits: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def bits_ok(self) -> bool:
+        """Every compiled ABC model predicted exactly like its float model."""
+        return bool(self.bits) and all(b["identical"] for b in self.bits)
+
+
+def reproduce(
+    out_dir="runs/reproduce",
+    *,
+    settings: ReproduceSettings = DEFAULT,
+    progress: bool = True,
+    log=print,
+) -> ReproduceReport:
+    """Train FP + the ABC grid, print the table, check bits, write files.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Receives ``table.md`` (M x N table, per-config summary, bit check,
+        settings, wall time), ``table.csv`` (one row per run),
+        ``heatmap.png``, ``training_curves.png``, ``sweep.json``,
+        ``bits_check.json``, ``logs/`` (a JSON-lines log per run) and
+        ``models/`` (the seed-0 checkpoint of every config, for ``abcref
+        eval``/``summary``).
+    settings : ReproduceSettings
+        :data:`DEFAULT` or :data:`QUICK` or your own.
+    progress : bool
+        Log one line per finished run.
+    log : callable
+        Receives every line printed (default ``print``).
+
+    Returns
+    -------
+    ReproduceReport
+    """
+    from abcref.cli import bits_check
+    from abcref.data import load_digits
+    from abcref.sweep import (
+        FULL_PRECISION,
+        grid_configs,
+        plot_curves,
+        plot_heatmap,
+        run_sweep,
+        slug,
+        write_text_atomic,
+    )
+    from abcref.train import save_checkpoint
+
+    tic = time.perf_counter()
+    out = Path(out_dir)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    data = load_digits(limit=settings.limit)
+    base = {"arch": "small_cnn", "widths": list(settings.widths)}
+    configs = grid_configs(settings.Ms, settings.Ns, base=base)
+    log(
+        f"abcref reproduce: {len(configs)} configs (full precision + M in {list(settings.Ms)} "
+        f"x N in {list(settings.Ns)}) x seeds {list(settings.seeds)}, {settings.epochs} epochs "
+        f"each, small_cnn widths {list(settings.widths)}, on {data!r}"
+    )
+    result = run_sweep(
+        configs,
+        data=data,
+        seeds=settings.seeds,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        out_dir=out,
+        progress=log if progress else False,
+        keep_models=True,
+    )
+
+    report = ReproduceReport(result=result)
+    for (label, seed), model in result.models.items():
+        if label == FULL_PRECISION:
+            continue
+        check = bits_check(model, data.x_test)
+        report.bits.append(
+            {"label": label, "seed": seed, **{k: v for k, v in check.items() if k != "top1_bits"}}
+        )
+        if seed == settings.seeds[0]:
+            path = out / "models" / f"{slug(label)}_seed{seed}.npz"
+            save_checkpoint(path, model, epoch=settings.epochs)
+    fp_model = result.models[FULL_PRECISION, settings.seeds[0]]
+    save_checkpoint(
+        out / "models" / f"{slug(FULL_PRECISION)}_seed{settings.seeds[0]}.npz",
+        fp_model,
+        epoch=settings.epochs,
+    )
+    report.seconds = time.perf_counter() - tic
+
+    grid = result.mn_grid()
+    result.to_csv(out / "table.csv")
+    write_text_atomic(
+        out / "bits_check.json", json.dumps(report.bits, indent=1, default=_json_default) + "\n"
+    )
+    plot_heatmap(result, out / "heatmap.png")
+    curve_labels = [FULL_PRECISION] + [
+        f"M={m}, N={n}" for m, n in settings.curves if f"M={m}, N={n}" in configs
+    ]
+    plot_curves(result, out / "training_curves.png", labels=curve_labels)
+    text = _report_markdown(report, settings, grid)
+    write_text_atomic(out / "table.md", text)
+    report.files = [
+        out / name
+        for name in (
+            "table.md",
+            "table.csv",
+            "heatmap.png",
+            "training_curves.png",
+            "sweep.json",
+            "bits_check.json",
+        )
+    ]
+    for line in _console_lines(report, settings, grid, out):
+        log(line)
+    return report
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def marginals(grid) -> tuple[list, list]:
+    """Mean accuracy of each M over the N columns, and of each N over the M rows."""
+    by_m = [float(np.nanmean(grid.mean[i])) for i in range(len(grid.Ms))]
+    by_n = [float(np.nanmean(grid.mean[:, j])) for j in range(len(grid.Ns))]
+    return by_m, by_n
+
+
+def _bits_summary(report: ReproduceReport) -> str:
+    n = len(report.bits)
+    same = sum(b["identical"] for b in report.bits)
+    images = report.bits[0]["images"] if report.bits else 0
+    worst = max((b["max_logit_diff"] for b in report.bits), default=0.0)
+    if report.bits_ok:
+        return (
+            f"bit-packed inference: identical predictions for all {n} trained ABC models "
+            f"({images} test images each; max |logit difference| {worst:.1e}) - PASS"
+        )
+    bad = [
+        f"{b['label']} seed {b['seed']} ({b['differ']})" for b in report.bits if not b["identical"]
+    ]
+    return (
+        f"bit-packed inference: {same} of {n} ABC models identical; predictions differ for "
+        f"{', '.join(bad)} - FAIL"
+    )
+
+
+def _trend_lines(grid) -> list[str]:
+    by_m, by_n = marginals(grid)
+    lines = [
+        "mean over N, by M: "
+        + ", ".join(f"M={m}: {100 * v:.2f}" for m, v in zip(grid.Ms, by_m, strict=True)),
+        "mean over M, by N: "
+        + ", ".join(f"N={n}: {100 * v:.2f}" for n, v in zip(grid.Ns, by_n, strict=True)),
+    ]
+    if grid.full_precision is not None:
+        gap = grid.full_precision[0] - np.nanmax(grid.mean)
+        i, j = np.unravel_index(np.nanargmax(grid.mean), grid.mean.shape)
+        lines.append(
+            f"best ABC config: M={grid.Ms[i]}, N={grid.Ns[j]}, {100 * gap:.2f} points below "
+            "full precision"
+        )
+    return lines
+
+
+def _console_lines(report, settings, grid, out) -> list[str]:
+    return [
+        "",
+        f"Final-epoch test top-1 (%) on the embedded digits, mean ± std over "
+        f"{len(settings.seeds)} seed(s); rows M (weight bases), columns N (binary activations):",
+        "",
+        grid.to_markdown(),
+        "",
+        *_trend_lines(grid),
+        _bits_summary(report),
+        f"wrote {out}/table.md, table.csv, heatmap.png, training_curves.png, sweep.json, "
+        f"bits_check.json, logs/, models/",
+        f"wall time {report.seconds:.0f} s",
+    ]
+
+
+def _report_markdown(report, settings, grid) -> str:
+    s = settings
+    command = "abcref reproduce" + (" --quick" if s == QUICK else "")
+    return (
+        "# ABC-Net M x N trend on the embedded digits\n\n"
+        f"Command: `{command}` (wall time {report.seconds:.0f} s).\n\n"
+        f"Final-epoch test top-1 (%) on the 360 test digits, mean ± sample std (ddof=1) over "
+        f"seeds {list(s.seeds)}. Model: `small_cnn` widths {list(s.widths)} (first conv and "
+        f"classifier full precision); {s.epochs} epochs, Adam lr {s.lr:g} with cosine decay, "
+        f"batch {s.batch_size}; the full-precision model is the same graph with ReLU + float "
+        f"convs.\n\n"
+        f"{grid.to_markdown()}\n\n"
+        + "\n".join(f"- {line}" for line in _trend_lines(grid))
+        + f"\n- {_bits_summary(report)}\n\n"
+        f"## Every config\n\n{report.result.to_markdown()}\n\n"
+        f"Settings: `{json.dumps(asdict(s))}`\n"
+    )
+
+
+# -- the subcommand -------------------------------------------------------------
+
+
+def run_reproduce(args) -> int:
+    """Run a parsed ``reproduce`` command; 1 if the bit check fails."""
+    settings = QUICK if args.quick else DEFAULT
+    if args.seeds is not None:
+        settings = ReproduceSettings(**{**asdict(settings), "seeds": tuple(args.seeds)})
+    if args.epochs is not None:
+        settings = ReproduceSettings(**{**asdict(settings), "epochs": args.epochs})
+    report = reproduce(args.out, settings=settings, progress=not args.no_progress)
+    return 0 if report.bits_ok else 1
+
+
+def add_reproduce_subparser(subparsers) -> argparse.ArgumentParser:
+    """Register ``reproduce`` on an argparse ``subparsers`` object."""
+    from abcref.cli import _Formatter, _nonnegative_int, _positive_int
+
+    d = DEFAULT
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="the main job: FP + ABC (M, N) grid on the embedded digits, table, bit check, "
+        "figures (a few minutes)",
+        formatter_class=_Formatter,
+        description=(
+            "Reproduce ABC-Net's M x N trend (paper Table 2) at laptop scale, offline.\n\n"
+            f"Trains on the embedded digits (1,437 train / 360 test 8x8 images) a full-precision\n"
+            f"small_cnn (widths {' '.join(map(str, d.widths))}) and an ABC model for every M in "
+            f"{' '.join(map(str, d.Ms))} and N in {' '.join(map(str, d.Ns))},\n"
+            f"for seeds {' '.join(map(str, d.seeds))} ({d.epochs} epochs each, Adam lr {d.lr:g}, "
+            "cosine decay, batch 64),\n"
+            "prints the M x N table of test top-1 (mean ± std over seeds), checks that the\n"
+            "compiled xnor/popcount model predicts exactly like the float model for every\n"
+            "trained ABC model, and writes into --out: table.md, table.csv, heatmap.png,\n"
+            "training_curves.png, sweep.json, bits_check.json, logs/, models/.\n"
+            "Exit status 1 if the bit check fails."
+        ),
+        epilog="""examples:
+  abcref reproduce
+  abcref reproduce --out /tmp/abc --seeds 0 1 2 3 4
+  abcref reproduce --quick          # seconds; a smoke test, numbers meaningless
+""",
+    )
+    parser.add_argument("--out", default="runs/reproduce", metavar="DIR", help="output directory")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny budget (128 images, widths 4 8, M, N in 1 2, one seed, one epoch)",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=_nonnegative_int,
+        help=f"override the seeds (default {' '.join(map(str, d.seeds))})",
+    )
+    parser.add_argument(
+        "--epochs", type=_positive_int, help=f"override the epochs (default {d.epochs})"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no line per finished run")
+    parser.set_defaults(func=run_reproduce)
+    return parser
