@@ -85,7 +85,10 @@ def check_outputs(nb, name: str) -> None:
 
 def build(source: Path, *, execute: bool = True) -> tuple[Path, float, int]:
     """Write (and execute) one notebook; return (path, seconds, bytes)."""
-    nb = new_notebook(parse_source(source.read_text()))
+    cells = parse_source(source.read_text())
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i:02d}"  # stable ids: a rebuild changes only what changed
+    nb = new_notebook(cells)
     seconds = 0.0
     if execute:
         env_backend = os.environ.get("MPLBACKEND")

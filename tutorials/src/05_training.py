@@ -80,8 +80,7 @@ for label, conv in runs.items():
     models[label] = make(conv)
     histories[label] = train(models[label])
     last = histories[label].last
-    print(f"{label:15s} test top-1 {100 * last['test_top1']:.2f}%  train loss {last['train_loss']:.4f}  "
-          f"({sum(histories[label].column('seconds')):.1f} s)")
+    print(f"{label:15s} test top-1 {100 * last['test_top1']:.2f}%  train loss {last['train_loss']:.4f}")
 viz.plot_training_curves(histories, metrics=("train_loss", "test_loss", "test_top1"))
 
 # %% [markdown]
