@@ -697,7 +697,8 @@ def plot_heatmap(result: SweepResult, path, *, metric: str = "test_top1", dpi: i
     spread = np.where(np.isfinite(grid.std), grid.std, 0.0) * scale
     fp = None if grid.full_precision is None else scale * grid.full_precision[0]
     seeds = len(result.settings.get("seeds", []))
-    title = f"{metric.replace('_', ' ')}{' (%)' if scale == 100 else ''}, {seeds} seed(s)"
+    name = metric.replace("_", " ").replace("top1", "top-1").replace("top5", "top-5")
+    title = f"{name}{' (%)' if scale == 100 else ''}, mean ± std over {seeds} seed(s)"
     Ns = [_n_name(n) for n in grid.Ns]
     fig = plot_accuracy_heatmap(
         grid.mean * scale, grid.Ms, Ns, spread=spread, full_precision=fp, title=title, dpi=dpi
