@@ -22,12 +22,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from abcref.bitpack.cli import add_summary_subparser
-from abcref.oracle.cli import add_oracle_subparser
+# Before NumPy is loaded: single-threaded OpenBLAS unless the user says otherwise.
+# The convolutions of small images gain nothing from BLAS threads, and on a busy
+# machine those threads spin waiting for cores (measured: 7.7 s instead of 1.2 s
+# per epoch of the reproduce model under a load average of 4). The tutorials and
+# figures pin one thread too, so the command's numbers match theirs. Set
+# OPENBLAS_NUM_THREADS yourself to use more cores (larger models, CIFAR-10).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from abcref.bitpack.cli import add_summary_subparser  # noqa: E402
+from abcref.experiments.cli import add_compare_subparser  # noqa: E402
+from abcref.oracle.cli import add_oracle_subparser  # noqa: E402
 
 # Defaults of the training flags. The parsers default to None so that
 # ``train --resume`` can tell flags given on the command line from defaults.
@@ -724,6 +734,7 @@ exit status: 0 success, 1 runtime error (one-line message), 2 usage error""",
     add_summary_subparser(subparsers)
     add_figures_subparser(subparsers)
     add_oracle_subparser(subparsers)
+    add_compare_subparser(subparsers)
     return parser
 
 
