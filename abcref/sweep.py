@@ -187,6 +187,7 @@ def run_sweep(
     progress: bool | Callable[[str], None] = False,
     keep_models: bool = False,
     drop_last: bool | None = None,
+    on_run: Callable | None = None,
 ) -> SweepResult:
     """Train every config once per seed with the same data and budget.
 
@@ -217,10 +218,16 @@ def run_sweep(
         line instead (e.g. ``logging.info``). No per-epoch bars.
     keep_models : bool
         Keep every trained model (eval mode) in ``result.models[(label,
-        seed)]``.
+        seed)]``. Each model keeps the caches of its last forward pass (the
+        final evaluation), so this costs tens of MB per model; ``on_run``
+        is the lighter way to use the models.
     drop_last : bool, optional
         Passed to ``fit``; None (default) drops an epoch's last minibatch
         only if it would hold a single image (:func:`auto_drop_last`).
+    on_run : callable, optional
+        ``on_run(label, seed, model, history)`` after each run, with the
+        trained model in eval mode (e.g. to check or save it); its return
+        value is ignored.
 
     Returns
     -------
@@ -316,8 +323,11 @@ def run_sweep(
             row = _row(label, seed, epochs, history.last, seconds)
             result.rows.append(row)
             result.histories[label, seed] = [dict(r) for r in history.records]
+            model.eval()
             if keep_models:
-                result.models[label, seed] = model.eval()
+                result.models[label, seed] = model
+            if on_run is not None:
+                on_run(label, seed, model, history)
             done += 1
             if log is not None:
                 log(

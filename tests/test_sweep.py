@@ -214,3 +214,15 @@ def test_bad_arguments(data, kwargs, error, match):
     args = {"configs": {"fp": {**TINY, "conv": "fp"}}, "data": data, "seeds": (0,), **kwargs}
     with pytest.raises(error, match=match):
         run_sweep(**args)
+
+
+def test_on_run_sees_each_trained_model_in_eval_mode(data):
+    seen = []
+
+    def on_run(label, seed, model, history):
+        seen.append((label, seed, model.training, model.config["seed"], len(history.records)))
+
+    configs = grid_configs([1], [1], base=TINY)
+    result = run_sweep(configs, data=data, seeds=(0, 4), epochs=1, batch_size=32, on_run=on_run)
+    assert seen == [(label, seed, False, seed, 1) for label in configs for seed in (0, 4)]
+    assert result.models == {}  # keep_models is off
