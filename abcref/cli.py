@@ -465,11 +465,12 @@ def run_eval(args) -> int:
 
     model = load_model(args.checkpoint)
     dtype = model.config.get("dtype", "float32")
-    data = load_data(args.data, limit=args.limit, dtype=dtype)
+    data_name = args.data if args.data is not None else _trained_on(args.checkpoint)
+    data = load_data(data_name, limit=args.limit, dtype=dtype)
     if data.image_shape[0] != model.config.get("in_channels"):
         raise CommandError(
             f"{args.checkpoint} expects {model.config.get('in_channels')}-channel images, "
-            f"--data {args.data} has {data.image_shape[0]}"
+            f"--data {data_name} has {data.image_shape[0]}"
         )
     metrics = evaluate(model, data.x_test, data.y_test, batch_size=args.batch_size)
     print(f"{args.checkpoint}: {_describe(model.config)}")
@@ -485,6 +486,16 @@ def run_eval(args) -> int:
 #: Logit difference above which an image counts as having a flipped binary
 #: activation: float rounding alone moves logits by ~1e-6 (float32).
 FLIP_TOLERANCE = 1e-3
+
+
+def _trained_on(checkpoint) -> str:
+    """The --data of the train run that wrote ``checkpoint`` (its config.json), else digits."""
+    config_path = Path(checkpoint).parent / CONFIG_NAME
+    try:
+        data = json.loads(config_path.read_text())["settings"]["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return TRAIN_DEFAULTS["data"]
+    return data if isinstance(data, str) else TRAIN_DEFAULTS["data"]
 
 
 def bits_check(model, x, *, batch_size: int = 500) -> dict:
@@ -568,7 +579,10 @@ def add_eval_subparser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .npz written by train")
     parser.add_argument(
-        "--data", default="digits", metavar="NAME_OR_DIR", help="'digits' or a directory"
+        "--data",
+        metavar="NAME_OR_DIR",
+        help="'digits' or a directory (default: the --data of the train run that wrote "
+        "CHECKPOINT, read from config.json beside it; else digits)",
     )
     parser.add_argument(
         "--limit", type=_positive_int, metavar="K", help="only the first K test images"

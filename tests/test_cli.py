@@ -253,3 +253,24 @@ def test_reproduce_quick(capsys, tmp_path):
     status, out, _ = run(capsys, "eval", tmp_path / "models" / "M2_N2_seed0.npz", "--bits",
                          "--limit", "64")  # fmt: skip
     assert status == 0 and "identical predictions" in out
+
+
+def test_eval_defaults_to_the_training_data(capsys, tmp_path, trained):
+    """Without --data, eval reads the train run's --data from config.json beside it."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["settings"]["data"] = str(tmp_path / "moved-away")
+    (run_dir / "config.json").write_text(json.dumps(config))
+    status, _, err = run(capsys, "eval", run_dir / "model.npz")
+    assert status == 1 and "moved-away" in err
+    (run_dir / "config.json").unlink()  # no config.json: the embedded digits
+    status, out, _ = run(capsys, "eval", run_dir / "model.npz", "--limit", "8")
+    assert status == 0 and "8 images of digits" in out
+
+
+def test_figures_quick(capsys, tmp_path):
+    pytest.importorskip("abcref.figures")
+    status, out, err = run(capsys, "figures", "--out", tmp_path, "--quick")
+    assert status == 0, err
+    assert "wrote" in out and any(p.suffix == ".png" for p in tmp_path.iterdir())
