@@ -149,7 +149,7 @@ def _add_arch_flags(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         choices=("small_cnn", "cifar_resnet"),
         default=None,
-        help="architecture (default small_cnn: FP conv, 3 ABC convs, FP linear; "
+        help="architecture, given first (default small_cnn: FP conv, 3 ABC convs, FP linear; "
         "cifar_resnet: ResNet-(6n+2) for 32x32 RGB)",
     )
     group.add_argument(
