@@ -35,9 +35,6 @@ same through their environment (``OPENBLAS_NUM_THREADS=1``).
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from abcref import viz
+from abcref._io import save_png
 
 #: The figures written by :func:`make_all`, without extension.
 FIGURES = (
@@ -99,23 +97,7 @@ QUICK = FigureSettings(
 
 def save_figure(fig, path, *, dpi: int = 100) -> Path:
     """Save ``fig`` as a PNG with no software/date metadata (stable bytes), atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)  # the Agg renderer whatever the global backend
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return save_png(fig, path, dpi=dpi)
 
 
 def _label(M: int, N: int) -> str:

@@ -35,7 +35,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from abcref._checks import check_choice, check_int, check_real
+from abcref._io import save_png, write_text_atomic  # noqa: F401  (re-exported)
 
 __all__ = [
     "FULL_PRECISION",
@@ -653,44 +653,7 @@ def _json_restore(row: dict) -> dict:
     return {k: (float("nan") if v is None and k in ROW_COLUMNS else v) for k, v in row.items()}
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 # -- figures ------------------------------------------------------------------
-
-
-def save_png(fig, path) -> Path:
-    """Save a matplotlib figure as PNG with the Agg renderer, no date stamp, atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)  # Agg whatever the global backend; no display needed
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=fig.dpi, metadata={"Software": None})
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def plot_heatmap(result: SweepResult, path, *, metric: str = "test_top1", dpi: int = 100) -> Path:

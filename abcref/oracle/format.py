@@ -40,14 +40,13 @@ See ``docs/oracle.md`` for the full specification.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from abcref._io import atomic_write
 from abcref.oracle.functions import FUNCTIONS
 
 FORMAT_NAME = "abcref-oracle"
@@ -88,29 +87,12 @@ class OracleFormatError(ValueError):
     """A suite directory, manifest or array file does not follow the format."""
 
 
-# -- atomic writes ------------------------------------------------------------
-def _atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(fileobj)`` on a temp file next to ``path``, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_manifest(directory, manifest: dict) -> Path:
     """Validate ``manifest`` and write it atomically to ``directory``."""
     validate_manifest(manifest)
     path = Path(directory) / MANIFEST_NAME
     text = json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    _atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path
 
 
@@ -130,9 +112,7 @@ def write_arrays(path, arrays: dict[str, np.ndarray]) -> Path:
                 f"a suite holds only {', '.join(ALLOWED_DTYPES)}"
             )
     path = Path(path)
-    _atomic_write_bytes(
-        path, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
-    )
+    atomic_write(path, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}))
     return path
 
 

@@ -33,8 +33,6 @@ bytes) fails at load time with a :class:`CheckpointError` naming the file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 import abcref
+from abcref._io import atomic_write
 from abcref.nn.module import Module
 
 FORMAT_NAME = "abcref-checkpoint"
@@ -158,23 +157,8 @@ def save_checkpoint(
     except TypeError as exc:
         raise TypeError(f"checkpoint metadata must be JSON-serialisable: {exc}") from None
     arrays[METADATA_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    _atomic_savez(path, arrays)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
     return path
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_checkpoint(path) -> Checkpoint:
