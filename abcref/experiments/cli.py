@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from abcref.sweep import OPTIMIZER_NAMES, SCHEDULE_NAMES, write_text_atomic
+from abcref._io import write_text_atomic
+from abcref.sweep import OPTIMIZER_NAMES, SCHEDULE_NAMES
 
 
 def _positive_int(text: str) -> int:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from abcref.sweep import SweepResult, mean_std, run_sweep, save_png
+from abcref._io import save_png
+from abcref.sweep import SweepResult, mean_std, run_sweep
 
 #: Label -> (conv config, weight bits, activation bits, paper top-1, paper top-5)
 #: of ABC-Net Table 3 (ImageNet, ResNet-18), in the paper's row order.
@@ -184,7 +185,7 @@ def write_table3_csv(result: SweepResult, path) -> Path:
     import csv
     import io
 
-    from abcref.sweep import write_text_atomic
+    from abcref._io import write_text_atomic
 
     rows = table3_rows(result)
     text = io.StringIO()
