@@ -34,6 +34,7 @@ from abcref.nn.models import (
     small_cnn,
 )
 from abcref.nn.module import Module, Sequential
+from abcref.nn.resnet_imagenet import Bottleneck, resnet18, resnet34, resnet50
 
 __all__ = [
     "ABCConv2d",
@@ -41,6 +42,7 @@ __all__ = [
     "AvgPool2d",
     "BasicBlock",
     "BatchNorm2d",
+    "Bottleneck",
     "CONV_KINDS",
     "Clip",
     "Conv2d",
@@ -58,5 +60,8 @@ __all__ = [
     "build_model",
     "cifar_resnet",
     "register_conv_kind",
+    "resnet18",
+    "resnet34",
+    "resnet50",
     "small_cnn",
 ]
