@@ -386,7 +386,62 @@ def _take(layer: Module):
     return cache
 
 
-class BasicBlock(Module):
+class ResidualBlock(Module):
+    """Shared body of :class:`BasicBlock` and the ImageNet ``Bottleneck``.
+
+    A chain of ``[act_i] -> conv_i -> bn_i`` stages (children named
+    ``act1, conv1, bn1, act2, ...``), a shortcut (identity, or a 1x1
+    ``shortcut_conv`` + BN projection) and their sum. Subclasses describe
+    their stages and call :meth:`_build`; forward and backward are here.
+    """
+
+    def _build(
+        self, stages, *, stride, conv, activation, shortcut_conv, projection, bn, rng, dtype
+    ) -> None:
+        """Create the stages ``(c_in, c_out, kernel, stride, padding)`` and the shortcut."""
+        for i, (a, b, k, s, p) in enumerate(stages, start=1):
+            act = activation() if activation is not None else None
+            if act is not None:
+                setattr(self, f"act{i}", act)
+            setattr(self, f"conv{i}", conv(a, b, k, stride=s, padding=p, rng=rng, dtype=dtype))
+            setattr(self, f"bn{i}", BatchNorm2d(b, **bn))
+        c_in, c_out = stages[0][0], stages[-1][1]
+        if projection is None:
+            projection = stride != 1 or c_in != c_out
+        if not projection and (stride != 1 or c_in != c_out):
+            raise ValueError(
+                f"an identity shortcut needs stride=1 and as many output channels as input "
+                f"channels, got stride={stride}, {c_in} -> {c_out}"
+            )
+        if projection:
+            sc = shortcut_conv(c_in, c_out, 1, stride=stride, padding=0, rng=rng, dtype=dtype)
+            self.shortcut = _SequentialShortcut(sc, BatchNorm2d(c_out, **bn))
+        # A list of children: compile_model re-points it at compiled copies.
+        self._main = [m for name, m in self.children().items() if name != "shortcut"]
+        self._add_cache = None
+
+    def forward(self, x):
+        """``x`` (N, C_in, H, W) -> main path + shortcut, (N, C_out, Ho, Wo)."""
+        main = x
+        for layer in self._main:
+            main = layer.forward(main)
+        short = self.shortcut.forward(x) if "shortcut" in self._modules else x
+        out, self._add_cache = ops.residual_add_forward(main, short)
+        return out
+
+    def backward(self, dout):
+        """Backward through both paths; returns ``dc/dx``."""
+        if self._add_cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        dmain, dshort = ops.residual_add_backward(dout, self._add_cache)
+        for layer in reversed(self._main):
+            dmain = layer.backward(dmain)
+        if "shortcut" in self._modules:
+            dshort = self.shortcut.backward(dshort)
+        return dmain + dshort
+
+
+class BasicBlock(ResidualBlock):
     """Residual block with two 3x3 convolutions (He et al., 2016).
 
     ::
@@ -454,46 +509,18 @@ class BasicBlock(Module):
         shortcut_conv = shortcut_conv or _fp_conv
         bn = {"momentum": bn_momentum, "eps": bn_eps, "dtype": dtype}
 
-        act = activation() if activation is not None else None
-        if act is not None:
-            self.act1 = act
-        self.conv1 = conv(c_in, c_out, 3, stride=stride, padding=1, rng=rng, dtype=dtype)
-        self.bn1 = BatchNorm2d(c_out, **bn)
-        act = activation() if activation is not None else None
-        if act is not None:
-            self.act2 = act
-        self.conv2 = conv(c_out, c_out, 3, stride=1, padding=1, rng=rng, dtype=dtype)
-        self.bn2 = BatchNorm2d(c_out, **bn)
-        if projection is None:
-            projection = stride != 1 or c_in != c_out
-        if not projection and (stride != 1 or c_in != c_out):
-            raise ValueError(
-                f"an identity shortcut needs stride=1 and in_channels == out_channels, "
-                f"got stride={stride}, {c_in} -> {c_out}"
-            )
-        if projection:
-            sc = shortcut_conv(c_in, c_out, 1, stride=stride, padding=0, rng=rng, dtype=dtype)
-            self.shortcut = _SequentialShortcut(sc, BatchNorm2d(c_out, **bn))
-        self._main = [m for name, m in self.children().items() if name != "shortcut"]
-        self._add_cache = None
-
-    def forward(self, x):
-        main = x
-        for layer in self._main:
-            main = layer.forward(main)
-        short = self.shortcut.forward(x) if "shortcut" in self._modules else x
-        out, self._add_cache = ops.residual_add_forward(main, short)
-        return out
-
-    def backward(self, dout):
-        if self._add_cache is None:
-            raise RuntimeError("BasicBlock.backward called before forward")
-        dmain, dshort = ops.residual_add_backward(dout, self._add_cache)
-        for layer in reversed(self._main):
-            dmain = layer.backward(dmain)
-        if "shortcut" in self._modules:
-            dshort = self.shortcut.backward(dshort)
-        return dmain + dshort
+        stages = ((c_in, c_out, 3, stride, 1), (c_out, c_out, 3, 1, 1))
+        self._build(
+            stages,
+            stride=stride,
+            conv=conv,
+            activation=activation,
+            shortcut_conv=shortcut_conv,
+            projection=projection,
+            bn=bn,
+            rng=rng,
+            dtype=dtype,
+        )
 
 
 def _fp_conv(in_channels, out_channels, kernel_size, *, stride, padding, rng, dtype):

@@ -57,13 +57,12 @@ from abcref import ops
 from abcref._checks import check_int, check_pair
 from abcref.nn.layers import (
     BasicBlock,
-    BatchNorm2d,
     GlobalAvgPool2d,
     ReLU,
+    ResidualBlock,
     _check_dtype,
     _check_rng,
     _fp_conv,
-    _SequentialShortcut,
 )
 from abcref.nn.module import Module, Sequential
 
@@ -129,7 +128,7 @@ class PaddedMaxPool2d(Module):
         return f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
 
 
-class Bottleneck(Module):
+class Bottleneck(ResidualBlock):
     """ResNet-50's bottleneck block (He et al., 2016, Fig. 5 right).
 
     ::
@@ -189,46 +188,18 @@ class Bottleneck(Module):
         shortcut_conv = shortcut_conv or _fp_conv
         bn = {"momentum": bn_momentum, "eps": bn_eps, "dtype": dtype}
 
-        shapes = ((c_in, w, 1, 1, 0), (w, w, 3, stride, 1), (w, c_out, 1, 1, 0))
-        for i, (a, b, k, s, p) in enumerate(shapes, start=1):
-            act = activation() if activation is not None else None
-            if act is not None:
-                setattr(self, f"act{i}", act)
-            setattr(self, f"conv{i}", conv(a, b, k, stride=s, padding=p, rng=rng, dtype=dtype))
-            setattr(self, f"bn{i}", BatchNorm2d(b, **bn))
-        if projection is None:
-            projection = stride != 1 or c_in != c_out
-        if not projection and (stride != 1 or c_in != c_out):
-            raise ValueError(
-                f"an identity shortcut needs stride=1 and in_channels == expansion * width, "
-                f"got stride={stride}, {c_in} -> {c_out}"
-            )
-        if projection:
-            sc = shortcut_conv(c_in, c_out, 1, stride=stride, padding=0, rng=rng, dtype=dtype)
-            self.shortcut = _SequentialShortcut(sc, BatchNorm2d(c_out, **bn))
-        # A list of children: compile_model re-points it at compiled copies.
-        self._main = [m for name, m in self.children().items() if name != "shortcut"]
-        self._add_cache = None
-
-    def forward(self, x):
-        """``x`` (N, C_in, H, W) -> (N, expansion * width, Ho, Wo)."""
-        main = x
-        for layer in self._main:
-            main = layer.forward(main)
-        short = self.shortcut.forward(x) if "shortcut" in self._modules else x
-        out, self._add_cache = ops.residual_add_forward(main, short)
-        return out
-
-    def backward(self, dout):
-        """Backward through both paths; returns ``dc/dx``."""
-        if self._add_cache is None:
-            raise RuntimeError("Bottleneck.backward called before forward")
-        dmain, dshort = ops.residual_add_backward(dout, self._add_cache)
-        for layer in reversed(self._main):
-            dmain = layer.backward(dmain)
-        if "shortcut" in self._modules:
-            dshort = self.shortcut.backward(dshort)
-        return dmain + dshort
+        stages = ((c_in, w, 1, 1, 0), (w, w, 3, stride, 1), (w, c_out, 1, 1, 0))
+        self._build(
+            stages,
+            stride=stride,
+            conv=conv,
+            activation=activation,
+            shortcut_conv=shortcut_conv,
+            projection=projection,
+            bn=bn,
+            rng=rng,
+            dtype=dtype,
+        )
 
 
 def imagenet_resnet(arch: str, **options) -> Module:
