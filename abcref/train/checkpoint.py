@@ -216,7 +216,46 @@ def _parse_metadata(raw, path: Path) -> dict:
     for key in ("epoch", "arrays"):
         if key not in metadata:
             raise CheckpointError(f"{str(path)!r} metadata lacks {key!r}")
+    _check_metadata_types(metadata, path)
     return metadata
+
+
+def _check_metadata_types(metadata: dict, path: Path) -> None:
+    """Reject fields of the wrong type with a CheckpointError naming the file.
+
+    A hand-edited or foreign file must not surface later as a bare
+    ``int()``/``.get`` failure (or, worse, be read character by character:
+    a string ``"arrays"`` would be iterated as a list of names).
+    """
+
+    def bad(key, expected):
+        value = metadata.get(key)
+        raise CheckpointError(
+            f"{str(path)!r} metadata field {key!r} must be {expected}, "
+            f"got {type(value).__name__} {value!r:.60}"
+        )
+
+    epoch = metadata["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        bad("epoch", "an integer >= 0")
+    arrays = metadata["arrays"]
+    if not isinstance(arrays, list) or not all(isinstance(a, str) for a in arrays):
+        bad("arrays", "a list of array names")
+    for key in ("model_config", "rng_state"):
+        if metadata.get(key) is not None and not isinstance(metadata[key], dict):
+            bad(key, "a dict or null")
+    for key in ("metrics", "extra"):
+        if not isinstance(metadata.get(key, {}), dict):
+            bad(key, "a dict")
+    optimizer = metadata.get("optimizer")
+    if optimizer is not None:
+        if not isinstance(optimizer, dict) or not {"type", "hyper", "step"} <= set(optimizer):
+            bad("optimizer", 'null or a dict with "type", "hyper" and "step"')
+        step = optimizer["step"]
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            bad("optimizer", 'a dict whose "step" is an integer >= 0')
+        if not isinstance(optimizer["hyper"], dict) or "lr" not in optimizer["hyper"]:
+            bad("optimizer", 'a dict whose "hyper" is a dict holding "lr"')
 
 
 def restore(checkpoint: Checkpoint, model: Module, optimizer=None) -> np.random.Generator | None:

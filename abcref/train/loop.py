@@ -344,6 +344,14 @@ def _resume(path, model, optimizer, settings):
     saved = checkpoint.metadata.get("extra", {}).get("fit")
     if saved is None:
         raise CheckpointError(f"checkpoint {str(path)!r} was not written by fit(); cannot resume")
+    records = checkpoint.metadata["extra"].get("history", [])
+    if not isinstance(saved, dict) or not (
+        isinstance(records, list) and all(isinstance(r, dict) for r in records)
+    ):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has a malformed extra['fit'] or extra['history'] "
+            "(expected a dict and a list of dicts); cannot resume"
+        )
     different = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
     if different:
         listing = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in different.items())
@@ -353,7 +361,7 @@ def _resume(path, model, optimizer, settings):
     rng = restore(checkpoint, model, optimizer)
     if rng is None:
         raise CheckpointError(f"checkpoint {str(path)!r} holds no RNG state; cannot resume")
-    history = History([dict(r) for r in checkpoint.metadata["extra"].get("history", [])])
+    history = History([dict(r) for r in records])
     return checkpoint.epoch, rng, history
 
 

@@ -1,0 +1,75 @@
+"""Regression tests for bugs found in the correctness review (one test per fix)."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from abcref.nn import build_model
+from abcref.train import Adam, CheckpointError, fit, load_checkpoint, save_checkpoint
+
+CONFIG = {
+    "arch": "small_cnn",
+    "widths": [3, 4],
+    "pool_after": [1],
+    "conv": {"kind": "abc", "M": 2, "N": 2},
+}
+
+
+def _with_metadata(src, dst, **changes):
+    """Copy a checkpoint, replacing fields of its JSON metadata."""
+    metadata = {**load_checkpoint(src).metadata, **changes}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            if item.filename == "metadata.json.npy":
+                with zout.open(item.filename, "w") as f:
+                    text = json.dumps(metadata).encode()
+                    np.lib.format.write_array(f, np.frombuffer(text, np.uint8))
+            else:
+                zout.writestr(item, zin.read(item.filename))
+    return dst
+
+
+# -- checkpoint metadata of the wrong type: CheckpointError, not int()/.get ----
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"epoch": "3"}, r"field 'epoch' must be an integer >= 0, got str"),
+        ({"epoch": -1}, r"field 'epoch' must be an integer >= 0"),
+        ({"arrays": 5}, r"field 'arrays' must be a list of array names, got int"),
+        ({"arrays": "model/fc.W"}, r"field 'arrays' must be a list of array names, got str"),
+        ({"extra": 5}, r"field 'extra' must be a dict, got int"),
+        ({"model_config": [1]}, r"field 'model_config' must be a dict or null"),
+        ({"rng_state": "PCG64"}, r"field 'rng_state' must be a dict or null"),
+        ({"optimizer": {"type": "Adam"}}, r"field 'optimizer' must be null or a dict with"),
+        (
+            {"optimizer": {"type": "Adam", "hyper": {}, "step": 2}},
+            r"\"hyper\" is a dict holding \"lr\"",
+        ),
+    ],
+)
+def test_checkpoint_metadata_of_the_wrong_type_is_a_checkpoint_error(tmp_path, changes, match):
+    model = build_model(CONFIG)
+    path = save_checkpoint(tmp_path / "ck.npz", model, optimizer=Adam(model), epoch=1)
+    bad = _with_metadata(path, tmp_path / "bad.npz", **changes)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(bad)
+    assert "bad.npz" in str(info.value)
+
+
+def test_resume_from_malformed_fit_history_is_a_checkpoint_error(tmp_path):
+    rng = np.random.default_rng(0)
+    data = {
+        "x_train": rng.standard_normal((8, 1, 6, 6)).astype(np.float32),
+        "y_train": rng.integers(0, 10, 8),
+        "x_test": np.zeros((0, 1, 6, 6), np.float32),
+        "y_test": np.zeros(0, np.int64),
+    }
+    model = build_model(CONFIG)
+    path = tmp_path / "ck.npz"
+    fit(model, data, epochs=1, batch_size=4, checkpoint_path=path, progress=False)
+    extra = load_checkpoint(path).metadata["extra"]
+    bad = _with_metadata(path, tmp_path / "bad.npz", extra={**extra, "history": "epoch 1"})
+    with pytest.raises(CheckpointError, match=r"malformed extra\['fit'\] or extra\['history'\]"):
+        fit(build_model(CONFIG), data, epochs=2, batch_size=4, resume_from=bad, progress=False)
