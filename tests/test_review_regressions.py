@@ -73,3 +73,54 @@ def test_resume_from_malformed_fit_history_is_a_checkpoint_error(tmp_path):
     bad = _with_metadata(path, tmp_path / "bad.npz", extra={**extra, "history": "epoch 1"})
     with pytest.raises(CheckpointError, match=r"malformed extra\['fit'\] or extra\['history'\]"):
         fit(build_model(CONFIG), data, epochs=2, batch_size=4, resume_from=bad, progress=False)
+
+
+# -- flags that are not bools: TypeError, not a silently truthy string ---------
+def test_non_bool_flags_are_type_errors():
+    from abcref.binarize import approximate_weights
+    from abcref.nn.abcconv import ABCConv2d
+
+    W = np.random.default_rng(1).normal(size=(2, 3, 3, 3))
+    with pytest.raises(TypeError, match="per_channel must be a bool, got 'no'"):
+        approximate_weights(W, 2, per_channel="no")
+    with pytest.raises(TypeError, match="train_shifts must be a bool, got 'false'"):
+        ABCConv2d(3, 2, 3, M=2, N=1, train_shifts="false")
+    with pytest.raises(TypeError, match="per_channel must be a bool, got 1"):
+        ABCConv2d(3, 2, 3, M=2, N=1, per_channel=1)
+
+
+def test_abc_conv_with_list_v_or_beta_names_the_argument():
+    from abcref.binarize import abc_conv2d_forward
+
+    rng = np.random.default_rng(2)
+    x, W = rng.normal(size=(1, 2, 4, 4)), rng.normal(size=(3, 2, 3, 3))
+    with pytest.raises(TypeError, match="v must be a numpy.ndarray, got list"):
+        abc_conv2d_forward(x, W, [0.5], np.array([1.0]), M=2)
+    with pytest.raises(TypeError, match="beta must be a numpy.ndarray, got float"):
+        abc_conv2d_forward(x, W, np.array([0.5]), 1.0, M=2)
+
+
+# -- BN folding: a subnormal gamma must not make the comparator constant --------
+@pytest.mark.parametrize(
+    ("dtype", "gamma", "beta", "R"),
+    [(np.float64, 5e-324, -1e-24, 1e300), (np.float32, 1.4e-45, -1e-8, 1e38)],
+)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma, beta, R, sign):
+    from abcref.binarize import binarize_activations
+    from abcref.bitpack.thresholds import batchnorm_affine, fold_batchnorm_into_thresholds
+    from abcref.nn.layers import BatchNorm2d
+
+    bn = BatchNorm2d(1, dtype=dtype)
+    bn.params["gamma"][...] = sign * gamma
+    bn.params["beta"][...] = beta
+    bn.buffers["running_var"] = np.array([5.0], dtype=dtype)  # a = gamma / sqrt(5) -> 0
+    bn.eval()
+    a, b, bn_fn = batchnorm_affine(bn)
+    assert np.sign(a[0]) == sign
+    v = np.array([0.5], dtype=dtype)  # threshold 0: BN(R) = beta + tiny * R crosses it
+    comparator = fold_batchnorm_into_thresholds(a, b, v, batchnorm=bn_fn)
+    x = np.array([-R, 0.0, R], dtype=dtype).reshape(3, 1, 1, 1)
+    float_bits = binarize_activations(bn.forward(x), v) > 0
+    assert float_bits.any() and not float_bits.all()  # the BN output is not constant
+    np.testing.assert_array_equal(comparator.bits(x), float_bits)

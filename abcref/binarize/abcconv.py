@@ -46,6 +46,9 @@ def _check_conv_inputs(x, W, v, beta):
             f"(full-precision activations), got v={'None' if v is None else 'array'}, "
             f"beta={'None' if beta is None else 'array'}"
         )
+    if v is not None:  # arrays first: a list would fail inside the dtype check
+        check_array(v, "v", ndim=1)
+        check_array(beta, "beta", ndim=1)
     check_same_dtype(x=x, W=W, v=v, beta=beta)
     if x.shape[1] != W.shape[1]:
         raise ValueError(

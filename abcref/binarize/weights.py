@@ -97,6 +97,9 @@ def check_shifts(shifts, M: int, dtype) -> np.ndarray:
 
 def _check_weight(W, per_channel: bool) -> np.ndarray:
     W = check_array(W, "W")
+    # A truthy string such as "no" would silently switch to channel-wise fits.
+    if not isinstance(per_channel, (bool, np.bool_)):
+        raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
     if W.size == 0:
         raise ValueError(f"W must not be empty, got shape {W.shape}")
     if per_channel and W.ndim < 2:

@@ -218,7 +218,7 @@ def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray],
     a, b : ndarray of shape (C,)
         ``a = gamma / sqrt(running_var + eps)``, ``b = beta - a * running_mean``
         (computed in float64, returned in the layer's dtype; ``sign(a)`` is
-        ``sign(gamma)``).
+        ``sign(gamma)``, also when ``a`` would underflow to 0).
     batchnorm : callable
         (C,) -> (C,): the layer's own float computation
         (``abcref.ops.batchnorm2d_forward`` in eval mode), whose rounding
@@ -228,6 +228,13 @@ def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray],
     mean, var = bn.buffers["running_mean"], bn.buffers["running_var"]
     a64 = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + bn.eps)
     b64 = beta.astype(np.float64) - a64 * mean.astype(np.float64)
+    a = a64.astype(gamma.dtype)
+    # The folded comparator takes its direction from sign(a), and the float
+    # BN is monotone in the direction of sign(gamma). A subnormal gamma can
+    # make a round to 0 (constant output) while gamma * xhat still moves BN(R)
+    # across the threshold for large R: keep the sign of gamma.
+    tiny = np.finfo(gamma.dtype).smallest_subnormal
+    a = np.where((a == 0) & (gamma != 0), np.copysign(tiny, gamma), a).astype(gamma.dtype)
     channels = gamma.shape[0]
 
     def batchnorm(r):
@@ -242,4 +249,4 @@ def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray],
         )
         return out.reshape(channels)
 
-    return a64.astype(gamma.dtype), b64.astype(gamma.dtype), batchnorm
+    return a, b64.astype(gamma.dtype), batchnorm

@@ -104,6 +104,9 @@ class ABCConv2d(Module):
         self.N = None if N is None else check_int(N, "N", min_value=1)
         self.stride = check_pair(stride, "stride", min_value=1)
         self.padding = check_pair(padding, "padding", min_value=0)
+        for name, flag in (("per_channel", per_channel), ("train_shifts", train_shifts)):
+            if not isinstance(flag, (bool, np.bool_)):  # "false" would be truthy
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
         self.per_channel = bool(per_channel)
         self.train_shifts = bool(train_shifts)
         self.ddof = check_int(ddof, "ddof", min_value=0)
