@@ -124,3 +124,32 @@ def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma
     float_bits = binarize_activations(bn.forward(x), v) > 0
     assert float_bits.any() and not float_bits.all()  # the BN output is not constant
     np.testing.assert_array_equal(comparator.bits(x), float_bits)
+
+
+# -- binarize backwards: a broadcastable upstream gradient is an error ----------
+def test_binarize_backwards_reject_broadcastable_upstream_gradients():
+    from abcref.binarize import (
+        approximate_activations_backward,
+        approximate_activations_forward,
+        approximate_weights_backward,
+        approximate_weights_forward,
+        binarize_activations_backward,
+        binarize_activations_forward,
+    )
+
+    rng = np.random.default_rng(3)
+    R, v, beta = rng.normal(size=(6, 1)), np.array([0.5, 0.2]), np.array([1.0, 0.5])
+    _, cache = approximate_activations_forward(R, v, beta)
+    with pytest.raises(ValueError, match=r"dR_tilde must have shape \(6, 1\), got shape \(1, 6\)"):
+        approximate_activations_backward(np.ones((1, 6)), cache)  # used to return (6, 6)
+    with pytest.raises(TypeError, match="dR_tilde must have dtype float64"):
+        approximate_activations_backward(np.ones((6, 1), np.float32), cache)
+    _, cache = binarize_activations_forward(R, v)
+    with pytest.raises(ValueError, match=r"dA must have shape \(2, 6, 1\)"):
+        binarize_activations_backward(np.ones((2, 1, 6)), cache)
+    W = rng.normal(size=(3, 2, 1, 1))
+    _, cache = approximate_weights_forward(W, 2, per_channel=True)
+    with pytest.raises(ValueError, match=r"dW_tilde must have shape \(3, 2, 1, 1\)"):
+        approximate_weights_backward(np.ones((1, 2, 1, 1)), cache)  # used to broadcast
+    with pytest.raises(TypeError, match="dW_tilde must have dtype float64"):
+        approximate_weights_backward(np.ones((3, 2, 1, 1), np.float32), cache)

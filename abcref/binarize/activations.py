@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from abcref._checks import check_array, check_int, check_real, check_same_dtype
+from abcref._checks import check_array, check_int, check_real, check_shape
 
 
 def h_v(R: np.ndarray, v: float) -> np.ndarray:
@@ -102,6 +102,14 @@ def activation_ste_mask(R: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (R[None] >= low) & (R[None] <= high)
 
 
+def _check_upstream(grad, name: str, R: np.ndarray, shape: tuple) -> None:
+    """Exact shape and dtype of an upstream gradient (no silent broadcasting)."""
+    check_array(grad, name)
+    if grad.dtype != R.dtype:
+        raise TypeError(f"{name} must have dtype {R.dtype} like R, got {grad.dtype}")
+    check_shape(grad, name, shape)
+
+
 def binarize_activations_forward(R: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, dict]:
     """Forward of eq. (10): ``A = stack_n H_{v_n}(R)``; cache holds R, v."""
     A = binarize_activations(R, v)
@@ -126,6 +134,7 @@ def binarize_activations_backward(dA: np.ndarray, cache: dict) -> tuple[np.ndarr
         ``sum over elements of dA_n * mask_n`` (R and v enter h_v only
         through ``R + v``, so the same mask applies).
     """
+    _check_upstream(dA, "dA", cache["R"], (cache["v"].shape[0], *cache["R"].shape))
     mask = activation_ste_mask(cache["R"], cache["v"])
     passed = np.where(mask, dA, 0)
     return passed.sum(axis=0), passed.reshape(passed.shape[0], -1).sum(axis=1)
@@ -189,7 +198,7 @@ def approximate_activations_backward(
         ``sum(dR_tilde * A_n)``, exact (R_tilde is linear in beta).
     """
     R, v, beta = cache["R"], cache["v"], cache["beta"]
-    check_same_dtype(dR_tilde=dR_tilde, R=R)
+    _check_upstream(dR_tilde, "dR_tilde", R, R.shape)
     # dc/dA_n = beta_n dR_tilde for every n; loop over n to avoid (N, ...)
     # temporaries (binarize_activations_backward is the stacked form).
     thresholds = activation_thresholds(v)

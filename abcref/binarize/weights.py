@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from abcref._checks import check_array, check_choice, check_int, check_real
+from abcref._checks import check_array, check_choice, check_int, check_real, check_shape
 
 #: Default ridge strength lambda of ``[B; sqrt(lambda) I] alpha = [w; 0]``.
 #: B^T B has integer entries of size up to K (the number of weights per
@@ -454,6 +454,13 @@ def approximate_weights_backward(
     ``dc/du_i = alpha_i std sum(G)``. alpha, mean and std are constants
     in backward, as in eq. (7). This rule does not depend on weight_ste.
     """
+    # A broadcastable shape (e.g. (1, ...) against per-channel scales) would
+    # silently give a gradient of the right shape from the wrong input.
+    B = cache["B"]
+    check_array(dW_tilde, "dW_tilde")
+    if dW_tilde.dtype != B.dtype:
+        raise TypeError(f"dW_tilde must have dtype {B.dtype} like W, got {dW_tilde.dtype}")
+    check_shape(dW_tilde, "dW_tilde", B.shape[1:])
     dW = cache["scale"] * dW_tilde
     if not cache["train_shifts"]:
         return dW, None
