@@ -153,3 +153,24 @@ def test_binarize_backwards_reject_broadcastable_upstream_gradients():
         approximate_weights_backward(np.ones((1, 2, 1, 1)), cache)  # used to broadcast
     with pytest.raises(TypeError, match="dW_tilde must have dtype float64"):
         approximate_weights_backward(np.ones((3, 2, 1, 1), np.float32), cache)
+
+
+# -- bitpack helpers: silently wrong layouts and 0-valued filters ---------------
+def test_popcount_matmul_rejects_mismatched_words_and_image_count():
+    from abcref.bitpack.conv import popcount_xor_matmul
+
+    cols = np.zeros((3, 10), np.uint64)
+    with pytest.raises(ValueError, match=r"filt must have 3 words per filter like cols"):
+        popcount_xor_matmul(cols, np.ones((4, 2), np.uint64))  # word 4 was ignored
+    with pytest.raises(ValueError, match="cols has 10 rows, not a multiple of n_images=3"):
+        popcount_xor_matmul(cols, np.ones((3, 2), np.uint64), n_images=3)
+    with pytest.raises(TypeError, match="filt must be a 2-d uint64 ndarray"):
+        popcount_xor_matmul(cols, np.ones((3, 2)))
+
+
+def test_zero_padding_correction_rejects_zero_valued_filters():
+    from abcref.bitpack import zero_padding_correction
+
+    b = np.sign(np.array([0.0, 1.0])).reshape(2, 1, 1, 1)  # np.sign(0) = 0
+    with pytest.raises(ValueError, match=r"b must hold only \+1 and -1"):
+        zero_padding_correction(b, (2, 2), padding=1)  # 0 was counted as -1

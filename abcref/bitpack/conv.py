@@ -168,7 +168,8 @@ def zero_padding_correction(b: np.ndarray, in_hw, *, stride=1, padding=0) -> np.
     Parameters
     ----------
     b : ndarray of shape (O, C, kh, kw)
-        +-1 filters (any real dtype; only their channel sums are used).
+        +-1 filters (float or integer dtype, values exactly +1 or -1; only
+        their channel sums are used).
     in_hw : (int, int)
         Unpadded input height and width.
     stride, padding : int or (int, int)
@@ -179,6 +180,10 @@ def zero_padding_correction(b: np.ndarray, in_hw, *, stride=1, padding=0) -> np.
         ``sum_{i,j} wsum[o,i,j] * border[y*sh+i, x*sw+j]`` (module
         docstring); subtract it from the +1-padded convolution.
     """
+    # 0 (e.g. np.sign output) would be counted as -1: accept exact signs only.
+    check_signs(b, "b")
+    if b.ndim != 4:
+        raise ValueError(f"b must be 4-dimensional (O, C, kh, kw), got shape {b.shape}")
     # wsum = (#plus - #minus) over channels, counted in int64: exact for any dtype and C.
     wsum = 2 * np.count_nonzero(b > 0, axis=1).astype(np.int64) - b.shape[1]
     return padding_correction_from_sums(wsum, in_hw, stride=stride, padding=padding)
@@ -287,8 +292,18 @@ def popcount_xor_matmul(
     p : ndarray of int64, shape (n_images, O, P)
         ``p[n, o, p] = sum_k popcount(filt[k, o] XOR cols[k, n * P + p])``.
     """
+    for name, a in (("cols", cols), ("filt", filt)):
+        if not isinstance(a, np.ndarray) or a.dtype != np.uint64 or a.ndim != 2:
+            raise TypeError(f"{name} must be a 2-d uint64 ndarray, got {a!r:.80}")
     n_words, n_rows = cols.shape
     n_filt = filt.shape[1]
+    if filt.shape[0] != n_words:
+        raise ValueError(
+            f"filt must have {n_words} words per filter like cols, got shape {filt.shape}"
+        )
+    n_images = check_int(n_images, "n_images", min_value=1)
+    if n_rows % n_images:
+        raise ValueError(f"cols has {n_rows} rows, not a multiple of n_images={n_images}")
     if num_threads is None:
         num_threads = os.cpu_count() or 1
     num_threads = check_int(num_threads, "num_threads", min_value=1)
