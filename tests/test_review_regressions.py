@@ -174,3 +174,15 @@ def test_zero_padding_correction_rejects_zero_valued_filters():
     b = np.sign(np.array([0.0, 1.0])).reshape(2, 1, 1, 1)  # np.sign(0) = 0
     with pytest.raises(ValueError, match=r"b must hold only \+1 and -1"):
         zero_padding_correction(b, (2, 2), padding=1)  # 0 was counted as -1
+
+
+# -- integer dtypes would truncate shifts and initial (v, beta) -----------------
+def test_integer_dtypes_are_rejected_by_the_initialisers():
+    from abcref.binarize import default_activation_params, h_v, weight_shifts
+
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got int64"):
+        weight_shifts(4, np.int64)  # gave [-1, 0, 0, 1]
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got int32"):
+        default_activation_params(3, np.int32)  # gave v = [1, 0, 0], beta = [0, 0, 0]
+    with pytest.raises(ValueError, match="v must be finite, got nan"):
+        h_v(np.zeros(2), float("nan"))  # gave [nan, nan]

@@ -26,7 +26,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from abcref._checks import check_array, check_choice, check_int, check_real, check_shape
+from abcref._checks import (
+    FLOAT_DTYPES,
+    check_array,
+    check_choice,
+    check_int,
+    check_real,
+    check_shape,
+)
 
 #: Default ridge strength lambda of ``[B; sqrt(lambda) I] alpha = [w; 0]``.
 #: B^T B has integer entries of size up to K (the number of weights per
@@ -76,6 +83,8 @@ def weight_shifts(M: int, dtype=np.float64) -> np.ndarray:
     Eq. (2) of the paper; conventions row 4.
     """
     M = check_int(M, "M", min_value=1)
+    if np.dtype(dtype) not in FLOAT_DTYPES:  # an int dtype would truncate the shifts
+        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     if M == 1:
         return np.zeros(1, dtype=dtype)
     return np.linspace(-1.0, 1.0, M).astype(dtype)
