@@ -148,7 +148,7 @@ def save_checkpoint(
         "epoch": int(epoch),
         "metrics": metrics or {},
         "optimizer": opt_meta,
-        "rng_state": None if rng is None else rng.bit_generator.state,
+        "rng_state": None if rng is None else _json_state(rng.bit_generator.state),
         "extra": extra or {},
         "arrays": sorted(arrays),
     }
@@ -331,6 +331,21 @@ def rng_from_state(state, *, where: str = "rng state") -> np.random.Generator | 
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{where}: invalid rng_state: {exc}") from exc
     return np.random.Generator(bit_generator)
+
+
+def _json_state(state):
+    """A ``bit_generator.state`` with its arrays as lists (JSON has no ndarray).
+
+    PCG64's state is plain ints, but SFC64, Philox and MT19937 hold uint64 /
+    uint32 arrays; their ``state`` setters take the lists back unchanged.
+    """
+    if isinstance(state, dict):
+        return {k: _json_state(v) for k, v in state.items()}
+    if isinstance(state, np.ndarray):
+        return state.tolist()
+    if isinstance(state, np.generic):
+        return state.item()
+    return state
 
 
 def _normalise(config):
