@@ -198,3 +198,11 @@ def test_checkpoint_round_trips_every_allowed_bit_generator(tmp_path, bit_genera
     restored = load_checkpoint(path).rng()
     np.testing.assert_array_equal(restored.random(20), rng.random(20))
     assert type(restored.bit_generator).__name__ == bit_generator
+
+
+def test_evaluate_on_no_examples_is_an_error_not_zero_accuracy():
+    from abcref.train import evaluate
+
+    model = build_model(CONFIG)
+    with pytest.raises(ValueError, match="x must hold at least one example to evaluate"):
+        evaluate(model, np.zeros((0, 1, 6, 6), np.float32), np.zeros(0, np.int64))

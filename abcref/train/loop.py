@@ -135,6 +135,8 @@ def evaluate(
         5 classes; accuracies are fractions in [0, 1].
     """
     x, y = _check_xy(x, y, "x", "y")
+    if len(y) == 0:  # would report loss 0 and accuracy 0 for no data at all
+        raise ValueError(f"x must hold at least one example to evaluate, got shape {x.shape}")
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     was_training = model.training
     model.eval()
@@ -151,7 +153,7 @@ def evaluate(
                 correct5 += topk_correct(logits, yb, 5)
     finally:
         model.train(was_training)
-    n = max(len(y), 1)
+    n = len(y)
     result = {"loss": total_loss / n, "top1": correct1 / n}
     if classes > 5:
         result["top5"] = correct5 / n
