@@ -206,3 +206,13 @@ def test_evaluate_on_no_examples_is_an_error_not_zero_accuracy():
     model = build_model(CONFIG)
     with pytest.raises(ValueError, match="x must hold at least one example to evaluate"):
         evaluate(model, np.zeros((0, 1, 6, 6), np.float32), np.zeros(0, np.int64))
+
+
+def test_comparator_rejects_a_channel_count_that_would_broadcast():
+    from abcref.bitpack.thresholds import plain_comparator
+
+    comparator = plain_comparator(np.array([0.5]), 3)
+    with pytest.raises(ValueError, match="x has 1 channels, the comparator 3"):
+        comparator.bits(np.zeros((2, 1, 4, 4)))  # gave (1, 2, 3, 4, 4) bits
+    with pytest.raises(ValueError, match="x must be 4-dimensional"):
+        comparator.bits(np.zeros((2, 3, 4)))

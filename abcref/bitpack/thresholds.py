@@ -66,6 +66,12 @@ class ActivationComparator:
 
     def bits(self, x: np.ndarray) -> np.ndarray:
         """Bits of ``A_n`` (True = +1), shape (N, batch, C, H, W), for x (batch, C, H, W)."""
+        check_array(x, "x", ndim=4)
+        if x.shape[1] != self.thresholds.shape[1]:  # C = 1 would broadcast silently
+            raise ValueError(
+                f"x has {x.shape[1]} channels, the comparator {self.thresholds.shape[1]} "
+                f"(x shape {x.shape})"
+            )
         t = self.thresholds[:, None, :, None, None]
         bits = x[None] >= t
         flipped = self.direction < 0
