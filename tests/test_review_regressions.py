@@ -216,3 +216,12 @@ def test_comparator_rejects_a_channel_count_that_would_broadcast():
         comparator.bits(np.zeros((2, 1, 4, 4)))  # gave (1, 2, 3, 4, 4) bits
     with pytest.raises(ValueError, match="x must be 4-dimensional"):
         comparator.bits(np.zeros((2, 3, 4)))
+
+
+def test_conv_with_an_empty_kernel_names_w():
+    from abcref.ops import conv2d_forward, conv2d_naive
+
+    for w_shape, x_shape in (((2, 2, 0, 0), (1, 2, 3, 3)), ((2, 0, 3, 3), (1, 0, 3, 3))):
+        for conv in (conv2d_forward, conv2d_naive):
+            with pytest.raises(ValueError, match=r"w must have at least one filter"):
+                conv(np.ones(x_shape), np.ones(w_shape))

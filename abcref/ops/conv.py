@@ -88,6 +88,11 @@ def _check_conv_args(x, w, b, stride, padding, pad_value):
     if b is not None:
         check_array(b, "b", ndim=1)
     dtype = check_same_dtype(x=x, w=w, b=b)
+    if 0 in w.shape:  # an empty kernel or filter bank has no convolution to compute
+        raise ValueError(
+            f"w must have at least one filter, input channel and kernel row and column "
+            f"(OIHW), got shape {w.shape}"
+        )
     if w.shape[1] != x.shape[1]:
         raise ValueError(
             f"w has {w.shape[1]} input channels (w.shape={w.shape}) but x has "
