@@ -489,13 +489,28 @@ FLIP_TOLERANCE = 1e-3
 
 
 def _trained_on(checkpoint) -> str:
-    """The --data of the train run that wrote ``checkpoint`` (its config.json), else digits."""
+    """The --data of the train run that wrote ``checkpoint`` (its config.json), else digits.
+
+    No config.json beside the checkpoint means digits (the default); one
+    that exists but cannot be read is an error, never a silent fallback
+    to the wrong data.
+    """
     config_path = Path(checkpoint).parent / CONFIG_NAME
+    if not config_path.exists():
+        return TRAIN_DEFAULTS["data"]
     try:
         data = json.loads(config_path.read_text())["settings"]["data"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return TRAIN_DEFAULTS["data"]
-    return data if isinstance(data, str) else TRAIN_DEFAULTS["data"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(
+            f"cannot read the training data setting from {str(config_path)!r} "
+            f"({type(exc).__name__}: {exc}); pass --data explicitly"
+        ) from exc
+    if not isinstance(data, str):
+        raise CommandError(
+            f"{str(config_path)!r} has settings.data = {data!r}, expected a string; "
+            "pass --data explicitly"
+        )
+    return data
 
 
 def bits_check(model, x, *, batch_size: int = 500) -> dict:

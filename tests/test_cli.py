@@ -264,6 +264,9 @@ def test_eval_defaults_to_the_training_data(capsys, tmp_path, trained):
     (run_dir / "config.json").write_text(json.dumps(config))
     status, _, err = run(capsys, "eval", run_dir / "model.npz")
     assert status == 1 and "moved-away" in err
+    (run_dir / "config.json").write_text("{not json")  # unreadable: an error, no fallback
+    status, _, err = run(capsys, "eval", run_dir / "model.npz")
+    assert status == 1 and "pass --data explicitly" in err and "config.json" in err
     (run_dir / "config.json").unlink()  # no config.json: the embedded digits
     status, out, _ = run(capsys, "eval", run_dir / "model.npz", "--limit", "8")
     assert status == 0 and "8 images of digits" in out

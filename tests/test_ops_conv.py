@@ -211,3 +211,16 @@ def test_conv2d_rejects_bad_input():
         conv2d_backward(np.zeros((1, 2, 4, 4)), cache)
     with pytest.raises(TypeError, match="dout must have dtype float64"):
         conv2d_backward(out.astype(np.float32), cache)
+
+
+def test_column_pool_take_removes_the_buffer_it_returns_by_identity():
+    from abcref.ops.conv import _ColumnPool
+
+    pool = _ColumnPool()
+    a, b, c = (np.empty((2, 3), np.float32) for _ in range(3))
+    for buf in (a, b, c):
+        pool.give(buf)
+    got = pool.take((2, 3), np.dtype(np.float32))
+    assert got is a
+    assert [x is a for x in pool._free] == [False, False]
+    assert pool._free[0] is b and pool._free[1] is c

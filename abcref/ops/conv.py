@@ -38,9 +38,12 @@ class _ColumnPool:
 
     def take(self, shape: tuple, dtype: np.dtype) -> np.ndarray:
         with self._lock:
-            for i, buf in enumerate(self._free):
+            for buf in self._free:
                 if buf.shape == shape and buf.dtype == dtype:
-                    return self._free.pop(i)
+                    # remove by identity, not index: a buffer given back by the
+                    # garbage collector meanwhile may have shifted the list
+                    self._free[:] = [b for b in self._free if b is not buf]
+                    return buf
         return np.empty(shape, dtype=dtype)
 
     def give(self, buf: np.ndarray) -> None:

@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from abcref import ops
 from abcref._checks import check_array, check_int
+from abcref._io import write_text_atomic
 from abcref.nn.module import Module
 from abcref.train.checkpoint import (
     CheckpointError,
@@ -372,7 +372,7 @@ def _start_log(log_path, history: History) -> None:
     if log_path is None:
         return
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in history.records)
-    Path(log_path).write_text(text)
+    write_text_atomic(log_path, text)
 
 
 def _append_log(log_path, record: dict) -> None:
