@@ -54,3 +54,13 @@ def test_load_state_dict_errors():
         model.load_state_dict({"0.s": np.ones(4), "0.count": np.zeros(1)})
     with pytest.raises(TypeError, match="has dtype float32"):
         model.load_state_dict({"0.s": np.ones(3, np.float32), "0.count": np.zeros(1)})
+
+
+def test_failed_load_state_dict_leaves_the_model_untouched():
+    model = Sequential(Scale(3), Scale(3))
+    before = model.state_dict()
+    bad = {"0.s": np.full(3, 7.0), "0.count": np.ones(1), "1.s": np.ones(4), "1.count": np.ones(1)}
+    with pytest.raises(ValueError, match="1.s"):
+        model.load_state_dict(bad)
+    after = model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)

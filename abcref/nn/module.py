@@ -139,6 +139,9 @@ class Module:
                     f"state_dict does not match the model: missing {missing}, "
                     f"unexpected {unexpected}"
                 )
+        # Check every entry before writing any, so a bad state leaves the
+        # model untouched instead of half loaded.
+        updates = []
         for full, value in state.items():
             if full not in targets:
                 continue
@@ -155,6 +158,8 @@ class Module:
                     f"state_dict[{full!r}] has dtype {value.dtype}, "
                     f"the model expects {current.dtype}"
                 )
+            updates.append((mod, kind, key, current, value))
+        for mod, kind, key, current, value in updates:
             if kind == "params":
                 current[...] = value
             else:
