@@ -149,3 +149,31 @@ def test_mismatched_model_or_optimizer(tmp_path):
     no_opt = save_checkpoint(tmp_path / "no_opt.npz", model, epoch=1)
     with pytest.raises(CheckpointError, match="holds no optimizer state"):
         restore(load_checkpoint(no_opt), same, Adam(same))
+
+
+def test_failed_restore_leaves_model_and_optimizer_untouched(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    ck = load_checkpoint(save_checkpoint(tmp_path / "ck.npz", model, optimizer=opt, epoch=1))
+    from abcref.train import SGD
+
+    target = build_model(CONFIG)
+    for _, p, _ in target.named_parameters():
+        p += 1.0  # differ from the checkpoint, so any write would show
+    before = target.state_dict()
+    with pytest.raises(CheckpointError, match="does not fit the optimizer"):
+        restore(ck, target, SGD(target, lr=0.1))  # wrong optimizer type
+    after = target.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+    # An optimizer state with one mis-shaped slot array: nothing is written.
+    target_opt = Adam(target, lr=0.01)
+    opt_before = target_opt.state_dict()
+    bad = {**ck.optimizer_state, "arrays": dict(ck.optimizer_state["arrays"])}
+    first = sorted(bad["arrays"])[-1]
+    bad["arrays"][first] = np.zeros((1, 2, 3), bad["arrays"][first].dtype)
+    with pytest.raises(ValueError, match="has shape"):
+        target_opt.load_state_dict(bad)
+    opt_after = target_opt.state_dict()
+    assert opt_after["step"] == opt_before["step"]
+    for k in opt_before["arrays"]:
+        np.testing.assert_array_equal(opt_before["arrays"][k], opt_after["arrays"][k])

@@ -283,16 +283,18 @@ def restore(checkpoint: Checkpoint, model: Module, optimizer=None) -> np.random.
                 f"checkpoint {where} was saved for model config "
                 f"{checkpoint.model_config}, not {config}"
             )
+    if optimizer is not None and checkpoint.optimizer_state is None:
+        raise CheckpointError(f"checkpoint {where} holds no optimizer state")
+    previous = model.state_dict()
     try:
         model.load_state_dict(checkpoint.model_state)
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {where} does not fit the model: {exc}") from exc
     if optimizer is not None:
-        if checkpoint.optimizer_state is None:
-            raise CheckpointError(f"checkpoint {where} holds no optimizer state")
         try:
             optimizer.load_state_dict(checkpoint.optimizer_state)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
+            model.load_state_dict(previous)  # all or nothing: undo the model part
             raise CheckpointError(f"checkpoint {where} does not fit the optimizer: {exc}") from exc
     return checkpoint.rng()
 

@@ -153,8 +153,10 @@ class Optimizer:
                 f"optimizer state does not match the model: missing {missing}, "
                 f"unexpected {unexpected}"
             )
+        # Check everything before writing anything (no half-restored state).
+        values = {key: np.asarray(arrays[key]) for key in expected}
         for key, target in expected.items():
-            value = np.asarray(arrays[key])
+            value = values[key]
             if value.shape != target.shape:
                 raise ValueError(
                     f"optimizer state[{key!r}] has shape {value.shape}, expected {target.shape}"
@@ -163,9 +165,12 @@ class Optimizer:
                 raise TypeError(
                     f"optimizer state[{key!r}] has dtype {value.dtype}, expected {target.dtype}"
                 )
-            target[...] = value
-        self.step_count = int(state["step"])
-        self.lr = _positive(state["hyper"]["lr"], "lr")
+        step_count = int(state["step"])
+        lr = _positive(state["hyper"]["lr"], "lr")
+        for key, target in expected.items():
+            target[...] = values[key]
+        self.step_count = step_count
+        self.lr = lr
 
 
 class SGD(Optimizer):
