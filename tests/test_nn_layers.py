@@ -250,6 +250,92 @@ def test_basic_block_with_abc_residual_path():
     assert "shortcut" not in identity.children()
 
 
+def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
+    """Block forward/backward == abc_conv2d / batchnorm2d / conv2d / add by hand."""
+    block = BasicBlock(
+        4,
+        6,
+        stride=2,
+        conv=abc_factory,
+        activation=None,
+        dtype=np.float64,
+        rng=np.random.default_rng(3),
+    )
+    x = randn(3, 4, 6, 6)
+    dout = randn(3, 6, 3, 3)
+
+    def bn_pair(bn):
+        return dict(
+            running_mean=bn.buffers["running_mean"],
+            running_var=bn.buffers["running_var"],
+            training=True,
+        )
+
+    def abc_call(layer, inp):
+        p = layer.params
+        return abc_conv2d_forward(
+            inp,
+            p["W"],
+            p["v"],
+            p["beta"],
+            stride=layer.stride,
+            padding=layer.padding,
+            **layer._op_kwargs(),
+        )
+
+    c1, k1 = abc_call(block.conv1, x)
+    b1, kb1 = ops.batchnorm2d_forward(
+        c1, block.bn1.params["gamma"], block.bn1.params["beta"], **bn_pair(block.bn1)
+    )
+    c2, k2 = abc_call(block.conv2, b1)
+    b2, kb2 = ops.batchnorm2d_forward(
+        c2, block.bn2.params["gamma"], block.bn2.params["beta"], **bn_pair(block.bn2)
+    )
+    sc = block.shortcut
+    s1, ks1 = ops.conv2d_forward(
+        x,
+        sc.conv.params["W"],
+        sc.conv.params.get("b"),
+        stride=sc.conv.stride,
+        padding=sc.conv.padding,
+    )
+    s2, ks2 = ops.batchnorm2d_forward(
+        s1, sc.bn.params["gamma"], sc.bn.params["beta"], **bn_pair(sc.bn)
+    )
+    expected_out = b2 + s2
+
+    out = block.forward(x)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
+    dx = block.backward(dout)
+
+    db2, dg2, dbeta2 = ops.batchnorm2d_backward(dout, kb2)
+    g2 = abc_conv2d_backward(db2, k2)
+    db1, dg1, dbeta1 = ops.batchnorm2d_backward(g2["x"], kb1)
+    g1 = abc_conv2d_backward(db1, k1)
+    ds1, dgs, dbetas = ops.batchnorm2d_backward(dout, ks2)
+    dxs, dws, _ = ops.conv2d_backward(ds1, ks1)
+    expected = {
+        "conv1.W": g1["W"],
+        "conv1.v": g1["v"],
+        "conv1.beta": g1["beta"],
+        "bn1.gamma": dg1,
+        "bn1.beta": dbeta1,
+        "conv2.W": g2["W"],
+        "conv2.v": g2["v"],
+        "conv2.beta": g2["beta"],
+        "bn2.gamma": dg2,
+        "bn2.beta": dbeta2,
+        "shortcut.conv.W": dws,
+        "shortcut.bn.gamma": dgs,
+        "shortcut.bn.beta": dbetas,
+    }
+    grads = {name: g for name, _, g in block.named_parameters()}
+    assert set(expected) <= set(grads)
+    for name, value in expected.items():
+        np.testing.assert_allclose(grads[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(dx, g1["x"] + dxs, rtol=1e-12, atol=1e-12)
+
+
 def test_basic_block_identity_shortcut_finite_differences():
     block = BasicBlock(3, 3, dtype=np.float64, rng=np.random.default_rng(2))
     x, dout = randn(4, 3, 3, 3), randn(4, 3, 3, 3)
