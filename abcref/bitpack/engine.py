@@ -370,7 +370,10 @@ def _compile_module(module: Module) -> Module:
     for attr, value in list(vars(new).items()):
         if isinstance(value, list) and value and all(isinstance(m, Module) for m in value):
             object.__setattr__(new, attr, [replaced.get(id(m), m) for m in value])
-    new.params, new.grads = dict(module.params), dict(module.grads)
+    # Own copies, like every other compiled layer: later training of the float
+    # model must not change the compiled snapshot.
+    new.params = {k: p.copy() for k, p in module.params.items()}
+    new.grads = {k: g.copy() for k, g in module.grads.items()}
     new.buffers = {k: b.copy() for k, b in module.buffers.items()}
     return new
 
