@@ -276,7 +276,8 @@ class ReLU(_Stateless):
 class Clip(_Stateless):
     """``clip(x, low, high)`` (Hardtanh for the defaults -1, 1).
 
-    The gradient passes where ``low <= x <= high`` (as the op defines).
+    The gradient passes where ``low < x < high`` (0 at the bounds, as
+    PyTorch's ``nn.Hardtanh``; see :func:`abcref.ops.clip_backward`).
     """
 
     def __init__(self, low: float = -1.0, high: float = 1.0) -> None:
