@@ -11,30 +11,12 @@ ratio to the plain ``abcref.ops.conv2d`` forward+backward.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import interleaved_best_times  # benchmarks/ is on sys.path when run
 
 from abcref.binarize import abc_conv2d_backward, abc_conv2d_forward, default_activation_params
 from abcref.ops import conv2d_backward, conv2d_forward
-
-
-def interleaved_best_times(fns: dict, repeats: int) -> dict:
-    """Best-of-``repeats`` time of each function, run round-robin.
-
-    Interleaving puts every candidate under the same machine load, so the
-    ratios stay meaningful on a shared machine even when absolute times
-    drift.
-    """
-    for fn in fns.values():
-        fn()  # warm-up (buffers, caches)
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def main() -> None:

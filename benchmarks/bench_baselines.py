@@ -12,9 +12,9 @@ forward+backward: the cost of the quantizers themselves.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import interleaved_best_times  # benchmarks/ is on sys.path when run
 
 from abcref.ops import conv2d_backward, conv2d_forward
 from abcref.quantize import (
@@ -23,19 +23,6 @@ from abcref.quantize import (
     xnornet_conv2d_backward,
     xnornet_conv2d_forward,
 )
-
-
-def interleaved_best_times(fns: dict, repeats: int) -> dict:
-    """Best-of-``repeats`` time of each function, run round-robin."""
-    for fn in fns.values():
-        fn()  # warm-up (buffers, caches)
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
