@@ -120,3 +120,155 @@ def check_choice(value, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def check_bool(value, name: str) -> bool:
+    """Require a real bool (a truthy string such as "no" would silently count as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_describe(value)}")
+    return bool(value)
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """Resolve ``dtype`` to float32 or float64 (an integer dtype would truncate)."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {_describe(dtype)}")
+    return resolved
+
+
+def check_rng(rng, name: str = "rng") -> np.random.Generator:
+    """A ``numpy.random.Generator``; None gives ``default_rng(0)`` (deterministic)."""
+    if rng is None:
+        return np.random.default_rng(0)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy.random.Generator or None, got {type(rng).__name__}"
+        )
+    return rng
+
+
+def check_signs(x, name: str) -> np.ndarray:
+    """Require a real ndarray whose values are exactly +1 or -1.
+
+    Float and integer dtypes are accepted (a sign array is often int8);
+    bool and complex are not, because their "sign" is ambiguous. NaN,
+    0, 0.5 or any other value is a ``ValueError`` naming the first one.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{name} must have a float or integer dtype holding +1/-1, got dtype {x.dtype}"
+        )
+    is_sign = np.abs(x) == 1  # NaN compares False; int8 abs(-128) is -128, also False
+    if not is_sign.all():
+        bad = np.flatnonzero(~is_sign.ravel())
+        raise ValueError(
+            f"{name} must hold only +1 and -1, got {bad.size} other value(s), "
+            f"e.g. {x.ravel()[bad[0]]!r} at flat index {bad[0]}"
+        )
+    return x
+
+
+def check_dout(dout, shape: tuple, dtype: np.dtype, name: str = "dout") -> np.ndarray:
+    """An upstream gradient: exactly the forward output's shape and dtype, finite.
+
+    No broadcasting: a broadcastable shape would silently give a gradient
+    of the right shape computed from the wrong input.
+    """
+    check_array(dout, name)
+    if dout.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} like the forward input, got {dout.dtype}")
+    return check_shape(dout, name, shape)
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Window positions along one axis: ``(size + 2 * padding - kernel) // stride + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def check_kernel_fits(hw, kernel, what: str) -> None:
+    """Raise if a ``kernel`` (kh, kw) is larger than an input of spatial size ``hw``."""
+    if kernel[0] > hw[0] or kernel[1] > hw[1]:
+        raise ValueError(
+            f"kernel {tuple(kernel)} is larger than the {what} {tuple(hw)}; "
+            "expected kernel <= input size along each axis"
+        )
+
+
+def check_conv_args(
+    x,
+    w,
+    b=None,
+    *,
+    stride=1,
+    padding=0,
+    pad_value=0.0,
+    names=("x", "w", "b"),
+    signs: bool = False,
+):
+    """The one argument check of every 2-D convolution (NCHW input, OIHW filters).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (O, C, kh, kw)
+    b : ndarray, shape (O,), optional
+        Bias.
+    stride, padding : int or (int, int)
+        ``>= 1`` and ``>= 0``.
+    pad_value : float
+        Finite value of the border; with ``signs`` it must be 0, +1 or -1.
+    names : (str, str, str)
+        How the three arrays are called in error messages.
+    signs : bool
+        ``x`` and ``w`` hold exactly +1/-1 in any real dtype (the
+        bit-packed convolution) instead of finite floats of one dtype.
+
+    Returns
+    -------
+    stride, padding : (int, int)
+    pad_value : float
+    out_hw : (int, int)
+        ``((H + 2 ph - kh) // sh + 1, (W + 2 pw - kw) // sw + 1)``.
+    """
+    x_name, w_name, b_name = names
+    check = check_signs if signs else check_array
+    for name, a in ((x_name, x), (w_name, w)):
+        check(a, name)
+        if a.ndim != 4:
+            layout = "(N, C, H, W)" if a is x else "(O, C, kh, kw)"
+            raise ValueError(
+                f"{name} must be 4-dimensional, got shape {a.shape}; expected {layout}"
+            )
+    if b is not None:
+        check_array(b, b_name, ndim=1)
+    if not signs:
+        check_same_dtype(**{x_name: x, w_name: w, b_name: b})
+    if 0 in w.shape:  # an empty kernel or filter bank has no convolution to compute
+        raise ValueError(
+            f"{w_name} must have at least one filter, input channel and kernel row and "
+            f"column (OIHW), got shape {w.shape}"
+        )
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"{w_name} has {w.shape[1]} input channels ({w_name}.shape={w.shape}) but "
+            f"{x_name} has {x.shape[1]} channels ({x_name}.shape={x.shape}); expected them equal"
+        )
+    if b is not None:
+        check_shape(b, b_name, (w.shape[0],))
+    stride = check_pair(stride, "stride", min_value=1)
+    padding = check_pair(padding, "padding", min_value=0)
+    pad_value = check_real(pad_value, "pad_value")
+    if signs and pad_value not in (0.0, 1.0, -1.0):
+        raise ValueError(f"pad_value must be 0, +1 or -1, got {pad_value:g}")
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    check_kernel_fits(padded, w.shape[2:], "padded input")
+    out_hw = tuple(
+        output_size(x.shape[2 + i], w.shape[2 + i], stride[i], padding[i]) for i in range(2)
+    )
+    return stride, padding, pad_value, out_hw

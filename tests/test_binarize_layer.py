@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 
 from abcref.binarize import (
-    abc_conv2d_backward,
-    abc_conv2d_forward,
     approximate_weights,
     default_activation_params,
 )
+from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
 from abcref.nn.abcconv import ABCConv2d
 
 

@@ -13,13 +13,13 @@ from abcref.binarize.weights import (
     approximate_weights_naive,
     combine_bases,
     fit_alphas,
-    sign_pm1,
     weight_bases,
     weight_shifts,
     weight_statistics,
     weight_ste_scale,
 )
 from abcref.gradcheck import numerical_gradient, relative_error
+from abcref.ops import binary_sign
 
 
 def rel_sq_error(W, B, alphas):
@@ -35,7 +35,7 @@ def test_default_shifts_evenly_spaced_and_zero_for_one_base():
 
 
 def test_sign_of_zero_is_minus_one():
-    np.testing.assert_array_equal(sign_pm1(np.array([-2.0, 0.0, -0.0, 3.0])), [-1, -1, -1, 1])
+    np.testing.assert_array_equal(binary_sign(np.array([-2.0, 0.0, -0.0, 3.0])), [-1, -1, -1, 1])
     # W - mean(W) = [-1, 0, 1]: the middle element sits exactly at 0.
     B = weight_bases(np.array([1.0, 2.0, 3.0]), 1)
     np.testing.assert_array_equal(B, [[-1.0, -1.0, 1.0]])

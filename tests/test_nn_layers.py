@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from abcref import ops
-from abcref.binarize import abc_conv2d_backward, abc_conv2d_forward
+from abcref.fast import conv as fast_conv
+from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
 from abcref.gradcheck import check_gradient
 from abcref.nn import (
     ABCConv2d,
@@ -32,10 +33,12 @@ def test_conv2d_matches_op_and_accumulates():
     layer = Conv2d(3, 4, 3, stride=2, padding=1, rng=np.random.default_rng(0), dtype=np.float64)
     x, dout = randn(2, 3, 5, 5), randn(2, 4, 3, 3)
     out = layer.forward(x)
-    ref, cache = ops.conv2d_forward(x, layer.params["W"], layer.params["b"], stride=2, padding=1)
+    ref, cache = fast_conv.conv2d_forward(
+        x, layer.params["W"], layer.params["b"], stride=(2, 2), padding=(1, 1)
+    )
     np.testing.assert_array_equal(out, ref)
     dx = layer.backward(dout)
-    rdx, rdw, rdb = ops.conv2d_backward(dout, cache)
+    rdx, rdw, rdb = fast_conv.conv2d_backward(dout, cache)
     np.testing.assert_array_equal(dx, rdx)
     np.testing.assert_array_equal(layer.grads["W"], rdw)
     np.testing.assert_array_equal(layer.grads["b"], rdb)
@@ -193,7 +196,7 @@ def test_abc_model_backward_equals_op_chain():
             training=True,
         )
 
-    h1, c1 = ops.conv2d_forward(x, p["conv1.W"], padding=1)
+    h1, c1 = fast_conv.conv2d_forward(x, p["conv1.W"], padding=(1, 1))
     h2, c2 = bn(h1, "bn1", 3)
     conv2 = model.conv2
     h3, c3 = abc_conv2d_forward(
@@ -211,7 +214,7 @@ def test_abc_model_backward_equals_op_chain():
     d3 = ops.maxpool2d_backward(d4, c4)
     g3 = abc_conv2d_backward(d3, c3)
     d2, dg1, _ = ops.batchnorm2d_backward(g3["x"], c2)
-    d1, dw1, _ = ops.conv2d_backward(d2, c1)
+    d1, dw1, _ = fast_conv.conv2d_backward(d2, c1)
     np.testing.assert_array_equal(dx, d1)
     for name, ref in [
         ("fc.W", dfw),
@@ -292,7 +295,7 @@ def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
         c2, block.bn2.params["gamma"], block.bn2.params["beta"], **bn_pair(block.bn2)
     )
     sc = block.shortcut
-    s1, ks1 = ops.conv2d_forward(
+    s1, ks1 = fast_conv.conv2d_forward(
         x,
         sc.conv.params["W"],
         sc.conv.params.get("b"),
@@ -313,7 +316,7 @@ def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
     db1, dg1, dbeta1 = ops.batchnorm2d_backward(g2["x"], kb1)
     g1 = abc_conv2d_backward(db1, k1)
     ds1, dgs, dbetas = ops.batchnorm2d_backward(dout, ks2)
-    dxs, dws, _ = ops.conv2d_backward(ds1, ks1)
+    dxs, dws, _ = fast_conv.conv2d_backward(ds1, ks1)
     expected = {
         "conv1.W": g1["W"],
         "conv1.v": g1["v"],

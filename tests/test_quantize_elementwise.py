@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from abcref.gradcheck import numerical_gradient, relative_error
+from abcref.ops import binary_sign
 from abcref.quantize import (
-    binary_sign,
     bwn_weights_backward,
     bwn_weights_forward,
     dorefa_activations_backward,

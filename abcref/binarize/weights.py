@@ -34,6 +34,7 @@ from abcref._checks import (
     check_real,
     check_shape,
 )
+from abcref.ops.sign import binary_sign
 
 #: Default ridge strength lambda of ``[B; sqrt(lambda) I] alpha = [w; 0]``.
 #: B^T B has integer entries of size up to K (the number of weights per
@@ -49,16 +50,6 @@ DEFAULT_RIDGE = 1e-6
 
 #: The three readings of eq. (7); see :func:`weight_ste_scale`.
 WEIGHT_STE_READINGS = ("paper", "sum", "identity")
-
-
-def sign_pm1(x: np.ndarray) -> np.ndarray:
-    """Sign with only two values: +1 where ``x > 0``, else -1.
-
-    Section 5.1 of the paper: "sign maps a positive x to 1 and otherwise
-    -1". ``np.sign(0) = 0`` would create a third level (conventions row 1).
-    The result has the dtype of ``x``.
-    """
-    return np.where(x > 0, x.dtype.type(1), x.dtype.type(-1))
 
 
 def weight_shifts(M: int, dtype=np.float64) -> np.ndarray:
@@ -208,7 +199,7 @@ def weight_bases(
     rows = _as_rows(W, per_channel)
     # (M, fits, K): base i of fit c is sign(w_c - mean_c + u_i std_c).
     arg = (rows - mean)[None] + u[:, None, None] * std[None]
-    return sign_pm1(arg).reshape((M, *W.shape))
+    return binary_sign(arg).reshape((M, *W.shape))
 
 
 def _ridge_lstsq(design: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from abcref._checks import check_choice, check_int, check_pair, check_real
-from abcref.binarize.abcconv import abc_conv2d_backward, abc_conv2d_forward
+from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
 from abcref.binarize.activations import default_activation_params
 from abcref.binarize.weights import (
     DEFAULT_RIDGE,

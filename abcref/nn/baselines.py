@@ -34,12 +34,12 @@ import numpy as np
 
 from abcref._checks import check_choice, check_int, check_pair, check_real
 from abcref.nn.module import Module
+from abcref.ops.sign import check_zero_sign
 from abcref.quantize.conv import (
     quantized_conv2d_backward,
     quantized_conv2d_forward,
     quantizer_options,
 )
-from abcref.quantize.sign import check_zero_sign
 from abcref.quantize.weights import BWN_WEIGHT_STES
 from abcref.quantize.xnornet import xnornet_conv2d_backward, xnornet_conv2d_forward
 

@@ -23,7 +23,16 @@ from __future__ import annotations
 import numpy as np
 
 from abcref import ops
-from abcref._checks import check_choice, check_int, check_pair, check_real
+from abcref._checks import (
+    check_choice,
+    check_conv_args,
+    check_dout,
+    check_int,
+    check_pair,
+    check_real,
+    output_size,
+)
+from abcref.fast import conv as fast_conv
 from abcref.nn.module import Module
 
 INITS = ("he", "pytorch")
@@ -115,17 +124,27 @@ class Conv2d(Module):
         self._cache = None
 
     def forward(self, x):
-        out, self._cache = ops.conv2d_forward(
-            x, self.params["W"], self.params.get("b"), stride=self.stride, padding=self.padding
+        W, b = self.params["W"], self.params.get("b")
+        check_conv_args(x, W, b, stride=self.stride, padding=self.padding, names=("x", "W", "b"))
+        out, self._cache = fast_conv.conv2d_forward(
+            x, W, b, stride=self.stride, padding=self.padding
         )
         return out
 
     def backward(self, dout):
-        dx, dw, db = ops.conv2d_backward(dout, _take(self))
+        cache = _take(self)
+        check_dout(dout, (cache["x_shape"][0], *self._out_chw(cache)), cache["w"].dtype)
+        dx, dw, db = fast_conv.conv2d_backward(dout, cache)
         self.grads["W"] += dw
         if "b" in self.params:
             self.grads["b"] += db
         return dx
+
+    def _out_chw(self, cache) -> tuple[int, int, int]:
+        _, _, h, w = cache["x_shape"]
+        o, _, kh, kw = self.params["W"].shape
+        ho = output_size(h, kh, self.stride[0], self.padding[0])
+        return o, ho, output_size(w, kw, self.stride[1], self.padding[1])
 
     def extra_repr(self) -> str:
         o, i, kh, kw = self.params["W"].shape

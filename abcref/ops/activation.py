@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_real
-from abcref.ops._common import check_dout
+from abcref._checks import check_array, check_dout, check_real
 
 __all__ = ["relu_forward", "relu_backward", "clip_forward", "clip_backward"]
 

@@ -1,145 +1,32 @@
-"""2-D convolution (cross-correlation, as in PyTorch): fast and naive.
+"""2-D convolution (cross-correlation, as in PyTorch): the reference.
 
-The fast path is im2col + one matrix product: the padded input is laid
-out as ``(C, N, Hp, Wp)`` so that each of the ``kh * kw`` kernel offsets
-fills one block of a ``(C*kh*kw, N*Ho*Wo)`` column matrix with a single
-strided slice copy; then ``out = W.reshape(O, -1) @ cols``. Backward reuses
-the columns for ``dW`` and scatters ``dcols`` back with ``kh * kw`` strided
-slice additions (col2im). :func:`conv2d_naive` is the looped reference.
+:func:`conv2d_forward` and :func:`conv2d_backward` are written to be read:
+every output value is the dot product of one filter with one window of the
+padded input, and NumPy's ``sliding_window_view`` gives all windows at
+once, so the whole convolution is one ``tensordot``. :func:`conv2d_naive`
+is the same definition as plain loops. ``abcref.fast.conv`` computes the
+same thing with recycled buffers for the trainer.
 """
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from abcref._checks import check_array, check_pair, check_real, check_same_dtype, check_shape
-from abcref.ops._common import check_dout, check_kernel_fits, output_size
+from abcref._checks import check_conv_args, check_dout
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_naive", "clear_conv_workspace"]
-
-
-class _ColumnPool:
-    """Recycles column buffers between a forward and the next forward.
-
-    A fresh 50 MB column matrix per call costs several milliseconds in page
-    faults. A buffer is owned by exactly one cache from ``take`` (forward)
-    until ``give`` (end of that cache's backward, which also detaches it
-    from the cache), so no live cache ever shares a buffer with another.
-    """
-
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
-        self._free: list[np.ndarray] = []
-        # reentrant: a dropped cache may give its buffer back from inside
-        # take/give if the garbage collector happens to run there
-        self._lock = threading.RLock()
-        self.max_bytes = max_bytes
-
-    def take(self, shape: tuple, dtype: np.dtype) -> np.ndarray:
-        with self._lock:
-            for buf in self._free:
-                if buf.shape == shape and buf.dtype == dtype:
-                    # remove by identity, not index: a buffer given back by the
-                    # garbage collector meanwhile may have shifted the list
-                    self._free[:] = [b for b in self._free if b is not buf]
-                    return buf
-        return np.empty(shape, dtype=dtype)
-
-    def give(self, buf: np.ndarray) -> None:
-        with self._lock:
-            if any(b is buf for b in self._free):
-                return
-            self._free.append(buf)
-            while sum(b.nbytes for b in self._free) > self.max_bytes:
-                self._free.pop(0)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._free.clear()
-
-
-_POOL = _ColumnPool()
-
-
-class _Columns:
-    """Holds a cache's column buffer; shared by shallow copies of the cache.
-
-    Backward empties the holder before giving the buffer back to the pool,
-    so every copy of the cache sees that the buffer is gone. A cache that
-    is dropped without a backward (inference) gives its buffer back when
-    the holder is freed: a non-empty holder is the buffer's only owner.
-    """
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array: np.ndarray | None = array
-
-    def __del__(self) -> None:
-        if self.array is not None:
-            _POOL.give(self.array)
-            self.array = None
-
-
-def clear_conv_workspace() -> None:
-    """Release the column buffers that :func:`conv2d_forward` keeps for reuse."""
-    _POOL.clear()
-
-
-def _check_conv_args(x, w, b, stride, padding, pad_value):
-    check_array(x, "x", ndim=4)
-    check_array(w, "w", ndim=4)
-    if b is not None:
-        check_array(b, "b", ndim=1)
-    dtype = check_same_dtype(x=x, w=w, b=b)
-    if 0 in w.shape:  # an empty kernel or filter bank has no convolution to compute
-        raise ValueError(
-            f"w must have at least one filter, input channel and kernel row and column "
-            f"(OIHW), got shape {w.shape}"
-        )
-    if w.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"w has {w.shape[1]} input channels (w.shape={w.shape}) but x has "
-            f"{x.shape[1]} channels (x.shape={x.shape}); expected them equal"
-        )
-    if b is not None:
-        check_shape(b, "b", (w.shape[0],))
-    stride = check_pair(stride, "stride", min_value=1)
-    padding = check_pair(padding, "padding", min_value=0)
-    pad_value = check_real(pad_value, "pad_value")
-    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
-    check_kernel_fits(padded, w.shape[2:], "padded input")
-    return dtype, stride, padding, pad_value
-
-
-def _pad_channels_first(x, padding, pad_value):
-    """Return the input as ``(C, N, Hp, Wp)`` with a constant border."""
-    n, c, h, w = x.shape
-    ph, pw = padding
-    xp = np.empty((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-    if ph or pw:
-        xp.fill(pad_value)
-    xp[:, :, ph : ph + h, pw : pw + w] = x.transpose(1, 0, 2, 3)
-    return xp
-
-
-def _im2col(xp, kernel, stride, out_hw, cols):
-    """Fill ``cols`` (C, kh, kw, N, Ho, Wo) from ``xp`` (C, N, Hp, Wp)."""
-    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = xp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw]
-    return cols
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_naive"]
 
 
 def conv2d_forward(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
-    """2-D convolution (cross-correlation), fast im2col path.
+    """2-D convolution (cross-correlation) of a batch of images.
 
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
         Input activations, float32 or float64.
     w : ndarray, shape (O, C, kh, kw)
-        Weights (OIHW), same dtype as ``x``.
+        Filters (OIHW), same dtype as ``x``.
     b : ndarray, shape (O,), optional
         Bias, same dtype as ``x``.
     stride : int or (int, int)
@@ -155,9 +42,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
     out : ndarray, shape (N, O, Ho, Wo)
         ``Ho = (H + 2*ph - kh) // sh + 1``, ``Wo = (W + 2*pw - kw) // sw + 1``.
     cache : dict
-        ``"xp"`` the padded input as (C, N, Hp, Wp); ``"cols"`` a holder of the
-        column matrix (C, kh, kw, N, Ho, Wo) (released by backward); ``"w"``;
-        ``"has_bias"``; ``"x_shape"``, ``"stride"``, ``"padding"``.
+        ``"windows"`` (N, C, Ho, Wo, kh, kw), a view of the padded input;
+        ``"w"``; ``"x_shape"``, ``"stride"``, ``"padding"``, ``"has_bias"``.
 
     Raises
     ------
@@ -171,32 +57,26 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
     Notes
     -----
     ``out[n, o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] *
-    xp[n, c, y*sh + i, x*sw + j]``. The convolutions of eq. (12) of the
-    paper are built on this operation.
+    xp[n, c, y*sh + i, x*sw + j]``, ``xp`` the padded input. The
+    convolutions of eqs. (6) and (12) of the paper are this operation.
     """
-    dtype, stride, padding, pad_value = _check_conv_args(x, w, b, stride, padding, pad_value)
-    n = x.shape[0]
-    o, c, kh, kw = w.shape
-    ho = output_size(x.shape[2], kh, stride[0], padding[0])
-    wo = output_size(x.shape[3], kw, stride[1], padding[1])
-    xp = _pad_channels_first(x, padding, pad_value)
-    cols = _POOL.take((c, kh, kw, n, ho, wo), dtype)
-    _im2col(xp, (kh, kw), stride, (ho, wo), cols)
-    out2d = w.reshape(o, -1) @ cols.reshape(c * kh * kw, -1)
-    # (O, N, Ho, Wo) -> (N, O, Ho, Wo), contiguous for the next layer.
-    out = np.ascontiguousarray(out2d.reshape(o, n, ho, wo).transpose(1, 0, 2, 3))
+    stride, padding, pad_value, _ = check_conv_args(
+        x, w, b, stride=stride, padding=padding, pad_value=pad_value
+    )
+    windows = _windows(x, w.shape[2:], stride, padding, pad_value)
+    out = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, Ho, Wo, O)
+    out = out.transpose(0, 3, 1, 2)
     if b is not None:
-        out += b.reshape(1, o, 1, 1)
+        out = out + b.reshape(1, -1, 1, 1)
     cache = {
-        "xp": xp,
-        "cols": _Columns(cols),
+        "windows": windows,
         "w": w,
-        "has_bias": b is not None,
         "x_shape": x.shape,
         "stride": stride,
         "padding": padding,
+        "has_bias": b is not None,
     }
-    return out, cache
+    return np.ascontiguousarray(out), cache
 
 
 def conv2d_backward(dout, cache):
@@ -218,41 +98,25 @@ def conv2d_backward(dout, cache):
 
     Notes
     -----
-    ``dW = dout2 @ cols.T`` and ``dcols = W2.T @ dout2`` with
-    ``dout2 = dout`` as (O, N*Ho*Wo); ``dcols`` is written into the
-    column buffer (no longer needed after ``dW``) and scattered back by
-    ``kh * kw`` strided additions. The buffer is then returned to the
-    workspace; calling backward again on the same cache rebuilds it.
+    ``dw[o, c, i, j] = sum_{n,y,x} dout[n, o, y, x] * window[n, c, y, x, i, j]``;
+    each window receives ``sum_o dout[n, o, y, x] * w[o]`` back, and the
+    windows overlap, so ``dx`` adds them up tap by tap.
     """
-    w, xp = cache["w"], cache["xp"]
-    o, c, kh, kw = w.shape
-    n, _, h, wd = cache["x_shape"]
+    windows, w = cache["windows"], cache["w"]
+    n, c, h, wd = cache["x_shape"]
     (sh, sw), (ph, pw) = cache["stride"], cache["padding"]
-    ho = output_size(h, kh, sh, ph)
-    wo = output_size(wd, kw, sw, pw)
-    check_dout(dout, (n, o, ho, wo), xp.dtype)
-
-    cols, cache["cols"].array = cache["cols"].array, None
-    if cols is None:  # backward already ran on this cache: rebuild the columns
-        cols = _POOL.take((c, kh, kw, n, ho, wo), xp.dtype)
-        _im2col(xp, (kh, kw), (sh, sw), (ho, wo), cols)
-    cols2d = cols.reshape(c * kh * kw, -1)
-
-    dout2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(o, -1)
-    db = dout.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
-    # cols2d @ dout2.T, not dout2 @ cols2d.T: same product, but OpenBLAS
-    # threads the latter shape (tiny M and N, huge K) up to 20x slower
-    # on 2 busy cores.
-    dw = np.ascontiguousarray((cols2d @ dout2.T).T).reshape(w.shape)
-    np.matmul(w.reshape(o, -1).T, dout2, out=cols2d)  # cols now holds dcols
-
-    dxp = np.zeros_like(xp)
+    _, _, ho, wo, kh, kw = windows.shape
+    check_dout(dout, (n, w.shape[0], ho, wo), w.dtype)
+    dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))  # (O, C, kh, kw)
+    dwindows = np.tensordot(dout, w, axes=([1], [0]))  # (N, Ho, Wo, C, kh, kw)
+    dxp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=w.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += cols[:, i, j]
-    _POOL.give(cols)
-    dx = np.ascontiguousarray(dxp[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))
-    return dx, dw, db
+            tap = dwindows[..., i, j].transpose(0, 3, 1, 2)  # (N, C, Ho, Wo)
+            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += tap
+    dx = dxp[:, :, ph : ph + h, pw : pw + wd]
+    db = dout.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
+    return np.ascontiguousarray(dx), dw, db
 
 
 def conv2d_naive(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
@@ -263,12 +127,11 @@ def conv2d_naive(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
     out : ndarray, shape (N, O, Ho, Wo)
         Computed window by window; slow, for tests and teaching only.
     """
-    _, stride, padding, pad_value = _check_conv_args(x, w, b, stride, padding, pad_value)
+    (sh, sw), (ph, pw), pad_value, (ho, wo) = check_conv_args(
+        x, w, b, stride=stride, padding=padding, pad_value=pad_value
+    )
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
-    (sh, sw), (ph, pw) = stride, padding
-    ho = output_size(h, kh, sh, ph)
-    wo = output_size(wd, kw, sw, pw)
     xp = np.full((n, c, h + 2 * ph, wd + 2 * pw), pad_value, dtype=x.dtype)
     xp[:, :, ph : ph + h, pw : pw + wd] = x
     out = np.zeros((n, o, ho, wo), dtype=x.dtype)
@@ -281,3 +144,10 @@ def conv2d_naive(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
             if b is not None:
                 out[ni, oi] += b[oi]
     return out
+
+
+def _windows(x, kernel, stride, padding, pad_value):
+    """Every ``kh x kw`` window of the padded input: (N, C, Ho, Wo, kh, kw), a view."""
+    (ph, pw), (sh, sw) = padding, stride
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    return sliding_window_view(xp, tuple(kernel), axis=(2, 3))[:, :, ::sh, ::sw]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from abcref._checks import check_array, check_same_dtype, check_shape
-from abcref.ops._common import check_dout
+from abcref._checks import check_array, check_dout, check_same_dtype, check_shape
 
 __all__ = ["linear_forward", "linear_backward"]
 

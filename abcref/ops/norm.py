@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_real, check_same_dtype, check_shape
-from abcref.ops._common import check_dout
+from abcref._checks import check_array, check_dout, check_real, check_same_dtype, check_shape
 
 __all__ = ["batchnorm2d_forward", "batchnorm2d_backward"]
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_pair
-from abcref.ops._common import check_dout, check_kernel_fits, output_size
+from abcref._checks import check_array, check_dout, check_kernel_fits, check_pair, output_size
 
 __all__ = [
     "maxpool2d_forward",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from abcref._checks import check_array, check_same_dtype
-from abcref.ops._common import check_dout
+from abcref._checks import check_array, check_dout, check_same_dtype
 
 __all__ = ["residual_add_forward", "residual_add_backward"]
 

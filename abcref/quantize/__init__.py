@@ -22,7 +22,6 @@ from abcref.quantize.conv import (
     quantized_conv2d_backward,
     quantized_conv2d_forward,
 )
-from abcref.quantize.sign import binary_sign
 from abcref.quantize.weights import (
     bwn_weights_backward,
     bwn_weights_forward,
@@ -51,7 +50,6 @@ __all__ = [
     "xnornet_input_scale_backward",
     "xnornet_input_scale_forward",
     "xnornet_input_scale_naive",
-    "binary_sign",
     "bwn_weights_backward",
     "bwn_weights_forward",
     "dorefa_activations_backward",

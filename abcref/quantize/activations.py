@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from abcref._checks import check_array, check_choice, check_int, check_shape
-from abcref.quantize.sign import binary_sign, check_zero_sign
+from abcref.ops.sign import binary_sign, check_zero_sign
 
 #: Largest supported bit width: beyond it float32 cannot hold the levels.
 MAX_BITS = 24

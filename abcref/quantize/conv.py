@@ -14,6 +14,7 @@ import numpy as np
 
 from abcref._checks import check_choice, check_real
 from abcref.ops import conv2d_backward, conv2d_forward
+from abcref.ops.sign import check_zero_sign
 from abcref.quantize.activations import (
     ROUNDING_MODES,
     check_bits,
@@ -24,7 +25,6 @@ from abcref.quantize.activations import (
     sign_activations_backward,
     sign_activations_forward,
 )
-from abcref.quantize.sign import check_zero_sign
 from abcref.quantize.weights import (
     BWN_WEIGHT_STES,
     SIGN_WEIGHT_STES,

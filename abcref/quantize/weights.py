@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from abcref._checks import check_array, check_choice, check_shape
+from abcref.ops.sign import binary_sign, check_zero_sign
 from abcref.quantize.activations import check_bits, quantize_k
-from abcref.quantize.sign import binary_sign, check_zero_sign
 
 BWN_WEIGHT_STES = ("paper", "exact", "identity")
 SIGN_WEIGHT_STES = ("identity", "clipped")

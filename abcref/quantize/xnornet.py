@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_choice, check_pair, check_same_dtype
+from abcref._checks import (
+    check_array,
+    check_choice,
+    check_dout,
+    check_kernel_fits,
+    check_pair,
+    check_same_dtype,
+    output_size,
+)
 from abcref.ops import conv2d_backward, conv2d_forward
-from abcref.ops._common import check_dout, check_kernel_fits, output_size
+from abcref.ops.sign import check_zero_sign
 from abcref.quantize.activations import sign_activations_backward, sign_activations_forward
-from abcref.quantize.sign import check_zero_sign
 from abcref.quantize.weights import BWN_WEIGHT_STES, bwn_weights_backward, bwn_weights_forward
 
 
