@@ -2,7 +2,7 @@
 
 Every ``plot_*`` function takes arrays (or abcref objects), draws one
 small matplotlib figure and returns it; nothing is shown or saved here
-(:mod:`abcref.figures` saves). Helpers that compute what is plotted call
+(:mod:`abcref.apps.figures` saves). Helpers that compute what is plotted call
 the library (:mod:`abcref.binarize`), they never re-implement it.
 
 Public names

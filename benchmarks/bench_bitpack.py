@@ -43,12 +43,12 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402  (after the thread settings)
 
 from abcref.bitpack import (  # noqa: E402
-    compile_abcconv,
     pack_conv_input,
     pack_conv_weights,
     xnor_conv2d,
     xnor_popcount_conv2d_packed,
 )
+from abcref.compiler import compile_abcconv  # noqa: E402
 from abcref.ops import conv2d_forward  # noqa: E402
 
 

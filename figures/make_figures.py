@@ -3,7 +3,7 @@
 Trains the small digits models the figures need (a few minutes on 2 cores)
 and writes the PNGs and ``accuracy_sweep.json``/``.csv`` next to this script. BLAS is
 pinned to one thread *before* NumPy is imported, so a re-run on the same
-machine reproduces the files byte for byte. See :mod:`abcref.figures`.
+machine reproduces the files byte for byte. See :mod:`abcref.apps.figures`.
 
 Options: ``--quick`` (seconds; smoke test, figures not meaningful),
 ``--sweep PATH`` (a sweep JSON, e.g. ``accuracy_sweep.json``: draw the heatmap
@@ -27,7 +27,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 matplotlib.rcParams["svg.hashsalt"] = "abcref"  # stable ids should anyone save SVG
 
-from abcref.figures import make_all  # noqa: E402
+from abcref.apps.figures import make_all  # noqa: E402
 
 
 def main(argv=None) -> int:

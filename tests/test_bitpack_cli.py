@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from abcref.bitpack.cli import add_summary_subparser
+from abcref.cli.summary import add_summary_subparser
 
 
 def _run(argv):

@@ -4,12 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcref.binarize import abc_conv2d_forward, binarize_activations
-from abcref.bitpack.engine import (
-    batchnorm_affine,
-    compile_abc_conv,
-    compile_abcconv,
-    fold_batchnorm_into_thresholds,
-)
+from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
+from abcref.compiler import batchnorm_affine, compile_abc_conv, compile_abcconv
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
 from tests._bitpack_helpers import float_conv2d

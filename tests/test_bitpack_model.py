@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from abcref.bitpack.engine import BitABCConv2d, compile_model
+from abcref.compiler import BitABCConv2d, compile_model
 from abcref.data import load_digits
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from abcref.bitpack.summary import format_summary, model_summary, summary_totals
+from abcref.compiler.summary import format_summary, model_summary, summary_totals
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d
 from abcref.nn.module import Sequential
@@ -72,7 +72,7 @@ def test_bad_input_shape():
 
 
 def test_compiled_model_summary_matches_packed_columns():
-    from abcref.bitpack.engine import compile_model
+    from abcref.compiler import compile_model
 
     model = _model().eval()
     float_rows = {r.name: r for r in model_summary(model, (3, 6, 6))}

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from abcref.apps.reproduce import QUICK
 from abcref.cli import main
-from abcref.reproduce import QUICK
 from abcref.train import load_checkpoint
 
 TINY = ["--widths", "4", "8", "--limit", "96", "--batch-size", "32", "--no-progress"]
@@ -273,7 +273,7 @@ def test_eval_defaults_to_the_training_data(capsys, tmp_path, trained):
 
 
 def test_figures_quick(capsys, tmp_path):
-    pytest.importorskip("abcref.figures")
+    pytest.importorskip("abcref.apps.figures")
     status, out, err = run(capsys, "figures", "--out", tmp_path, "--quick")
     assert status == 0, err
     assert "wrote" in out and any(p.suffix == ".png" for p in tmp_path.iterdir())

@@ -5,22 +5,22 @@ import json
 
 import pytest
 
-from abcref.bitpack.summary import format_summary, model_summary, summary_totals
-from abcref.data import load_digits
-from abcref.experiments.cli import add_compare_subparser
-from abcref.experiments.section52 import operation_costs, section52_configs
-from abcref.experiments.table2 import table2_markdown, table2_summary
-from abcref.experiments.table3 import (
+from abcref.apps.compare.section52 import operation_costs, section52_configs
+from abcref.apps.compare.table2 import table2_markdown, table2_summary
+from abcref.apps.compare.table3 import (
     TABLE3_SYSTEMS,
     ordering_disagreements,
     table3_configs,
     table3_markdown,
     table3_rows,
 )
+from abcref.apps.sweep import SweepResult, run_sweep
+from abcref.cli.compare import add_compare_subparser
+from abcref.compiler.summary import format_summary, model_summary, summary_totals
+from abcref.data import load_digits
 from abcref.nn import build_model
 from abcref.nn.baselines import BNNConv2d, BWNConv2d, DoReFaConv2d, KBitActConv2d, XNORConv2d
 from abcref.nn.module import Sequential
-from abcref.sweep import SweepResult, run_sweep
 
 TINY = {"arch": "small_cnn", "widths": [4, 4, 4, 4]}
 

@@ -20,8 +20,8 @@ from abcref.oracle import (
     validate_manifest,
     write_arrays,
 )
-from abcref.oracle.compare import within_tolerance
 from abcref.oracle.format import MANIFEST_NAME
+from abcref.oracle.tolerance import within_tolerance
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +64,7 @@ def test_export_writes_manifest_and_small_files(suite):
         "abcref.binarize.abc_conv2d_forward",
         "abcref.binarize.abc_conv2d_backward",
         "abcref.bitpack.xnor_conv2d",
-        "abcref.bitpack.engine.fold_batchnorm_into_thresholds",
+        "abcref.bitpack.thresholds.fold_batchnorm_into_thresholds",
     }
     total = sum(p.stat().st_size for p in suite.iterdir())
     assert total < 600_000

@@ -12,9 +12,9 @@ from abcref.binarize import DEFAULT_RIDGE
 from abcref.ops import conv2d_backward, conv2d_forward
 from abcref.oracle import cases as oracle_cases
 from abcref.oracle import variants
-from abcref.oracle.compare import within_tolerance
 from abcref.oracle.export import compute_case
 from abcref.oracle.functions import FUNCTIONS
+from abcref.oracle.tolerance import within_tolerance
 
 
 def test_default_ridge_matches_binarize():

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from abcref.bitpack import compile_model
-from abcref.bitpack.engine import BitABCConv2d
-from abcref.bitpack.summary import model_summary
+from abcref.compiler import BitABCConv2d, compile_model
+from abcref.compiler.summary import model_summary
 from abcref.gradcheck import check_gradient
 from abcref.nn import ABCConv2d, build_model
 from abcref.nn.layers import Conv2d, Linear

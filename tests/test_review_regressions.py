@@ -108,7 +108,8 @@ def test_abc_conv_with_list_v_or_beta_names_the_argument():
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma, beta, R, sign):
     from abcref.binarize import binarize_activations
-    from abcref.bitpack.thresholds import batchnorm_affine, fold_batchnorm_into_thresholds
+    from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
+    from abcref.compiler import batchnorm_affine
     from abcref.nn.layers import BatchNorm2d
 
     bn = BatchNorm2d(1, dtype=dtype)

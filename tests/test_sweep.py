@@ -1,4 +1,4 @@
-"""Tests of abcref.sweep: run_sweep, SweepResult tables and files, heatmap."""
+"""Tests of abcref.apps.sweep: run_sweep, SweepResult tables and files, heatmap."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from abcref.data import load_digits
-from abcref.sweep import (
+from abcref.apps.sweep import (
     FULL_PRECISION,
     ROW_COLUMNS,
     SweepResult,
@@ -22,6 +21,7 @@ from abcref.sweep import (
     run_sweep,
     slug,
 )
+from abcref.data import load_digits
 
 TINY = {"arch": "small_cnn", "widths": [4, 8]}
 

@@ -8,10 +8,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from abcref import figures, viz  # noqa: E402
+from abcref import viz
+from abcref.apps import figures  # noqa: E402
+from abcref.apps.sweep import SweepResult  # noqa: E402
 from abcref.binarize import approximate_weights, binarize_activations, combine_bases  # noqa: E402
 from abcref.nn import abc_conv, build_model  # noqa: E402
-from abcref.sweep import SweepResult  # noqa: E402
 from abcref.train import History  # noqa: E402
 
 

@@ -1,4 +1,6 @@
-"""Inference with bits: packed +-1 tensors, xnor/popcount convolution, ABC engine.
+"""Bits: packed +-1 tensors, the xnor/popcount convolution, and thresholds.
+
+The core of inference with bits, on arrays only (no layers, no models):
 
 - :mod:`abcref.bitpack.pack`: the packed format (uint64 words, bit 1 = +1,
   LSB first, tail bits 0) and ``pack_signs`` / ``unpack_signs``.
@@ -6,10 +8,8 @@
   convolution of +-1 tensors, zero padding included.
 - :mod:`abcref.bitpack.thresholds`: comparators, batch norm folded into
   their thresholds for every sign of the scale (section 5.3).
-- :mod:`abcref.bitpack.engine`: compiled ABC layers and models (eq. 12).
-- :mod:`abcref.bitpack.summary`: parameters, memory and operations of a
-  model, float vs packed.
 
+Compiling a trained model on top of these is :mod:`abcref.compiler`.
 See ``docs/bitpack.md``.
 """
 
@@ -21,30 +21,13 @@ from abcref.bitpack.conv import (
     xnor_popcount_conv2d_packed,
     zero_padding_correction,
 )
-from abcref.bitpack.engine import (
-    ActivationComparator,
-    BitABCConv2d,
-    CompiledABCConv2d,
-    compile_abc_conv,
-    compile_abcconv,
-    compile_model,
-    fold_batchnorm_into_thresholds,
-)
 from abcref.bitpack.pack import WORD_BITS, num_words, pack_signs, unpack_signs
-from abcref.bitpack.summary import LayerSummary, format_summary, model_summary
+from abcref.bitpack.thresholds import ActivationComparator, fold_batchnorm_into_thresholds
 
 __all__ = [
     "WORD_BITS",
     "ActivationComparator",
-    "BitABCConv2d",
-    "CompiledABCConv2d",
-    "LayerSummary",
-    "compile_abc_conv",
-    "compile_abcconv",
-    "compile_model",
     "fold_batchnorm_into_thresholds",
-    "format_summary",
-    "model_summary",
     "num_words",
     "pack_conv_input",
     "pack_conv_weights",

@@ -37,7 +37,6 @@ import numpy as np
 
 from abcref._checks import check_array, check_same_dtype
 from abcref.binarize.activations import activation_thresholds
-from abcref.ops import batchnorm2d_forward
 
 # -- comparators -------------------------------------------------------------
 
@@ -214,45 +213,3 @@ def fold_batchnorm_into_thresholds(
     thresholds = np.where(direction[None] > 0, up, np.where(direction[None] < 0, down, 0))
     constant = predicate(np.zeros(shape, dtype=dtype)) & (direction[None] == 0)
     return ActivationComparator(direction, thresholds.astype(dtype), constant)
-
-
-def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """Run-time affine form of an eval-mode ``abcref.nn.layers.BatchNorm2d``.
-
-    Returns
-    -------
-    a, b : ndarray of shape (C,)
-        ``a = gamma / sqrt(running_var + eps)``, ``b = beta - a * running_mean``
-        (computed in float64, returned in the layer's dtype; ``sign(a)`` is
-        ``sign(gamma)``, also when ``a`` would underflow to 0).
-    batchnorm : callable
-        (C,) -> (C,): the layer's own float computation
-        (``abcref.ops.batchnorm2d_forward`` in eval mode), whose rounding
-        the folded comparators reproduce exactly.
-    """
-    gamma, beta = bn.params["gamma"], bn.params["beta"]
-    mean, var = bn.buffers["running_mean"], bn.buffers["running_var"]
-    a64 = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + bn.eps)
-    b64 = beta.astype(np.float64) - a64 * mean.astype(np.float64)
-    a = a64.astype(gamma.dtype)
-    # The folded comparator takes its direction from sign(a), and the float
-    # BN is monotone in the direction of sign(gamma). A subnormal gamma can
-    # make a round to 0 (constant output) while gamma * xhat still moves BN(R)
-    # across the threshold for large R: keep the sign of gamma.
-    tiny = np.finfo(gamma.dtype).smallest_subnormal
-    a = np.where((a == 0) & (gamma != 0), np.copysign(tiny, gamma), a).astype(gamma.dtype)
-    channels = gamma.shape[0]
-
-    def batchnorm(r):
-        out, _ = batchnorm2d_forward(
-            r.reshape(1, channels, 1, 1),
-            gamma,
-            beta,
-            running_mean=mean,
-            running_var=var,
-            training=False,
-            eps=bn.eps,
-        )
-        return out.reshape(channels)
-
-    return a, b64.astype(gamma.dtype), batchnorm

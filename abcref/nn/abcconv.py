@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from abcref._checks import check_choice, check_int, check_pair, check_real
-from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
 from abcref.binarize.activations import default_activation_params
 from abcref.binarize.weights import (
     DEFAULT_RIDGE,
@@ -21,6 +20,7 @@ from abcref.binarize.weights import (
     check_shifts,
     weight_shifts,
 )
+from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
 from abcref.nn.module import Module
 
 

@@ -14,7 +14,7 @@ outputs laid out the same way, and check them::
 - :mod:`abcref.oracle.compare`: :func:`check_against` and its report.
 - :mod:`abcref.oracle.hints`: which convention difference explains a
   mismatch; :mod:`abcref.oracle.variants` computes the alternatives.
-- :mod:`abcref.oracle.cli`: the ``oracle`` subcommand.
+- :mod:`abcref.cli.oracle`: the ``oracle`` subcommand.
 
 See ``docs/oracle.md``.
 """

@@ -22,6 +22,7 @@ import numpy as np
 
 from abcref.oracle import format as fmt
 from abcref.oracle.hints import explain
+from abcref.oracle.tolerance import within_tolerance
 
 
 @dataclass
@@ -123,17 +124,6 @@ def _format_case(case: CaseResult, *, verbose: bool) -> list[str]:
     for hint in case.hints:
         lines.append(f"        HINT: {hint}")
     return lines
-
-
-def within_tolerance(ref: np.ndarray, other: np.ndarray, atol: float, rtol: float) -> np.ndarray:
-    """Elementwise ``|other - ref| <= atol + rtol |ref|`` in float64.
-
-    Equal values pass (infinities included); NaN never passes.
-    """
-    r = ref.astype(np.float64)
-    o = other.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return (o == r) | (np.abs(o - r) <= atol + rtol * np.abs(r))
 
 
 def compare_output(name, ref: np.ndarray, other, atol: float, rtol: float) -> OutputResult:

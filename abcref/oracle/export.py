@@ -10,20 +10,7 @@ import abcref
 from abcref.oracle import format as fmt
 from abcref.oracle.cases import CaseDef, select_cases
 from abcref.oracle.functions import FUNCTIONS, as_json_value, conventions_for
-
-#: Tolerances of float outputs: (atol relative to max|ref|, rtol). Loose
-#: enough for any summation order, tight enough that every convention
-#: difference of docs/conventions.md is far outside them.
-FLOAT_TOLERANCES = {"float64": (1e-9, 1e-7), "float32": (1e-4, 1e-4)}
-
-
-def tolerance_for(name: str, array: np.ndarray, function: str) -> tuple[float, float]:
-    """``(atol, rtol)`` for one output: 0 for +-1, integer and bool outputs."""
-    if name in FUNCTIONS[function].bit_outputs or array.dtype.kind in "biu":
-        return 0.0, 0.0
-    atol_scale, rtol = FLOAT_TOLERANCES[array.dtype.name]
-    scale = float(np.max(np.abs(array[np.isfinite(array)]), initial=0.0)) or 1.0
-    return atol_scale * scale, rtol
+from abcref.oracle.tolerance import tolerance_for
 
 
 def _spec(a: np.ndarray) -> dict:

@@ -187,7 +187,7 @@ def _xnor_rules(kw):
 
 
 def _run_fold(inp, kw):
-    from abcref.bitpack.engine import fold_batchnorm_into_thresholds
+    from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
 
     comp = fold_batchnorm_into_thresholds(inp["a"], inp["b"], inp["v"], **kw)
     return {
@@ -262,7 +262,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             bit_outputs=("out",),
         ),
         FunctionSpec(
-            name="abcref.bitpack.engine.fold_batchnorm_into_thresholds",
+            name="abcref.bitpack.thresholds.fold_batchnorm_into_thresholds",
             inputs=("a", "b", "v", "R"),
             required_inputs=("a", "b", "v", "R"),
             outputs=("direction", "thresholds", "constant", "A"),

@@ -20,6 +20,7 @@ import itertools
 import numpy as np
 
 from abcref.oracle.functions import FUNCTIONS
+from abcref.oracle.tolerance import within_tolerance
 
 _WEIGHT_FUNCS = (
     "abcref.binarize.approximate_weights",
@@ -144,7 +145,7 @@ def _alternatives(case: dict) -> list[tuple[str, str, dict]]:
                         {"pad_value": pad},
                     )
                 )
-    if fn == "abcref.bitpack.engine.fold_batchnorm_into_thresholds":
+    if fn == "abcref.bitpack.thresholds.fold_batchnorm_into_thresholds":
         alts.append(
             (
                 "bn_flip",
@@ -212,8 +213,6 @@ def _matching(case, inputs, other, failing, overrides) -> list[str]:
         alt = spec.variant(inputs, dict(case["kwargs"]), overrides)
     except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError):
         return []  # this reading cannot even be computed on these inputs
-    from abcref.oracle.compare import within_tolerance
-
     names = []
     for name in failing:
         if name not in other or name not in alt:

@@ -23,16 +23,13 @@ import numpy as np
 from abcref import ops
 from abcref.binarize import binarize_activations
 from abcref.bitpack import (
-    compile_abcconv,
-    format_summary,
-    model_summary,
     num_words,
     pack_signs,
     unpack_signs,
     xnor_conv2d,
     zero_padding_correction,
 )
-from abcref.bitpack.summary import summary_totals
+from abcref.compiler import compile_abcconv, format_summary, model_summary, summary_totals
 from abcref.nn import ABCConv2d, build_model
 
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})

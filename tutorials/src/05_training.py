@@ -110,7 +110,7 @@ viz.plot_accuracy_heatmap(accuracy, Ms, Ns, full_precision=fp_accuracy, title="d
 
 # %% [markdown]
 # Digits is an easy task and these are single runs, so read the table for its trend, not its decimals (for means over
-# seeds, `abcref.sweep.run_sweep` trains a grid of configurations under one budget; `figures/accuracy_heatmap.png` is
+# seeds, `abcref.apps.sweep.run_sweep` trains a grid of configurations under one budget; `figures/accuracy_heatmap.png` is
 # such a sweep with 3 seeds). Two patterns
 # to look for, both in the paper: more binary activations help more than more weight bases (binarising
 # activations loses more information than binarising weights, tutorial 2 vs tutorial 1), and every configuration

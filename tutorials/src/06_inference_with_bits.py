@@ -26,8 +26,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from abcref.binarize import H_v, activation_thresholds
-from abcref.bitpack import compile_model, fold_batchnorm_into_thresholds, format_summary, model_summary
-from abcref.bitpack.engine import batchnorm_affine
+from abcref.bitpack import fold_batchnorm_into_thresholds
+from abcref.compiler import batchnorm_affine, compile_model, format_summary, model_summary
 from abcref.data import load_digits
 from abcref.nn import abc_conv, build_model
 from abcref.train import Adam, Cosine, fit

@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from abcref.bitpack.summary import format_summary, model_summary, summary_totals
+from abcref.compiler.summary import format_summary, model_summary, summary_totals
 
 
 def _load_config(text: str) -> dict:

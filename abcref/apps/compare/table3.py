@@ -4,9 +4,9 @@ The paper's Table 3 trains ResNet-18 on ImageNet with full precision,
 BWN, DoReFa-Net (W1/A4), XNOR-Net, BNN and ABC-Net. Here every system is
 the same model skeleton (default: the ``small_cnn`` of ``docs/training.md``
 on the embedded digits) with a different conv kind, trained by
-:func:`abcref.sweep.run_sweep` with the same data, budget and seeds::
+:func:`abcref.apps.sweep.run_sweep` with the same data, budget and seeds::
 
-    from abcref.experiments.table3 import run_table3, table3_markdown
+    from abcref.apps.compare.table3 import run_table3, table3_markdown
     result = run_table3(data="digits", seeds=(0, 1, 2), epochs=3)
     print(table3_markdown(result))
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from abcref._io import save_png
-from abcref.sweep import SweepResult, mean_std, run_sweep
+from abcref.apps.sweep import SweepResult, mean_std, run_sweep
 
 #: Label -> (conv config, weight bits, activation bits, paper top-1, paper top-5)
 #: of ABC-Net Table 3 (ImageNet, ResNet-18), in the paper's row order.
@@ -77,7 +77,7 @@ def run_table3(
     epochs: int = 3,
     **sweep_options,
 ) -> SweepResult:
-    """Train every Table 3 system with one budget (see :func:`abcref.sweep.run_sweep`).
+    """Train every Table 3 system with one budget (see :func:`abcref.apps.sweep.run_sweep`).
 
     ``sweep_options`` go to ``run_sweep`` (``batch_size``, ``optimizer``,
     ``lr``, ``schedule``, ``out_dir``, ``progress``, ...). With

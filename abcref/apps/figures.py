@@ -17,10 +17,10 @@ The figures (PNG, about 100 dpi) and what produces them:
                             against several (M, N)
 ==========================  ================================================
 
-The (M, N) sweep runs through :func:`abcref.sweep.run_sweep` (which trains
+The (M, N) sweep runs through :func:`abcref.apps.sweep.run_sweep` (which trains
 with :func:`abcref.train.fit`) and is saved next to the figures as
 ``accuracy_sweep.json`` (readable by
-:meth:`abcref.sweep.SweepResult.from_json`) and ``accuracy_sweep.csv``;
+:meth:`abcref.apps.sweep.SweepResult.from_json`) and ``accuracy_sweep.csv``;
 :func:`make_all` can draw the heatmap and curves from such a JSON file
 instead of re-running the sweep (``sweep=``).
 
@@ -101,7 +101,7 @@ def save_figure(fig, path, *, dpi: int = 100) -> Path:
 
 
 def _label(M: int, N: int) -> str:
-    return f"M={M}, N={N}"  # the labels of abcref.sweep.grid_configs
+    return f"M={M}, N={N}"  # the labels of abcref.apps.sweep.grid_configs
 
 
 def make_all(
@@ -137,8 +137,8 @@ def make_all(
     list of Path
         The files written, figures first.
     """
+    from abcref.apps.sweep import FULL_PRECISION, SweepResult, grid_configs, run_sweep
     from abcref.data import load_digits
-    from abcref.sweep import FULL_PRECISION, SweepResult, grid_configs, run_sweep
 
     settings = QUICK if quick else FULL
     out = Path(out_dir)

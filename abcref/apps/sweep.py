@@ -11,7 +11,7 @@ NumPy/BLAS build and thread count).
 ::
 
     from abcref.data import load_digits
-    from abcref.sweep import grid_configs, plot_heatmap, run_sweep
+    from abcref.apps.sweep import grid_configs, plot_heatmap, run_sweep
 
     configs = grid_configs(Ms=(1, 3), Ns=(1, 3), base={"arch": "small_cnn"})
     result = run_sweep(configs, data=load_digits(), seeds=(0, 1, 2), epochs=5)

@@ -6,7 +6,7 @@
     abcref compare section52 [--Ks 1 2 3 4] [--M 1] [--kbit-weights bwn] [--out DIR]
     abcref compare table2    [--image-size 224] [--width 64] [--json] [--out DIR]
 
-``table3`` and ``section52`` train with :func:`abcref.sweep.run_sweep` on
+``table3`` and ``section52`` train with :func:`abcref.apps.sweep.run_sweep` on
 the embedded digits by default (``--data`` takes a directory too) and
 write, with ``--out``, the markdown table, CSV files, ``sweep.json`` and
 (table3) a bar figure. Registered on ``abcref`` by
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from abcref._io import write_text_atomic
-from abcref.sweep import OPTIMIZER_NAMES, SCHEDULE_NAMES
+from abcref.apps.sweep import OPTIMIZER_NAMES, SCHEDULE_NAMES
 
 
 def _positive_int(text: str) -> int:
@@ -79,7 +79,7 @@ def _sweep_options(args) -> dict:
 
 def run_table3_command(args) -> int:
     """``abcref compare table3``."""
-    from abcref.experiments.table3 import (
+    from abcref.apps.compare.table3 import (
         plot_table3,
         run_table3,
         table3_markdown,
@@ -102,7 +102,7 @@ def run_table3_command(args) -> int:
 
 def run_section52_command(args) -> int:
     """``abcref compare section52``."""
-    from abcref.experiments.section52 import (
+    from abcref.apps.compare.section52 import (
         run_section52,
         section52_configs,
         section52_costs,
@@ -130,7 +130,7 @@ def run_section52_command(args) -> int:
 
 def run_table2_command(args) -> int:
     """``abcref compare table2``."""
-    from abcref.experiments.table2 import table2_markdown, table2_summary
+    from abcref.apps.compare.table2 import table2_markdown, table2_summary
 
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     rows = table2_summary(image_size=args.image_size, width=args.width, progress=log)

@@ -37,8 +37,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from abcref._checks import check_choice, check_int
-from abcref.bitpack.summary import model_summary, quantizer_bits
-from abcref.sweep import SweepResult, mean_std, run_sweep
+from abcref.apps.sweep import SweepResult, mean_std, run_sweep
+from abcref.compiler.summary import model_summary, quantizer_bits
 
 #: Weight quantizers the K-bit side can use (``KBitActConv2d(weights=...)``).
 KBIT_WEIGHTS = ("bwn", "sign", "dorefa", "fp")
@@ -105,7 +105,7 @@ def operation_costs(model, input_shape) -> dict:
     dict
         ``binary_macs``, ``fixed_point_macs``, ``packed_float_macs``,
         ``float_macs`` (the float model) from
-        :func:`abcref.bitpack.summary.model_summary`, and
+        :func:`abcref.compiler.summary.model_summary`, and
         ``cost_square`` / ``cost_product``: binary MACs (1 unit each) plus
         fixed-point MACs weighted by ``max(b_a, b_w)**2`` or ``b_a * b_w``.
     """

@@ -2,7 +2,7 @@
 
 In the spirit of Larq's ``summary``: for each layer of a float model, what
 it costs as trained (float) and what it costs once compiled by
-:func:`abcref.bitpack.engine.compile_model` (packed bases, alpha, beta,
+:func:`abcref.compiler.compile_model` (packed bases, alpha, beta,
 comparator thresholds, batch norms folded into thresholds).
 
 Counting rules (per example; one row per leaf layer)
@@ -25,7 +25,7 @@ Counting rules (per example; one row per leaf layer)
   float layers, and for weight-only ABC (N = None) the ``M*K*O*Ho*Wo``
   multiplication-free additions of eq. (6).
 
-A compiled model (:func:`~abcref.bitpack.engine.compile_model`) can be
+A compiled model (:func:`~abcref.compiler.compile_model`) can be
 summarised too: its ``BitABCConv2d`` layers count only their packed form
 (no float weights, no float MACs of their own), and its plain thresholds
 (one per activation and channel) are counted as stored.
@@ -50,8 +50,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from abcref._checks import check_int
-from abcref.bitpack.engine import BitABCConv2d
 from abcref.bitpack.pack import num_words
+from abcref.compiler import BitABCConv2d
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.baselines import QuantConv2d, XNORConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, Linear

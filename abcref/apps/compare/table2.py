@@ -4,7 +4,7 @@ For each configuration of ABC-Net's Table 2 (ResNet-18 with M, N in
 {1, 3, 5}, ResNet-34 with (1, 1), (3, 3), (5, 5), ResNet-50 with (5, 5),
 and each full-precision model) this builds the ImageNet-style ResNet of
 :mod:`abcref.nn.resnet_imagenet` and totals
-:func:`abcref.bitpack.summary.model_summary` over one 3x224x224 image.
+:func:`abcref.compiler.summary.model_summary` over one 3x224x224 image.
 The paper's top-1 is attached where Table 2 reports one. The models are
 not trained: the counts depend only on the topology.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from abcref._checks import check_int
-from abcref.bitpack.summary import model_summary, summary_totals
+from abcref.compiler.summary import model_summary, summary_totals
 
 #: (arch, M, N) -> the paper's Table 2 top-1 (%); M = N = None is full precision.
 PAPER_TABLE2_TOP1 = {

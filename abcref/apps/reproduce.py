@@ -4,9 +4,9 @@ ABC-Net's Table 2 says that accuracy rises with the number of weight bases
 M and of binary activations N, and that M = N = 5 comes closest to full
 precision. :func:`reproduce` trains, on the embedded digits (no download),
 a full-precision model and an ABC model for every (M, N) of a grid, over
-several seeds with one budget (:func:`abcref.sweep.run_sweep`), prints the
+several seeds with one budget (:func:`abcref.apps.sweep.run_sweep`), prints the
 M x N table (mean ± std over seeds), checks that the bit-packed compiled
-model (:func:`abcref.bitpack.engine.compile_model`, xnor/popcount) predicts
+model (:func:`abcref.compiler.compile_model`, xnor/popcount) predicts
 exactly what the float model predicts for every trained ABC model, and
 writes tables, figures and one checkpoint per config.
 
@@ -81,7 +81,7 @@ QUICK = ReproduceSettings(
 class ReproduceReport:
     """What :func:`reproduce` measured and wrote."""
 
-    result: object  # abcref.sweep.SweepResult
+    result: object  # abcref.apps.sweep.SweepResult
     bits: list = field(default_factory=list)
     files: list = field(default_factory=list)
     seconds: float = 0.0
@@ -121,9 +121,7 @@ def reproduce(
     -------
     ReproduceReport
     """
-    from abcref.cli import bits_check
-    from abcref.data import load_digits
-    from abcref.sweep import (
+    from abcref.apps.sweep import (
         FULL_PRECISION,
         grid_configs,
         plot_curves,
@@ -132,6 +130,8 @@ def reproduce(
         slug,
         write_text_atomic,
     )
+    from abcref.compiler import bits_check
+    from abcref.data import load_digits
     from abcref.train import save_checkpoint
 
     tic = time.perf_counter()

@@ -9,7 +9,7 @@
     abcref summary --checkpoint runs/m3n3/model.npz --input-shape 1 8 8
     abcref figures [--out figures] [--quick]
     abcref oracle export|check|list ...
-    abcref compare table3|section52|table2 ...            (abcref.experiments)
+    abcref compare table3|section52|table2 ...            (abcref.apps.compare)
 
 Subcommands register themselves through ``add_*_subparser(subparsers)``
 functions and set ``func`` on the parsed namespace; ``main`` dispatches.
@@ -36,9 +36,9 @@ from pathlib import Path
 # OPENBLAS_NUM_THREADS yourself to use more cores (larger models, CIFAR-10).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from abcref.bitpack.cli import add_summary_subparser  # noqa: E402
-from abcref.experiments.cli import add_compare_subparser  # noqa: E402
-from abcref.oracle.cli import add_oracle_subparser  # noqa: E402
+from abcref.cli.compare import add_compare_subparser  # noqa: E402
+from abcref.cli.oracle import add_oracle_subparser  # noqa: E402
+from abcref.cli.summary import add_summary_subparser  # noqa: E402
 
 # Defaults of the training flags. The parsers default to None so that
 # ``train --resume`` can tell flags given on the command line from defaults.
@@ -286,8 +286,8 @@ def _fmt_metrics(metrics: dict, prefix: str = "") -> str:
 
 def run_train(args) -> int:
     """Run a parsed ``train`` command."""
+    from abcref.apps.sweep import auto_drop_last, make_training, write_text_atomic
     from abcref.nn import build_model
-    from abcref.sweep import auto_drop_last, make_training, write_text_atomic
     from abcref.train import fit, init_from_full_precision, load_checkpoint
 
     out = Path(args.out)
@@ -476,16 +476,13 @@ def run_eval(args) -> int:
     print(f"{args.checkpoint}: {_describe(model.config)}")
     print(f"test ({len(data.y_test)} images of {data.name}): {_fmt_metrics(metrics)}")
     if args.bits:
+        from abcref.compiler import bits_check, format_bits_check
+
         check = bits_check(model, data.x_test, batch_size=args.batch_size)
         print(format_bits_check(check))
         if args.strict and not check["identical"]:
             return 1
     return 0
-
-
-#: Logit difference above which an image counts as having a flipped binary
-#: activation: float rounding alone moves logits by ~1e-6 (float32).
-FLIP_TOLERANCE = 1e-3
 
 
 def _trained_on(checkpoint) -> str:
@@ -511,71 +508,6 @@ def _trained_on(checkpoint) -> str:
             "pass --data explicitly"
         )
     return data
-
-
-def bits_check(model, x, *, batch_size: int = 500) -> dict:
-    """Compare the float model with its bit-packed compiled form on ``x``.
-
-    Returns
-    -------
-    dict
-        ``{"layers": number of compiled binary ABC layers, "images",
-        "identical": bool (all top-1 predictions equal), "differ": number of
-        differing predictions, "max_logit_diff": float, "images_flipped":
-        images whose logits differ by more than FLIP_TOLERANCE, "top1_bits":
-        predictions of the packed model (ndarray)}``.
-
-    Notes
-    -----
-    The integer popcounts are exact, but the float model and the compiled
-    one round differently (one float conv against alpha/beta-weighted
-    integer sums; batch norm folded into comparator thresholds), so an
-    activation lying within rounding of a threshold can binarise the other
-    way, moving that image's logits by ~1e-2. ``images_flipped`` counts
-    such images; the check that matters is that predictions are identical.
-    """
-    import numpy as np
-
-    from abcref.bitpack.engine import BitABCConv2d, compile_model
-
-    model.eval()
-    compiled = compile_model(model)
-    layers = sum(isinstance(m, BitABCConv2d) for _, m in compiled.named_modules())
-    float_pred, bits_pred, diffs = [], [], []
-    for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size]
-        a, b = model.forward(xb), compiled.forward(xb)
-        float_pred.append(np.argmax(a, axis=1))
-        bits_pred.append(np.argmax(b, axis=1))
-        diffs.append(np.max(np.abs(a - b), axis=1))
-    float_pred, bits_pred = np.concatenate(float_pred), np.concatenate(bits_pred)
-    diffs = np.concatenate(diffs) if diffs else np.zeros(0)
-    differ = int(np.count_nonzero(float_pred != bits_pred))
-    return {
-        "layers": layers,
-        "images": len(x),
-        "identical": differ == 0,
-        "differ": differ,
-        "max_logit_diff": float(diffs.max(initial=0.0)),
-        "images_flipped": int(np.count_nonzero(diffs > FLIP_TOLERANCE)),
-        "top1_bits": bits_pred,
-    }
-
-
-def format_bits_check(check: dict) -> str:
-    if check["layers"] == 0:
-        return "bits: the model has no binary ABC layer (nothing to pack); predictions identical"
-    verdict = (
-        "identical predictions"
-        if check["identical"]
-        else f"{check['differ']} of {check['images']} predictions DIFFER"
-    )
-    return (
-        f"bits: {check['layers']} ABC layers compiled to xnor/popcount; {verdict} on "
-        f"{check['images']} images (max |logit difference| {check['max_logit_diff']:.2e}; "
-        f"{check['images_flipped']} images with an activation binarised the other way at a "
-        "threshold, within float rounding)"
-    )
 
 
 def add_eval_subparser(subparsers) -> argparse.ArgumentParser:
@@ -622,7 +554,7 @@ def add_eval_subparser(subparsers) -> argparse.ArgumentParser:
 
 def run_sweep_command(args) -> int:
     """Run a parsed ``sweep`` command."""
-    from abcref.sweep import grid_configs, plot_heatmap, run_sweep, write_text_atomic
+    from abcref.apps.sweep import grid_configs, plot_heatmap, run_sweep, write_text_atomic
 
     keys = (*ARCH_KEYS, "per_channel", "weight_ste", *BUDGET_KEYS, *DATA_KEYS)
     settings = _resolve(args, keys)
@@ -728,9 +660,9 @@ def add_sweep_subparser(subparsers) -> argparse.ArgumentParser:
 def run_figures(args) -> int:
     """Run a parsed ``figures`` command."""
     try:
-        from abcref.figures import make_all
+        from abcref.apps.figures import make_all
     except ImportError as exc:
-        raise CommandError(f"abcref.figures is not available in this install: {exc}") from exc
+        raise CommandError(f"abcref.apps.figures is not available in this install: {exc}") from exc
     paths = make_all(args.out, quick=args.quick)
     print(f"wrote {len(paths)} files to {args.out}/")
     return 0
@@ -741,8 +673,8 @@ def add_figures_subparser(subparsers) -> argparse.ArgumentParser:
         "figures",
         help="regenerate the README figures (trains on the embedded digits)",
         formatter_class=_Formatter,
-        description="Regenerate every figure of figures/ with abcref.figures.make_all: weight\n"
-        "approximation, reconstruction error vs M, the (M, N) accuracy heatmap, binary\n"
+        description="Regenerate every figure of figures/ with abcref.apps.figures.make_all:\n"
+        "weight approximation, reconstruction error vs M, the (M, N) accuracy heatmap, binary\n"
         "feature maps and training curves. A few minutes on 2 cores; --quick for a smoke run.",
         epilog="examples:\n  abcref figures\n  abcref figures --out /tmp/figs --quick\n",
     )
@@ -757,7 +689,7 @@ def add_figures_subparser(subparsers) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``abcref`` command."""
-    from abcref.reproduce import add_reproduce_subparser
+    from abcref.apps.reproduce import add_reproduce_subparser
 
     parser = argparse.ArgumentParser(
         prog="abcref",
@@ -809,7 +741,3 @@ def main(argv=None) -> int:
         message = message[0] if message else type(exc).__name__
         print(f"abcref {args.command}: error: {message}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

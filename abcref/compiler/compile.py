@@ -1,0 +1,241 @@
+"""Compile a trained model for inference with bits.
+
+:func:`compile_model` replaces every ABC convolution that has binary
+activations by a :class:`BitABCConv2d`, which runs the packed engine of
+:mod:`abcref.compiler.packed`, and folds each batch norm that feeds such a
+layer into its comparators (section 5.3, :mod:`abcref.bitpack.thresholds`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+
+from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
+from abcref.compiler.packed import CompiledABCConv2d, compile_abc_conv
+from abcref.nn.abcconv import ABCConv2d
+from abcref.nn.layers import BatchNorm2d
+from abcref.nn.module import Module, Sequential
+from abcref.ops import batchnorm2d_forward
+
+__all__ = ["BitABCConv2d", "batchnorm_affine", "compile_abcconv", "compile_model"]
+
+
+def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
+    """Compile an ``abcref.nn.abcconv.ABCConv2d`` for bitwise inference.
+
+    Parameters
+    ----------
+    layer : ABCConv2d
+        A layer with binary activations (``N`` not None). Its current
+        latent weights give the bases and alphas (``weight_bases()``).
+    batchnorm : BatchNorm2d, optional
+        An eval-mode batch norm whose output is this layer's input; it is
+        folded into the comparator thresholds (section 5.3 (2)), so the
+        compiled layer takes the batch norm's *input*.
+
+    Returns
+    -------
+    CompiledABCConv2d
+
+    Raises
+    ------
+    ValueError
+        If the layer keeps full-precision activations (N is None): an
+        xnor/popcount engine needs binary inputs.
+    """
+    if getattr(layer, "N", None) is None:
+        raise ValueError(
+            f"layer {layer!r} has full-precision activations (N=None); "
+            "only layers with N binary activations compile to xnor/popcount"
+        )
+    bases, alphas = layer.weight_bases()
+    v, beta = layer.params["v"], layer.params["beta"]
+    comparator = None
+    if batchnorm is not None:
+        a, b, bn_fn = batchnorm_affine(batchnorm)
+        if a.shape[0] != layer.in_channels:
+            raise ValueError(
+                f"batchnorm has {a.shape[0]} channels, the layer expects {layer.in_channels}"
+            )
+        comparator = fold_batchnorm_into_thresholds(a, b, v, batchnorm=bn_fn)
+    pad_value = layer.pad_value
+    if pad_value not in (0.0, 1.0, -1.0):
+        raise ValueError(f"layer.pad_value must be 0, +1 or -1, got {pad_value}")
+    return compile_abc_conv(
+        bases,
+        alphas,
+        v,
+        beta,
+        stride=layer.stride,
+        padding=layer.padding,
+        pad_value=int(pad_value),
+        comparator=comparator,
+    )
+
+
+class BitABCConv2d(Module):
+    """Inference-only layer that runs a :class:`CompiledABCConv2d`.
+
+    It takes the place of an ``ABCConv2d`` (and of the batch norm folded
+    into it, named by ``folded_batchnorm``) in a compiled model. There
+    is no backward: the packed bases are a snapshot of trained weights.
+    """
+
+    def __init__(self, compiled: CompiledABCConv2d, *, folded_batchnorm: str | None = None):
+        super().__init__()
+        self.compiled = compiled
+        self.folded_batchnorm = folded_batchnorm
+        self.training = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.compiled.forward(x)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise RuntimeError("BitABCConv2d is inference-only: train the float model instead")
+
+    def __repr__(self) -> str:
+        c = self.compiled
+        fold = f", folded {self.folded_batchnorm}" if self.folded_batchnorm else ""
+        return (
+            f"BitABCConv2d({c.in_channels}, {c.out_channels}, kernel_size={c.kernel_size}, "
+            f"M={c.num_bases}, N={c.num_activations}{fold})"
+        )
+
+
+def _binary_abc(module) -> bool:
+    return isinstance(module, ABCConv2d) and module.N is not None
+
+
+def _compile_sequential(seq: Sequential) -> Sequential:
+    items = list(seq.children().items())
+    layers: dict[str, Module] = {}
+    i = 0
+    while i < len(items):
+        name, child = items[i]
+        following = items[i + 1][1] if i + 1 < len(items) else None
+        if isinstance(child, BatchNorm2d) and _binary_abc(following):
+            # BN output feeds only the next layer's comparators: fold it (section 5.3).
+            next_name = items[i + 1][0]
+            compiled = compile_abcconv(following, batchnorm=child)
+            layers[next_name] = BitABCConv2d(compiled, folded_batchnorm=name)
+            i += 2
+            continue
+        layers[name] = _compile_module(child)
+        i += 1
+    return Sequential(**layers)
+
+
+def _compile_module(module: Module) -> Module:
+    if _binary_abc(module):
+        return BitABCConv2d(compile_abcconv(module))
+    if isinstance(module, Sequential):
+        return _compile_sequential(module)
+    children = module.children()
+    if not children:
+        return copy.deepcopy(module)  # a float layer: snapshot it like the packed ones
+    # Any other container (e.g. a residual block): copy it, compile its children,
+    # and re-point attributes and lists of children at the compiled ones.
+    new = copy.copy(module)
+    object.__setattr__(new, "_modules", {})
+    replaced = {}
+    for name, child in children.items():
+        compiled = _compile_module(child)
+        replaced[id(child)] = compiled
+        setattr(new, name, compiled)
+    for attr, value in list(vars(new).items()):
+        if isinstance(value, list) and value and all(isinstance(m, Module) for m in value):
+            object.__setattr__(new, attr, [replaced.get(id(m), m) for m in value])
+    # Own copies, like every other compiled layer: later training of the float
+    # model must not change the compiled snapshot.
+    new.params = {k: p.copy() for k, p in module.params.items()}
+    new.grads = {k: g.copy() for k, g in module.grads.items()}
+    new.buffers = {k: b.copy() for k, b in module.buffers.items()}
+    return new
+
+
+def compile_model(model: Module) -> Module:
+    """Compile every binary ABC layer of an eval-mode model for bitwise inference.
+
+    Parameters
+    ----------
+    model : Module
+        A trained model (e.g. from :func:`abcref.nn.models.build_model`)
+        in eval mode.
+
+    Returns
+    -------
+    compiled : Module
+        A copy of the model in which every ``ABCConv2d`` with binary
+        activations is a :class:`BitABCConv2d` (packed bases, alpha,
+        beta, comparators), and every ``BatchNorm2d`` directly followed
+        by such a layer inside a ``Sequential`` is folded into its
+        comparators (section 5.3). Other layers (full-precision first
+        and last layers, pooling, weight-only ABC layers, batch norms
+        feeding a residual shortcut) are copied and run in float.
+        Inference only (no backward).
+
+    Raises
+    ------
+    ValueError
+        If any module of the model is in training mode.
+
+    Notes
+    -----
+    Integer accumulations are exact; the alpha/beta combination rounds
+    differently from the float graph's single conv, so logits agree to
+    float rounding and predictions agree unless an activation lies
+    within rounding of a comparator threshold.
+    """
+    training = [name or "<model>" for name, mod in model.named_modules() if mod.training]
+    if training:
+        raise ValueError(
+            f"model must be in eval mode (call model.eval()); in training mode: {training[:5]}"
+        )
+    compiled = _compile_module(model)
+    compiled.eval()
+    return compiled
+
+
+def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Run-time affine form of an eval-mode ``abcref.nn.layers.BatchNorm2d``.
+
+    Returns
+    -------
+    a, b : ndarray of shape (C,)
+        ``a = gamma / sqrt(running_var + eps)``, ``b = beta - a * running_mean``
+        (computed in float64, returned in the layer's dtype; ``sign(a)`` is
+        ``sign(gamma)``, also when ``a`` would underflow to 0).
+    batchnorm : callable
+        (C,) -> (C,): the layer's own float computation
+        (``abcref.ops.batchnorm2d_forward`` in eval mode), whose rounding
+        the folded comparators reproduce exactly.
+    """
+    gamma, beta = bn.params["gamma"], bn.params["beta"]
+    mean, var = bn.buffers["running_mean"], bn.buffers["running_var"]
+    a64 = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + bn.eps)
+    b64 = beta.astype(np.float64) - a64 * mean.astype(np.float64)
+    a = a64.astype(gamma.dtype)
+    # The folded comparator takes its direction from sign(a), and the float
+    # BN is monotone in the direction of sign(gamma). A subnormal gamma can
+    # make a round to 0 (constant output) while gamma * xhat still moves BN(R)
+    # across the threshold for large R: keep the sign of gamma.
+    tiny = np.finfo(gamma.dtype).smallest_subnormal
+    a = np.where((a == 0) & (gamma != 0), np.copysign(tiny, gamma), a).astype(gamma.dtype)
+    channels = gamma.shape[0]
+
+    def batchnorm(r):
+        out, _ = batchnorm2d_forward(
+            r.reshape(1, channels, 1, 1),
+            gamma,
+            beta,
+            running_mean=mean,
+            running_var=var,
+            training=False,
+            eps=bn.eps,
+        )
+        return out.reshape(channels)
+
+    return a, b64.astype(gamma.dtype), batchnorm
