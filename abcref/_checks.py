@@ -130,13 +130,19 @@ def check_bool(value, name: str) -> bool:
 
 
 def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
-    """Resolve ``dtype`` to float32 or float64 (an integer dtype would truncate)."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {_describe(dtype)}")
+    """Resolve ``dtype`` to float32 or float64 (an integer dtype would truncate).
+
+    ``None`` is an error too: NumPy would read it as float64.
+    """
+    resolved = None
+    if dtype is not None:
+        try:
+            resolved = np.dtype(dtype)
+        except TypeError:
+            pass
+    if resolved is None or resolved not in FLOAT_DTYPES:  # np.dtype(x) == None compares to float64
+        shown = resolved.name if resolved is not None else repr(dtype)
+        raise TypeError(f"{name} must be float32 or float64, got {shown}")
     return resolved
 
 

@@ -21,21 +21,13 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from abcref._checks import FLOAT_DTYPES, check_array, check_int, check_real, check_shape
+from abcref._checks import check_array, check_float_dtype, check_int, check_real, check_shape
 
 
 def h_v(R: np.ndarray, v: float) -> np.ndarray:
     """Bounded rectifier ``h_v(x) = clip(x + v, 0, 1)`` of eq. (8)."""
     R = check_array(R, "R")
     return np.clip(R + R.dtype.type(check_real(v, "v")), 0, 1)
-
-
-def _check_float_dtype(dtype):
-    """``dtype`` as a numpy dtype, float32 or float64 (an int dtype would truncate)."""
-    dt = np.dtype(dtype)
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 def H_v(R: np.ndarray, v: float) -> np.ndarray:  # noqa: N802 (the paper's name)
@@ -270,7 +262,7 @@ def default_activation_params(N: int, dtype=np.float32, *, clip: float = 1.0):
         thresholds (-0.674, 0, 0.674) and beta (0.307, 0.325, 0.307).
     """
     N = check_int(N, "N", min_value=1)
-    dtype = _check_float_dtype(dtype)
+    dtype = check_float_dtype(dtype)
     p = np.arange(1, N + 1) / (N + 1)
     t = scipy.special.ndtri(p)
     c = check_real(clip, "clip")

@@ -27,9 +27,9 @@ import numpy as np
 import scipy.linalg
 
 from abcref._checks import (
-    FLOAT_DTYPES,
     check_array,
     check_choice,
+    check_float_dtype,
     check_int,
     check_real,
     check_shape,
@@ -74,8 +74,7 @@ def weight_shifts(M: int, dtype=np.float64) -> np.ndarray:
     Eq. (2) of the paper; conventions row 4.
     """
     M = check_int(M, "M", min_value=1)
-    if np.dtype(dtype) not in FLOAT_DTYPES:  # an int dtype would truncate the shifts
-        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+    dtype = check_float_dtype(dtype)
     if M == 1:
         return np.zeros(1, dtype=dtype)
     return np.linspace(-1.0, 1.0, M).astype(dtype)

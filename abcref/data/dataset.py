@@ -80,20 +80,6 @@ class Dataset:
         )
 
 
-def check_float_dtype(dtype) -> np.dtype:
-    """Return ``np.dtype(dtype)`` if it is float32 or float64, else TypeError."""
-    # dtype=None would mean float64 to numpy; here it is an error like any other
-    if dtype is not None:
-        try:
-            resolved = np.dtype(dtype)
-        except TypeError:
-            pass
-        else:
-            if resolved in FLOAT_DTYPES:
-                return resolved
-    raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-
-
 def check_limit(limit) -> int | None:
     """Validate ``limit``: None (everything) or an int >= 1."""
     if limit is None:

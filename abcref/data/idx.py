@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from abcref._checks import check_float_dtype
 from abcref.data.dataset import (
     DataFormatError,
     Dataset,
-    check_float_dtype,
     check_limit,
     to_unit_float,
 )

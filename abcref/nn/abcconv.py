@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_choice, check_int, check_pair, check_real
+from abcref._checks import (
+    check_bool,
+    check_choice,
+    check_float_dtype,
+    check_int,
+    check_pair,
+    check_real,
+    check_rng,
+)
 from abcref.binarize.activations import default_activation_params
 from abcref.binarize.weights import (
     DEFAULT_RIDGE,
@@ -94,9 +102,7 @@ class ABCConv2d(Module):
         dtype=np.float32,
     ) -> None:
         super().__init__()
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = check_float_dtype(dtype)
         self.in_channels = check_int(in_channels, "in_channels", min_value=1)
         self.out_channels = check_int(out_channels, "out_channels", min_value=1)
         self.kernel_size = check_pair(kernel_size, "kernel_size", min_value=1)
@@ -104,11 +110,8 @@ class ABCConv2d(Module):
         self.N = None if N is None else check_int(N, "N", min_value=1)
         self.stride = check_pair(stride, "stride", min_value=1)
         self.padding = check_pair(padding, "padding", min_value=0)
-        for name, flag in (("per_channel", per_channel), ("train_shifts", train_shifts)):
-            if not isinstance(flag, (bool, np.bool_)):  # "false" would be truthy
-                raise TypeError(f"{name} must be a bool, got {flag!r}")
-        self.per_channel = bool(per_channel)
-        self.train_shifts = bool(train_shifts)
+        self.per_channel = check_bool(per_channel, "per_channel")
+        self.train_shifts = check_bool(train_shifts, "train_shifts")
         self.ddof = check_int(ddof, "ddof", min_value=0)
         self.ridge = check_real(ridge, "ridge")
         if self.ridge < 0:
@@ -117,11 +120,7 @@ class ABCConv2d(Module):
         self.pad_value = check_real(pad_value, "pad_value")
         self.dtype = dtype
         u = check_shifts(shifts, self.M, dtype) if shifts is not None else weight_shifts(M, dtype)
-        rng = np.random.default_rng(0) if rng is None else rng
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(
-                f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}"
-            )
+        rng = check_rng(rng)
         kh, kw = self.kernel_size
         bound = 1.0 / np.sqrt(self.in_channels * kh * kw)
         shape = (self.out_channels, self.in_channels, kh, kw)

@@ -32,7 +32,14 @@ import inspect
 
 import numpy as np
 
-from abcref._checks import check_choice, check_int, check_pair, check_real
+from abcref._checks import (
+    check_choice,
+    check_float_dtype,
+    check_int,
+    check_pair,
+    check_real,
+    check_rng,
+)
 from abcref.nn.module import Module
 from abcref.ops.sign import check_zero_sign
 from abcref.quantize.conv import (
@@ -46,16 +53,8 @@ from abcref.quantize.xnornet import xnornet_conv2d_backward, xnornet_conv2d_forw
 
 def _init_layer(layer, in_channels, out_channels, kernel_size, stride, padding, rng, dtype):
     """Shared checks and the latent weight ``params["W"]``."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-    if rng is None:
-        rng = np.random.default_rng(0)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
+    resolved = check_float_dtype(dtype)
+    rng = check_rng(rng)
     layer.in_channels = check_int(in_channels, "in_channels", min_value=1)
     layer.out_channels = check_int(out_channels, "out_channels", min_value=1)
     layer.kernel_size = check_pair(kernel_size, "kernel_size", min_value=1)

@@ -27,33 +27,17 @@ from abcref._checks import (
     check_choice,
     check_conv_args,
     check_dout,
+    check_float_dtype,
     check_int,
     check_pair,
     check_real,
+    check_rng,
     output_size,
 )
 from abcref.fast import conv as fast_conv
 from abcref.nn.module import Module
 
 INITS = ("he", "pytorch")
-
-
-def _check_dtype(dtype) -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
-    return resolved
-
-
-def _check_rng(rng) -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng(0)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
-    return rng
 
 
 def init_weight(shape, fan_in: int, init: str, rng, dtype) -> np.ndarray:
@@ -115,8 +99,8 @@ class Conv2d(Module):
         kh, kw = check_pair(kernel_size, "kernel_size", min_value=1)
         self.stride = check_pair(stride, "stride", min_value=1)
         self.padding = check_pair(padding, "padding", min_value=0)
-        dtype = _check_dtype(dtype)
-        rng = _check_rng(rng)
+        dtype = check_float_dtype(dtype)
+        rng = check_rng(rng)
         fan_in = c_in * kh * kw
         self.add_param("W", init_weight((c_out, c_in, kh, kw), fan_in, init, rng, dtype))
         if bias:
@@ -176,8 +160,8 @@ class Linear(Module):
         super().__init__()
         n_in = check_int(in_features, "in_features", min_value=1)
         n_out = check_int(out_features, "out_features", min_value=1)
-        dtype = _check_dtype(dtype)
-        rng = _check_rng(rng)
+        dtype = check_float_dtype(dtype)
+        rng = check_rng(rng)
         self.add_param("W", init_weight((n_out, n_in), n_in, init, rng, dtype))
         if bias:
             self.add_param("b", _init_bias(n_out, n_in, init, rng, dtype))
@@ -231,7 +215,7 @@ class BatchNorm2d(Module):
         self.eps = check_real(eps, "eps")
         if self.eps <= 0:
             raise ValueError(f"eps must be > 0, got {self.eps}")
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype(dtype)
         self.add_param("gamma", np.ones(c, dtype=dtype))
         self.add_param("beta", np.zeros(c, dtype=dtype))
         self.buffers["running_mean"] = np.zeros(c, dtype=dtype)
@@ -523,8 +507,8 @@ class BasicBlock(ResidualBlock):
         c_in = check_int(in_channels, "in_channels", min_value=1)
         c_out = check_int(out_channels, "out_channels", min_value=1)
         stride = check_int(stride, "stride", min_value=1)
-        rng = _check_rng(rng)
-        dtype = _check_dtype(dtype)
+        rng = check_rng(rng)
+        dtype = check_float_dtype(dtype)
         conv = conv or _fp_conv
         shortcut_conv = shortcut_conv or _fp_conv
         bn = {"momentum": bn_momentum, "eps": bn_eps, "dtype": dtype}

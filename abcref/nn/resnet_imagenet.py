@@ -54,14 +54,12 @@ from __future__ import annotations
 import numpy as np
 
 from abcref import ops
-from abcref._checks import check_int, check_pair
+from abcref._checks import check_float_dtype, check_int, check_pair, check_rng
 from abcref.nn.layers import (
     BasicBlock,
     GlobalAvgPool2d,
     ReLU,
     ResidualBlock,
-    _check_dtype,
-    _check_rng,
     _fp_conv,
 )
 from abcref.nn.module import Module, Sequential
@@ -183,7 +181,7 @@ class Bottleneck(ResidualBlock):
         stride = check_int(stride, "stride", min_value=1)
         expansion = check_int(expansion, "expansion", min_value=1)
         c_out = w * expansion
-        rng, dtype = _check_rng(rng), _check_dtype(dtype)
+        rng, dtype = check_rng(rng), check_float_dtype(dtype)
         conv = conv or _fp_conv
         shortcut_conv = shortcut_conv or _fp_conv
         bn = {"momentum": bn_momentum, "eps": bn_eps, "dtype": dtype}
