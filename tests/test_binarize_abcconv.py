@@ -1,4 +1,4 @@
-"""Tests of abcref.binarize.abcconv (paper eq. 12; conventions 7, 8, 10, 14)."""
+"""Tests of abcref.binarize.abcconv (paper eqs. 6 and 12; conventions 7, 8, 10, 14)."""
 
 import numpy as np
 import pytest
@@ -8,14 +8,15 @@ from hypothesis import strategies as st
 from abcref.binarize import (
     abc_conv2d_backward,
     abc_conv2d_forward,
-    abc_conv2d_naive,
     activation_ste_mask,
+    approx_conv2d_backward,
+    approx_conv2d_forward,
     approximate_weights,
     binarize_activations,
     combine_bases,
 )
 from abcref.gradcheck import numerical_gradient, relative_error
-from abcref.ops import conv2d_forward
+from abcref.ops import conv2d_forward, conv2d_naive
 
 
 def setup(rng, *, N=3, C_in=3, C_out=4, size=6, dtype=np.float64):
@@ -26,24 +27,63 @@ def setup(rng, *, N=3, C_in=3, C_out=4, size=6, dtype=np.float64):
     return x, W, v, beta
 
 
+def looped_eq12(x, W, v, beta, *, M, stride=1, padding=0, per_channel=False, pad_value=0.0):
+    """Eq. (12) with the looped conv: sum_m sum_n alpha_m beta_n Conv(B_m, A_n).
+
+    Independent of the reference's code path (conv2d_naive, no cache, the
+    alpha broadcast written out); eq. (6) when v and beta are None.
+    """
+    B, alphas = approximate_weights(W, M, per_channel=per_channel)
+    alphas = alphas if per_channel else np.broadcast_to(alphas, (W.shape[0], M))
+    if v is None:
+        inputs, scales = [x], [1.0]
+    else:
+        inputs, scales = list(binarize_activations(x, v)), list(beta)
+    out = 0
+    for m in range(M):
+        for A_n, beta_n in zip(inputs, scales, strict=True):
+            conv = conv2d_naive(A_n, B[m], stride=stride, padding=padding, pad_value=pad_value)
+            out = out + alphas[:, m][None, :, None, None] * beta_n * conv
+    return out
+
+
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("pad_value", [0.0, 1.0, -1.0])
 @pytest.mark.parametrize(("stride", "padding"), [(1, 1), (2, (1, 0)), (1, 0)])
-def test_fast_path_equals_explicit_MxN_sum_of_eq12(per_channel, pad_value, stride, padding):
+def test_eq12_equals_the_looped_MxN_sum(per_channel, pad_value, stride, padding):
     rng = np.random.default_rng(0)
     x, W, v, beta = setup(rng)
     kw = dict(M=3, stride=stride, padding=padding, per_channel=per_channel, pad_value=pad_value)
     out, _ = abc_conv2d_forward(x, W, v, beta, **kw)
-    np.testing.assert_allclose(out, abc_conv2d_naive(x, W, v, beta, **kw), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out, looped_eq12(x, W, v, beta, **kw), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
-def test_weight_only_path_is_eq6(per_channel):
+def test_full_precision_input_is_eq6(per_channel):
     rng = np.random.default_rng(1)
     x, W, _, _ = setup(rng)
-    out, _ = abc_conv2d_forward(x, W, None, None, M=2, padding=1, per_channel=per_channel)
-    naive = abc_conv2d_naive(x, W, None, None, M=2, padding=1, per_channel=per_channel)
-    np.testing.assert_allclose(out, naive, rtol=0, atol=1e-12)
+    kw = dict(M=2, padding=1, per_channel=per_channel)
+    out, _ = abc_conv2d_forward(x, W, None, None, **kw)
+    eq6, _ = approx_conv2d_forward(x, W, **kw)
+    np.testing.assert_array_equal(out, eq6)
+    np.testing.assert_allclose(out, looped_eq12(x, W, None, None, **kw), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("pad_value", [0.0, 1.0])
+def test_eq6_input_gradient_by_finite_differences(per_channel, pad_value):
+    # Eq. (6) is linear in A: its gradient is exact.
+    rng = np.random.default_rng(11)
+    x, W, _, _ = setup(rng)
+    kw = dict(M=3, padding=(1, 2), stride=(2, 1), per_channel=per_channel, pad_value=pad_value)
+    out, cache = approx_conv2d_forward(x, W, **kw)
+    dout = rng.normal(size=out.shape)
+    grads = approx_conv2d_backward(dout, cache)
+
+    def f(x_):
+        return approx_conv2d_forward(x_, W, **kw)[0]
+
+    assert relative_error(grads["A"], numerical_gradient(f, x.copy(), dout)) < 1e-8
 
 
 def _grads(x, W, v, beta, dout, **kw):
@@ -80,13 +120,16 @@ def test_full_precision_input_gradient_by_finite_differences():
     def f(x_):
         return abc_conv2d_forward(x_, W, None, None, **kw)[0]
 
-    assert relative_error(grads["x"], numerical_gradient(f, x.copy(), dout)) < 1e-8
+    assert relative_error(grads["R"], numerical_gradient(f, x.copy(), dout)) < 1e-8
     assert grads["v"] is None and grads["beta"] is None
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("weight_ste", ["paper", "sum", "identity"])
-def test_x_v_W_gradients_are_the_STE_formulas_on_the_frozen_linear_parts(per_channel, weight_ste):
+@pytest.mark.parametrize(("pad_value", "stride"), [(1.0, 1), (0.0, 1), (0.0, 2), (-1.0, 2)])
+def test_R_v_W_gradients_are_the_STE_formulas_on_the_frozen_linear_parts(
+    per_channel, weight_ste, pad_value, stride
+):
     # Freeze the binarisations: out = Conv(W_tilde, pad(R_tilde)) is linear in
     # both W_tilde and R_tilde, so their exact gradients G_W, G_R come from
     # finite differences. Then the STE outputs must be
@@ -94,7 +137,7 @@ def test_x_v_W_gradients_are_the_STE_formulas_on_the_frozen_linear_parts(per_cha
     #   dx = G_R * sum_n beta_n mask_n,  dv_n = beta_n * sum(G_R * mask_n).
     rng = np.random.default_rng(4)
     x, W, v, beta = setup(rng)
-    kw = dict(M=3, padding=1, stride=1, per_channel=per_channel, pad_value=1.0)
+    kw = dict(M=3, padding=1, stride=stride, per_channel=per_channel, pad_value=pad_value)
     out, _ = abc_conv2d_forward(x, W, v, beta, weight_ste=weight_ste, **kw)
     dout = rng.normal(size=out.shape)
     _, grads = _grads(x, W, v, beta, dout, weight_ste=weight_ste, **kw)
@@ -103,11 +146,12 @@ def test_x_v_W_gradients_are_the_STE_formulas_on_the_frozen_linear_parts(per_cha
     W_tilde = combine_bases(B, alphas)
     A = binarize_activations(x, v)
     R_tilde = np.tensordot(beta, A, axes=(0, 0))
-    border = beta.sum()  # pad_value 1 times sum(beta)
+    border = pad_value * beta.sum()  # every padded A_n holds pad_value
 
     def conv(R_, W_):
+        # The border is a constant: with zero padding its gradient is cropped.
         padded = np.pad(R_, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=border)
-        return conv2d_forward(padded, W_)[0]
+        return conv2d_forward(padded, W_, stride=stride)[0]
 
     G_W = numerical_gradient(lambda w_: conv(R_tilde, w_), W_tilde.copy(), dout)
     G_R = numerical_gradient(lambda r_: conv(r_, W_tilde), R_tilde.copy(), dout)
@@ -116,7 +160,7 @@ def test_x_v_W_gradients_are_the_STE_formulas_on_the_frozen_linear_parts(per_cha
     mask = activation_ste_mask(x, v)
     assert relative_error(grads["W"], scale[:, None, None, None] * G_W) < 1e-8
     expected_dx = G_R * np.tensordot(beta, mask.astype(float), axes=(0, 0))
-    assert relative_error(grads["x"], expected_dx) < 1e-8
+    assert relative_error(grads["R"], expected_dx) < 1e-8
     expected_dv = beta * (G_R[None] * mask).reshape(3, -1).sum(1)
     assert relative_error(grads["v"], expected_dv) < 1e-8
 
@@ -132,9 +176,16 @@ def test_trainable_shifts_gradient_formula():
     _, grads = _grads(x, W, v, beta, dout, train_shifts=True, **kw)
     _, plain = _grads(x, W, v, beta, dout, **kw)
     assert "u" not in plain
+    # G = dc/dW_tilde from finite differences of the frozen linear graph
+    # Conv(W_tilde, pad(R_tilde)) (zero padding), not from the code's dW.
     B, alphas = approximate_weights(W, 3, shifts=u)
-    G_W = plain["W"] / (alphas**2).sum()  # "paper" reading: dW = sum(alpha^2) G
-    np.testing.assert_allclose(grads["u"], alphas * W.std() * G_W.sum(), rtol=1e-10)
+    R_tilde = np.tensordot(beta, binarize_activations(x, v), axes=(0, 0))
+
+    def conv(W_):
+        return conv2d_forward(R_tilde, W_, padding=1)[0]
+
+    G = numerical_gradient(conv, combine_bases(B, alphas), dout)
+    assert relative_error(grads["u"], alphas * W.std() * G.sum()) < 1e-8
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -144,9 +195,8 @@ def test_dtype_is_preserved(dtype):
     out, grads = _grads(x, W, v, beta, np.ones((2, 4, 6, 6), dtype), M=2, padding=1)
     assert out.dtype == dtype
     assert all(g.dtype == dtype for g in grads.values())
-    naive = abc_conv2d_naive(x, W, v, beta, M=2, padding=1)
-    assert naive.dtype == dtype
-    np.testing.assert_allclose(out, naive, rtol=1e-5, atol=1e-5)
+    looped = looped_eq12(x.astype(float), W.astype(float), v.astype(float), beta, M=2, padding=1)
+    np.testing.assert_allclose(out, looped, rtol=1e-5, atol=1e-5)
 
 
 def test_no_bias_inside_the_sum():
@@ -175,9 +225,9 @@ def test_bad_inputs_raise_clear_errors():
         abc_conv2d_forward(x, W, v[:0], beta[:0], M=2)
     with pytest.raises(ValueError, match="M must be >= 1"):
         abc_conv2d_forward(x, W, v, beta, M=0)
-    with pytest.raises(ValueError, match="expects 3"):
+    with pytest.raises(ValueError, match="W has 3 input channels .* R has 2 channels"):
         abc_conv2d_forward(x[:, :2], W, v, beta, M=2)
-    with pytest.raises(ValueError, match="x must be 4-dimensional"):
+    with pytest.raises(ValueError, match="R must be 4-dimensional"):
         abc_conv2d_forward(x[0], W, v, beta, M=2)
     with pytest.raises(ValueError, match="W must be 4-dimensional"):
         abc_conv2d_forward(x, W[0], v, beta, M=2)
@@ -187,7 +237,7 @@ def test_bad_inputs_raise_clear_errors():
         abc_conv2d_forward(x, W, v, beta, M=2, weight_ste="scaled")
     bad = x.copy()
     bad[0, 0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match="x must be finite"):
+    with pytest.raises(ValueError, match="R must be finite"):
         abc_conv2d_forward(bad, W, v, beta, M=2)
     badW = W.copy()
     badW[0, 0, 0, 0] = np.inf
@@ -195,6 +245,11 @@ def test_bad_inputs_raise_clear_errors():
         abc_conv2d_forward(x, badW, v, beta, M=2)
     with pytest.raises(ValueError, match="padding"):
         abc_conv2d_forward(x, W, v, beta, M=2, padding=-1)
+    out, cache = abc_conv2d_forward(x, W, v, beta, M=2)
+    with pytest.raises(ValueError, match="dout must have shape"):
+        abc_conv2d_backward(out[:1], cache)
+    with pytest.raises(ValueError, match="A must be 4-dimensional"):
+        approx_conv2d_forward(x[0], W, M=2)
 
 
 @settings(max_examples=25, deadline=None)
@@ -219,4 +274,4 @@ def test_eq12_identity_over_random_shapes(
     beta = rng.uniform(0.1, 1.0, size=N)
     kw = dict(M=M, stride=stride, padding=padding, per_channel=per_channel, pad_value=pad_value)
     out, _ = abc_conv2d_forward(x, W, v, beta, **kw)
-    np.testing.assert_allclose(out, abc_conv2d_naive(x, W, v, beta, **kw), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out, looped_eq12(x, W, v, beta, **kw), rtol=0, atol=1e-12)

@@ -35,8 +35,8 @@ def test_layer_gradients_equal_op_gradients_and_accumulate(train_shifts, per_cha
     dx = layer.backward(dout)
     kw = dict(
         M=3,
-        stride=2,
-        padding=1,
+        stride=(2, 2),
+        padding=(1, 1),
         per_channel=per_channel,
         pad_value=-1.0,
         shifts=layer.shifts,
@@ -46,7 +46,7 @@ def test_layer_gradients_equal_op_gradients_and_accumulate(train_shifts, per_cha
     ref_out, cache = abc_conv2d_forward(x, p["W"], p["v"], p["beta"], **kw)
     ref = abc_conv2d_backward(dout, cache)
     np.testing.assert_array_equal(out, ref_out)
-    np.testing.assert_array_equal(dx, ref["x"])
+    np.testing.assert_array_equal(dx, ref["R"])
     expected_names = {"W", "v", "beta"} | ({"u"} if train_shifts else set())
     assert set(layer.params) == expected_names
     for name in expected_names:
@@ -126,5 +126,5 @@ def test_bad_arguments_raise_clear_errors():
     layer = ABCConv2d(2, 2, 3, M=1, N=1)
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.zeros((1, 2, 1, 1), np.float32))
-    with pytest.raises(ValueError, match="expects 2"):
+    with pytest.raises(ValueError, match="W has 2 input channels .* x has 3 channels"):
         layer.forward(np.zeros((1, 3, 5, 5), np.float32))

@@ -200,7 +200,7 @@ def test_abc_model_backward_equals_op_chain():
     h2, c2 = bn(h1, "bn1", 3)
     conv2 = model.conv2
     h3, c3 = abc_conv2d_forward(
-        h2, p["conv2.W"], p["conv2.v"], p["conv2.beta"], M=2, padding=1, shifts=conv2.shifts
+        h2, p["conv2.W"], p["conv2.v"], p["conv2.beta"], M=2, padding=(1, 1), shifts=conv2.shifts
     )
     h4, c4 = ops.maxpool2d_forward(h3, kernel=2)
     h5, c5 = bn(h4, "bn2", 4)
@@ -213,7 +213,7 @@ def test_abc_model_backward_equals_op_chain():
     d4, dg2, db2 = ops.batchnorm2d_backward(d5, c5)
     d3 = ops.maxpool2d_backward(d4, c4)
     g3 = abc_conv2d_backward(d3, c3)
-    d2, dg1, _ = ops.batchnorm2d_backward(g3["x"], c2)
+    d2, dg1, _ = ops.batchnorm2d_backward(g3["R"], c2)
     d1, dw1, _ = fast_conv.conv2d_backward(d2, c1)
     np.testing.assert_array_equal(dx, d1)
     for name, ref in [
@@ -313,7 +313,7 @@ def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
 
     db2, dg2, dbeta2 = ops.batchnorm2d_backward(dout, kb2)
     g2 = abc_conv2d_backward(db2, k2)
-    db1, dg1, dbeta1 = ops.batchnorm2d_backward(g2["x"], kb1)
+    db1, dg1, dbeta1 = ops.batchnorm2d_backward(g2["R"], kb1)
     g1 = abc_conv2d_backward(db1, k1)
     ds1, dgs, dbetas = ops.batchnorm2d_backward(dout, ks2)
     dxs, dws, _ = fast_conv.conv2d_backward(ds1, ks1)
@@ -336,7 +336,7 @@ def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
     assert set(expected) <= set(grads)
     for name, value in expected.items():
         np.testing.assert_allclose(grads[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
-    np.testing.assert_allclose(dx, g1["x"] + dxs, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, g1["R"] + dxs, rtol=1e-12, atol=1e-12)
 
 
 def test_basic_block_identity_shortcut_finite_differences():

@@ -57,7 +57,7 @@ def _abc(a, **overrides):
     inputs = a["arrays"]
     out, cache = abc_conv2d_forward(inputs["x"], inputs["W"], inputs["v"], inputs["beta"], **kw)
     g = abc_conv2d_backward(inputs["dout"], cache)
-    return {"out": out, "dx": g["x"], "dW": g["W"], "dv": g["v"], "dbeta": g["beta"]}
+    return {"out": out, "dx": g["R"], "dW": g["W"], "dv": g["v"], "dbeta": g["beta"]}
 
 
 def _abc_case(suite, name):

@@ -1,15 +1,22 @@
-"""ABC-Net binarization, paper section 3 (eqs. 1-12).
+"""ABC-Net binarization, paper section 3 (eqs. 1-12): the reference tier.
 
 - :mod:`abcref.binarize.weights`: M binary weight bases (eqs. 1-7).
 - :mod:`abcref.binarize.activations`: N shifted binary activations
   (eqs. 8-11).
-- :mod:`abcref.binarize.abcconv`: the M x N ABC convolution (eq. 12).
+- :mod:`abcref.binarize.abcconv`: ApproxConv (eq. 6) and the M x N ABC
+  convolution (eq. 12).
 
-See ``docs/binarize.md`` for the math and ``docs/conventions.md`` for the
-choices the paper leaves open.
+Each equation is a few lines with the paper's names. ``abcref.fast`` has
+the same math arranged for speed. See ``docs/binarize.md`` for the math
+and ``docs/conventions.md`` for the choices the paper leaves open.
 """
 
-from abcref.binarize.abcconv import abc_conv2d_backward, abc_conv2d_forward, abc_conv2d_naive
+from abcref.binarize.abcconv import (
+    abc_conv2d_backward,
+    abc_conv2d_forward,
+    approx_conv2d_backward,
+    approx_conv2d_forward,
+)
 from abcref.binarize.activations import (
     H_v,
     activation_ste_mask,
@@ -28,7 +35,6 @@ from abcref.binarize.weights import (
     approximate_weights,
     approximate_weights_backward,
     approximate_weights_forward,
-    approximate_weights_naive,
     combine_bases,
     fit_alphas,
     weight_bases,
@@ -43,15 +49,15 @@ __all__ = [
     "H_v",
     "abc_conv2d_backward",
     "abc_conv2d_forward",
-    "abc_conv2d_naive",
     "activation_ste_mask",
     "activation_thresholds",
+    "approx_conv2d_backward",
+    "approx_conv2d_forward",
     "approximate_activations_backward",
     "approximate_activations_forward",
     "approximate_weights",
     "approximate_weights_backward",
     "approximate_weights_forward",
-    "approximate_weights_naive",
     "binarize_activations",
     "binarize_activations_backward",
     "binarize_activations_forward",

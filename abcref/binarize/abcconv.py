@@ -1,118 +1,187 @@
-"""The ABC convolution: M weight bases times N activation bases (eq. 12).
+"""The ABC convolution: eq. (6) and eq. (12), written as the paper's sums.
 
-``Conv(W, R) ~ Conv(sum_m alpha_m B_m, sum_n beta_n A_n)
-             = sum_m sum_n alpha_m beta_n Conv(B_m, A_n)``.
+- ApproxConv (Figure 1, left), binary weights on a real input ``A``::
 
-The fast path builds ``W_tilde = sum alpha_m B_m`` and
-``R_tilde = sum beta_n A_n`` and runs ONE float convolution; by
-bilinearity it equals the M x N sum of binary convolutions that hardware
-computes, which :func:`abc_conv2d_naive` writes out (tests tie the two).
-The backward also needs just one conv backward: ``dc/dA_n`` is
-``beta_n dc/dR_tilde`` for every n, so the v and beta gradients all come
-from the single ``dR_tilde``.
+      O = sum_m alpha_m Conv(B_m, A)                                  (6)
 
-Padding (conventions row 10): the *binary* activations ``A_n`` are padded
-with ``pad_value`` (0 = ordinary zero padding of the float training
-graph; +1 or -1 = what a packed-bit engine can store). Then the padded
-``R_tilde`` holds ``pad_value * sum(beta)`` on its border, which also
-contributes to ``dc/dbeta``. No bias inside the sum (conventions row 14).
+- The ABC convolution (Figure 1, right), binary weights and activations::
+
+      Conv(W, R) ~ sum_m sum_n alpha_m beta_n Conv(B_m, A_n)          (12)
+
+  with ``A_n = H_{v_n}(R)`` (eq. 11): M x N convolutions of +-1 tensors.
+
+Both are computed here term by term, each binary convolution by
+:mod:`abcref.ops.conv`, and differentiated term by term: the weight
+gradient goes through eq. (7), the activation gradient through eq. (10).
+:mod:`abcref.fast.abcconv` computes the same with one float convolution
+of ``W_tilde = sum alpha_m B_m`` and ``R_tilde = sum beta_n A_n``.
+
+Padding (conventions row 10): the binary activations ``A_n`` are padded
+with ``pad_value`` (0: the ordinary zero padding of the float training
+graph; +1 or -1: what a packed-bit engine can store). No bias inside the
+sum (conventions row 14).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_pair, check_real, check_same_dtype
+from abcref._checks import check_array, check_conv_args, check_dout
 from abcref.binarize.activations import (
-    approximate_activations_backward,
-    approximate_activations_forward,
-    binarize_activations,
+    _binarize_activations,
+    _binarize_activations_backward,
+    check_activation_params,
 )
 from abcref.binarize.weights import (
     DEFAULT_RIDGE,
-    approximate_weights,
-    approximate_weights_backward,
-    approximate_weights_forward,
+    _approximate_weights_backward,
+    _approximate_weights_forward,
+    check_weight_options,
 )
-from abcref.ops import conv2d_backward, conv2d_forward, conv2d_naive
+from abcref.ops.conv import _conv2d_backward, _conv2d_forward
+
+# -- eq. (6): binary weights, real input ------------------------------------------------
 
 
-def _check_conv_inputs(x, W, v, beta):
-    x = check_array(x, "x", ndim=4)
-    W = check_array(W, "W", ndim=4)
-    if (v is None) != (beta is None):
-        raise ValueError(
-            "v and beta must both be arrays (binary activations) or both be None "
-            f"(full-precision activations), got v={'None' if v is None else 'array'}, "
-            f"beta={'None' if beta is None else 'array'}"
-        )
-    if v is not None:  # arrays first: a list would fail inside the dtype check
-        check_array(v, "v", ndim=1)
-        check_array(beta, "beta", ndim=1)
-    check_same_dtype(x=x, W=W, v=v, beta=beta)
-    if x.shape[1] != W.shape[1]:
-        raise ValueError(
-            f"x has {x.shape[1]} input channels but W (OIHW, shape {W.shape}) expects {W.shape[1]}"
-        )
-    return x, W
-
-
-def _pad(x: np.ndarray, padding: tuple[int, int], value) -> np.ndarray:
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
-
-
-def _border_sum(padded: np.ndarray, ph: int, pw: int):
-    """Sum over the padding border only (summed directly, not as a difference)."""
-    H, Wd = padded.shape[2], padded.shape[3]
-    rows = padded[:, :, :ph].sum() + padded[:, :, H - ph :].sum()
-    middle = padded[:, :, ph : H - ph]
-    return rows + middle[..., :pw].sum() + middle[..., Wd - pw :].sum()
-
-
-def abc_conv2d_forward(
-    x: np.ndarray,
-    W: np.ndarray,
-    v: np.ndarray | None,
-    beta: np.ndarray | None,
+def approx_conv2d_forward(
+    A,
+    W,
     *,
-    M: int,
+    M,
     stride=1,
     padding=0,
     shifts=None,
-    ddof: int = 0,
-    ridge: float = DEFAULT_RIDGE,
-    per_channel: bool = False,
-    weight_ste: str = "paper",
-    pad_value: float = 0.0,
-    train_shifts: bool = False,
-) -> tuple[np.ndarray, dict]:
-    """ABC-Net convolution, eq. (12) (eq. 6 for full-precision input).
+    ddof=0,
+    ridge=DEFAULT_RIDGE,
+    per_channel=False,
+    weight_ste="paper",
+    pad_value=0.0,
+    train_shifts=False,
+):
+    """``O = sum_m alpha_m Conv(B_m, A)``: ApproxConv, eq. (6).
 
     Parameters
     ----------
-    x : ndarray, shape (B, C_in, H, W)
-        Real input ``R`` (typically batch-normalised), float32/float64.
+    A : ndarray, shape (B, C_in, H, W)
+        Real input, float32 or float64.
     W : ndarray, shape (C_out, C_in, KH, KW)
-        Latent real weights.
-    v, beta : ndarray of shape (N,), or both None
-        Activation shifts and scales; None means full-precision input
-        (weight-only ABC, eq. 6; paper Table 1).
+        Latent real weights, dtype of ``A``.
     M : int
         Number of weight bases.
     stride, padding : int or (int, int)
-        As ``abcref.ops.conv2d_forward``.
     shifts, ddof, ridge, per_channel
-        Weight approximation, see ``approximate_weights``.
+        The weight approximation (see ``approximate_weights``).
     weight_ste : {"paper", "sum", "identity"}
-        Reading of eq. (7), see ``weight_ste_scale``.
+        The reading of eq. (7) the backward uses.
+    pad_value : float
+        Value padded around ``A``.
+    train_shifts : bool
+        The backward also returns ``"u"`` (``shifts`` required).
+
+    Returns
+    -------
+    O : ndarray, shape (B, C_out, H_out, W_out)
+        ``H_out = (H + 2 ph - KH) // sh + 1`` (likewise W_out).
+    cache : dict
+    """
+    stride, padding, pad_value, _ = check_conv_args(
+        A, W, stride=stride, padding=padding, pad_value=pad_value, names=("A", "W", "b")
+    )
+    u, ridge = check_weight_options(
+        W,
+        M,
+        shifts=shifts,
+        ddof=ddof,
+        ridge=ridge,
+        per_channel=per_channel,
+        weight_ste=weight_ste,
+        train_shifts=train_shifts,
+    )
+    w_args = (u, ddof, ridge, per_channel, weight_ste, train_shifts)
+    return _approx_conv2d_forward(A, W, w_args, (stride, padding, pad_value))
+
+
+def _approx_conv2d_forward(A, W, w_args, geometry):
+    _, w_cache = _approximate_weights_forward(W, *w_args)  # eqs. (4)-(5)
+    alphas = _alphas_over_outputs(w_cache["alphas"])
+    convs = [_conv2d_forward(A, B_m, None, *geometry) for B_m in w_cache["B"]]
+    terms = zip(alphas, convs, strict=True)
+    O = sum(alpha_m * conv_m for alpha_m, (conv_m, _) in terms)  # noqa: E741  eq. (6)
+    return O, {"w": w_cache, "convs": [cache for _, cache in convs]}
+
+
+def approx_conv2d_backward(dO, cache):
+    """Backward of :func:`approx_conv2d_forward`.
+
+    Returns
+    -------
+    grads : dict
+        ``"A"``: ``sum_m`` of each binary conv's input gradient (exact);
+        ``"W"``: eq. (7) in the chosen reading, from ``dc/dB_m = alpha_m G``
+        with ``G`` the filter gradient of ``Conv(., A)``; ``"u"`` when the
+        shifts are trained.
+    """
+    _check_dout_of(dO, cache["convs"][0])
+    return _approx_conv2d_backward(dO, cache)
+
+
+def _approx_conv2d_backward(dO, cache):
+    alphas = _alphas_over_outputs(cache["w"]["alphas"])
+    dA = sum(
+        _conv2d_backward(alpha_m * dO, conv_m)[0]
+        for alpha_m, conv_m in zip(alphas, cache["convs"], strict=True)
+    )
+    G = _conv2d_backward(dO, cache["convs"][0])[1]  # dc/dB_m = alpha_m G for every m
+    dW, du = _approximate_weights_backward(G, cache["w"])  # eq. (7)
+    grads = {"A": dA, "W": dW}
+    if du is not None:
+        grads["u"] = du
+    return grads
+
+
+# -- eq. (12): binary weights and binary activations ------------------------------------------
+
+
+def abc_conv2d_forward(
+    R,
+    W,
+    v,
+    beta,
+    *,
+    M,
+    stride=1,
+    padding=0,
+    shifts=None,
+    ddof=0,
+    ridge=DEFAULT_RIDGE,
+    per_channel=False,
+    weight_ste="paper",
+    pad_value=0.0,
+    train_shifts=False,
+):
+    """``sum_m sum_n alpha_m beta_n Conv(B_m, A_n)``: the ABC convolution, eq. (12).
+
+    Parameters
+    ----------
+    R : ndarray, shape (B, C_in, H, W)
+        Real input (typically batch-normalised), float32 or float64.
+    W : ndarray, shape (C_out, C_in, KH, KW)
+        Latent real weights.
+    v, beta : ndarray of shape (N,), or both None
+        Activation shifts and scales. Both None: full-precision input,
+        which is eq. (6) (:func:`approx_conv2d_forward`, paper Table 1).
+    M : int
+        Number of weight bases.
+    stride, padding : int or (int, int)
+    shifts, ddof, ridge, per_channel
+        The weight approximation (see ``approximate_weights``).
+    weight_ste : {"paper", "sum", "identity"}
+        The reading of eq. (7) the backward uses (``weight_ste_scale``).
     pad_value : float
         Value of each padded binary activation ``A_n`` (0, +1 or -1;
-        with full-precision input, the value padded into ``x``).
+        with full-precision input, the value padded around ``R``).
     train_shifts : bool
-        Also return ``"u"`` from the backward (``shifts`` required).
+        The backward also returns ``"u"`` (``shifts`` required).
 
     Returns
     -------
@@ -123,13 +192,12 @@ def abc_conv2d_forward(
 
     Notes
     -----
-    Eq. (12) computed as ``Conv(W_tilde, R_tilde)``; conventions rows
-    7, 8, 10, 14.
+    Conventions rows 7, 8, 10 and 14.
     """
-    x, W = _check_conv_inputs(x, W, v, beta)
-    pad = check_pair(padding, "padding", min_value=0)
-    pad_value = check_real(pad_value, "pad_value")
-    W_tilde, w_cache = approximate_weights_forward(
+    stride, padding, pad_value, _ = check_conv_args(
+        R, W, stride=stride, padding=padding, pad_value=pad_value, names=("R", "W", "b")
+    )
+    u, ridge = check_weight_options(
         W,
         M,
         shifts=shifts,
@@ -139,22 +207,27 @@ def abc_conv2d_forward(
         weight_ste=weight_ste,
         train_shifts=train_shifts,
     )
-    if v is None:
-        out, conv_cache = conv2d_forward(
-            x, W_tilde, stride=stride, padding=pad, pad_value=pad_value
-        )
-        return out, {"w": w_cache, "conv": conv_cache, "act": None}
-    x_tilde, act_cache = approximate_activations_forward(x, v, beta)
-    # Padded A_n hold pad_value, so the padded sum holds pad_value*sum(beta).
-    border = x.dtype.type(pad_value) * beta.sum()
-    out, conv_cache = conv2d_forward(_pad(x_tilde, pad, border), W_tilde, stride=stride)
-    cache = {"w": w_cache, "conv": conv_cache, "act": act_cache}
-    cache.update(padding=pad, pad_value=x.dtype.type(pad_value))
+    w_args = (u, ddof, ridge, per_channel, weight_ste, train_shifts)
+    geometry = (stride, padding, pad_value)
+    if _full_precision_input(v, beta):
+        out, cache = _approx_conv2d_forward(R, W, w_args, geometry)
+        return out, {**cache, "act": None}
+    check_activation_params(R, v, beta)
+    _, w_cache = _approximate_weights_forward(W, *w_args)  # eqs. (4)-(5)
+    A = _binarize_activations(R, v)  # eq. (11)
+    convs = {
+        (m, n): _conv2d_forward(A_n, B_m, None, *geometry)
+        for m, B_m in enumerate(w_cache["B"])
+        for n, A_n in enumerate(A)
+    }
+    alphas = _alphas_over_outputs(w_cache["alphas"])
+    out = sum(alphas[m] * beta[n] * conv for (m, n), (conv, _) in convs.items())  # eq. (12)
+    cache = {"w": w_cache, "act": {"R": R, "v": v, "beta": beta}, "convs": convs}
     return out, cache
 
 
-def abc_conv2d_backward(dout: np.ndarray, cache: dict) -> dict:
-    """Backward of :func:`abc_conv2d_forward`.
+def abc_conv2d_backward(dout, cache):
+    """Backward of :func:`abc_conv2d_forward`, term by term.
 
     Parameters
     ----------
@@ -164,65 +237,55 @@ def abc_conv2d_backward(dout: np.ndarray, cache: dict) -> dict:
     Returns
     -------
     grads : dict
-        ``"x"`` (STE of eq. 10 with mask ``1[0 <= x + v_n <= 1]``, or the
-        exact gradient for full-precision input), ``"W"`` (STE of eq. 7
-        in the chosen reading), ``"v"`` and ``"beta"`` (None for
-        full-precision input), and ``"u"`` when ``train_shifts``.
+        ``"R"``: ``dc/dA_n = sum_m alpha_m beta_n Conv_x^T(dout, B_m)``
+        through the STE of eq. (10) (mask ``1[0 <= R + v_n <= 1]``), or
+        the exact gradient for full-precision input; ``"W"``: eq. (7) in
+        the chosen reading, from ``dc/dB_m = alpha_m G`` with
+        ``G = sum_n beta_n Conv_w^T(dout, A_n)``; ``"v"`` with the same
+        mask; ``"beta"``: ``sum_m alpha_m <dout, Conv(B_m, A_n)>`` (padding
+        included); ``"u"`` when the shifts are trained. ``"v"`` and
+        ``"beta"`` are None for full-precision input.
     """
-    dx_in, dW_tilde, _ = conv2d_backward(dout, cache["conv"])
-    dW, du = approximate_weights_backward(dW_tilde, cache["w"])
-    grads = {"W": dW}
+    first = cache["convs"][0, 0][1] if cache["act"] else cache["convs"][0]
+    _check_dout_of(dout, first)
+    if cache["act"] is None:
+        grads = _approx_conv2d_backward(dout, cache)
+        return {"R": grads.pop("A"), **grads, "v": None, "beta": None}
+    R, v, beta = cache["act"]["R"], cache["act"]["v"], cache["act"]["beta"]
+    alphas = _alphas_over_outputs(cache["w"]["alphas"])
+    convs = cache["convs"]
+    dA = np.zeros((len(v), *R.shape), dtype=R.dtype)
+    dbeta = np.zeros_like(beta)
+    for (m, n), (conv, conv_cache) in convs.items():
+        dA[n] += _conv2d_backward(alphas[m] * beta[n] * dout, conv_cache)[0]  # dc/dA_n
+        dbeta[n] += np.sum(alphas[m] * conv * dout)  # out is linear in beta_n
+    # G = dc/dW_tilde, so that dc/dB_m = alpha_m G: the filter gradient of
+    # sum_n beta_n Conv(., A_n), the same for every base m.
+    G = sum(beta[n] * _conv2d_backward(dout, convs[0, n][1])[1] for n in range(len(v)))
+    dR, dv = _binarize_activations_backward(dA, R, v)  # eq. (10)
+    dW, du = _approximate_weights_backward(G, cache["w"])  # eq. (7)
+    grads = {"R": dR, "W": dW, "v": dv, "beta": dbeta}
     if du is not None:
         grads["u"] = du
-    if cache["act"] is None:
-        grads.update(x=dx_in, v=None, beta=None)
-        return grads
-    ph, pw = cache["padding"]
-    H, Wd = dx_in.shape[2] - 2 * ph, dx_in.shape[3] - 2 * pw
-    dx_tilde = dx_in[:, :, ph : ph + H, pw : pw + Wd]
-    dx, dv, dbeta = approximate_activations_backward(dx_tilde, cache["act"])
-    if cache["pad_value"] != 0:
-        # d(border)/d(beta_n) = pad_value for every n.
-        dbeta = dbeta + cache["pad_value"] * _border_sum(dx_in, ph, pw)
-    grads.update(x=dx, v=dv, beta=dbeta)
     return grads
 
 
-def abc_conv2d_naive(
-    x: np.ndarray,
-    W: np.ndarray,
-    v: np.ndarray | None,
-    beta: np.ndarray | None,
-    *,
-    M: int,
-    stride=1,
-    padding=0,
-    shifts=None,
-    ddof: int = 0,
-    ridge: float = DEFAULT_RIDGE,
-    per_channel: bool = False,
-    pad_value: float = 0.0,
-) -> np.ndarray:
-    """Eq. (12) written out: ``sum_m sum_n alpha_m beta_n Conv(B_m, A_n)``.
+def _alphas_over_outputs(alphas):
+    """``alpha_m`` for m = 1..M, shaped to scale a conv output (B, C_out, H, W)."""
+    return list(alphas) if alphas.ndim == 1 else [a_m[None, :, None, None] for a_m in alphas.T]
 
-    M x N looped convolutions (``abcref.ops.conv2d_naive``) of the binary
-    bases with the binary activations, each padded with ``pad_value``;
-    the reference for :func:`abc_conv2d_forward`. Full-precision input
-    (v, beta None) gives eq. (6), ``sum_m alpha_m Conv(B_m, x)``.
-    Per channel, ``alpha_m`` is a per-output-channel vector.
-    """
-    x, W = _check_conv_inputs(x, W, v, beta)
-    B, alphas = approximate_weights(
-        W, M, shifts=shifts, ddof=ddof, ridge=ridge, per_channel=per_channel
-    )
-    alphas = alphas if per_channel else np.broadcast_to(alphas, (W.shape[0], M))
-    if v is None:
-        inputs, scales = [x], [x.dtype.type(1)]
-    else:
-        inputs, scales = list(binarize_activations(x, v)), list(beta)
-    out = 0
-    for m in range(M):
-        for A_n, beta_n in zip(inputs, scales, strict=True):
-            conv = conv2d_naive(A_n, B[m], stride=stride, padding=padding, pad_value=pad_value)
-            out = out + alphas[:, m][None, :, None, None] * beta_n * conv
-    return out
+
+def _full_precision_input(v, beta) -> bool:
+    if (v is None) != (beta is None):
+        raise ValueError(
+            "v and beta must both be arrays (binary activations) or both be None "
+            f"(full-precision activations), got v={'None' if v is None else 'array'}, "
+            f"beta={'None' if beta is None else 'array'}"
+        )
+    return v is None
+
+
+def _check_dout_of(dout, conv_cache) -> None:
+    windows, w = conv_cache["windows"], conv_cache["w"]
+    check_array(dout, "dout")
+    check_dout(dout, (windows.shape[0], w.shape[0], *windows.shape[2:4]), w.dtype)

@@ -1,18 +1,21 @@
-"""Multiple shifted binary activations and their straight-through gradient.
+"""N shifted binary activations: paper section 3.2, eqs. (8)-(11).
 
-Paper section 3.2, eqs. (8)-(11). A real activation ``R`` (the output of
-batch normalisation) is approximated by ``R_tilde = sum_n beta_n A_n``
-with ``A_n = H_{v_n}(R)`` in {-1, +1}.
+A real activation ``R`` (a batch-norm output) is approximated by
+``R_tilde = sum_n beta_n A_n`` with ``A_n = H_{v_n}(R)`` in {-1, +1}.
 
-Public names
-------------
-h_v, H_v                    eqs. (8) and (9) for one shift v
-activation_thresholds       t_n = 0.5 - v_n, the comparator of section 5.3
-binarize_activations        A = stack of H_{v_n}(R), shape (N, *R.shape)
-activation_ste_mask         1[0 <= R + v_n <= 1] (eq. 10, erratum fixed)
-binarize_activations_forward / _backward     R -> A_n, STE for R and v
-approximate_activations_forward / _backward  R -> sum beta_n A_n, + beta
-default_activation_params   the symmetric-breaking (v, beta) initialisation
+=========================================  ===================================
+eq. (8)  h_v(x) = clip(x + v, 0, 1)        :func:`h_v`
+eq. (9)  H_v(R) = 2 1[h_v(R) >= 0.5] - 1   :func:`H_v` (comparator of §5.3)
+eq. (10) forward and STE backward          :func:`binarize_activations_forward`,
+                                           :func:`binarize_activations_backward`
+eq. (11) A_n = H_{v_n}(R)                  :func:`binarize_activations`
+R_tilde = sum_n beta_n A_n                 :func:`approximate_activations_forward`,
+                                           :func:`approximate_activations_backward`
+=========================================  ===================================
+
+The STE mask is ``1[0 <= R + v <= 1]``: the paper prints ``R - v``, an
+erratum (conventions row 8). :func:`default_activation_params` is the
+initialisation of v and beta (conventions row 9).
 """
 
 from __future__ import annotations
@@ -21,46 +24,53 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from abcref._checks import check_array, check_float_dtype, check_int, check_real, check_shape
+from abcref._checks import (
+    check_array,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_shape,
+)
+
+# -- eqs. (8), (9), (11) ------------------------------------------------------------
 
 
 def h_v(R: np.ndarray, v: float) -> np.ndarray:
-    """Bounded rectifier ``h_v(x) = clip(x + v, 0, 1)`` of eq. (8)."""
+    """The bounded rectifier ``h_v(x) = clip(x + v, 0, 1)``, eq. (8)."""
     R = check_array(R, "R")
     return np.clip(R + R.dtype.type(check_real(v, "v")), 0, 1)
 
 
 def H_v(R: np.ndarray, v: float) -> np.ndarray:  # noqa: N802 (the paper's name)
-    """Binarisation ``H_v(R) = 2 * 1[h_v(R) >= 0.5] - 1`` of eq. (9).
+    """The binarization ``H_v(R) = 2 * 1[h_v(R) >= 0.5] - 1``, eq. (9).
 
-    Computed as the comparator ``R >= 0.5 - v`` of section 5.3 with the
-    threshold rounded once to the dtype of ``R`` (equal to eq. 9 in exact
-    arithmetic; ties go to +1, conventions row 2). Same dtype as ``R``.
+    Computed as the comparator of section 5.3, ``+1 iff R >= t`` with the
+    threshold ``t = fl(0.5 - v)`` rounded once to the dtype of ``R``: what
+    hardware does, and what abcref's bit engine and the oracle use. Ties
+    ``R == t`` give +1 (conventions row 2). In exact arithmetic this is
+    eq. (9); in floating point the two can differ when ``R + v`` lies
+    within an ulp of 0.5. Example, in float64: ``H_v([0.7], -0.2)`` is +1,
+    because ``fl(0.5 - (-0.2)) == 0.7``, while eq. (9) taken literally
+    gives -1: ``0.7 + (-0.2)`` is below 0.5 both exactly (by 2**-54 for
+    the doubles nearest those decimals) and as rounded by ``h_v``.
     """
-    return binarize_activations(R, np.asarray([v], dtype=check_array(R, "R").dtype))[0]
+    R = check_array(R, "R")
+    v = R.dtype.type(check_real(v, "v"))
+    return _H_v(R, v)
 
 
-def _check_v(v, name: str, dtype) -> np.ndarray:
-    v = check_array(v, name, ndim=1)
-    if v.size == 0:
-        raise ValueError(f"{name} must hold at least one value (N >= 1), got shape {v.shape}")
-    if v.dtype != dtype:
-        raise TypeError(f"{name} must have the dtype of R ({dtype}), got dtype {v.dtype}")
-    return v
-
-
-def _expand(t: np.ndarray, ndim: int) -> np.ndarray:
-    """Shape (N,) -> (N, 1, ..., 1) to broadcast against (N, *R.shape)."""
-    return t.reshape((-1,) + (1,) * ndim)
+def _H_v(R, v_n):
+    return np.where(R >= R.dtype.type(0.5) - v_n, R.dtype.type(1), R.dtype.type(-1))
 
 
 def activation_thresholds(v: np.ndarray) -> np.ndarray:
-    """Comparator thresholds ``t_n = 0.5 - v_n`` (section 5.3), dtype of v."""
+    """The comparator thresholds ``t_n = 0.5 - v_n`` of section 5.3, dtype of v."""
+    check_array(v, "v", ndim=1)
     return v.dtype.type(0.5) - v
 
 
 def binarize_activations(R: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """N shifted binary activations ``A_n = H_{v_n}(R)`` (eq. 11).
+    """N binary activations ``A_1, ..., A_N = H_{v_1}(R), ..., H_{v_N}(R)``, eq. (11).
 
     Parameters
     ----------
@@ -73,51 +83,46 @@ def binarize_activations(R: np.ndarray, v: np.ndarray) -> np.ndarray:
     -------
     A : ndarray, shape (N, *R.shape), dtype of ``R``
         ``+1`` where ``R >= 0.5 - v_n`` (ties to +1), else ``-1``.
-
-    Notes
-    -----
-    Eqs. (9) and (11), comparator form of section 5.3.
     """
-    R = check_array(R, "R")
-    v = _check_v(v, "v", R.dtype)
-    above = R[None] >= _expand(activation_thresholds(v), R.ndim)
-    return np.where(above, R.dtype.type(1), R.dtype.type(-1))
+    _check_R_v(R, v)
+    return _binarize_activations(R, v)
+
+
+def _binarize_activations(R, v):
+    return np.stack([_H_v(R, v_n) for v_n in v])
 
 
 def activation_ste_mask(R: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Straight-through mask ``1[0 <= R + v_n <= 1]``, shape (N, *R.shape).
+    """The straight-through mask ``1[0 <= R + v_n <= 1]``, shape (N, *R.shape).
 
     The paper prints ``1[0 <= R - v <= 1]`` (eq. 10); that contradicts
     ``h_v(x) = clip(x + v, 0, 1)`` (eq. 8), whose unsaturated region is
     ``0 <= R + v <= 1``, and the threshold ``R >= 0.5 - v`` of section
     5.3, which lies at the centre of this window (conventions row 8).
-    Evaluated as ``-v_n <= R <= 1 - v_n`` with bounds rounded once to the
-    dtype of ``R``, like the threshold; boundaries are included (as
+    Evaluated as ``-v_n <= R <= 1 - v_n`` with the bounds rounded once to
+    the dtype of ``R``, like the threshold; both bounds are included (as
     PyTorch's ``clamp`` gradient). Returns a bool array.
     """
-    R = check_array(R, "R")
-    v = _check_v(v, "v", R.dtype)
-    low = _expand(-v, R.ndim)
-    high = _expand(v.dtype.type(1) - v, R.ndim)
-    return (R[None] >= low) & (R[None] <= high)
+    _check_R_v(R, v)
+    return _ste_mask(R, v)
 
 
-def _check_upstream(grad, name: str, R: np.ndarray, shape: tuple) -> None:
-    """Exact shape and dtype of an upstream gradient (no silent broadcasting)."""
-    check_array(grad, name)
-    if grad.dtype != R.dtype:
-        raise TypeError(f"{name} must have dtype {R.dtype} like R, got {grad.dtype}")
-    check_shape(grad, name, shape)
+def _ste_mask(R, v):
+    one = R.dtype.type(1)
+    return np.stack([(-v_n <= R) & (R <= one - v_n) for v_n in v])
+
+
+# -- eq. (10): forward and straight-through backward ------------------------------------
 
 
 def binarize_activations_forward(R: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Forward of eq. (10): ``A = stack_n H_{v_n}(R)``; cache holds R, v."""
-    A = binarize_activations(R, v)
-    return A, {"R": R, "v": v}
+    """Forward of eq. (10), ``A = stack_n H_{v_n}(R)``; the cache holds R and v."""
+    _check_R_v(R, v)
+    return _binarize_activations(R, v), {"R": R, "v": v}
 
 
 def binarize_activations_backward(dA: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Straight-through backward of eq. (10), erratum fixed.
+    """The straight-through backward of eq. (10), erratum fixed.
 
     Parameters
     ----------
@@ -129,21 +134,30 @@ def binarize_activations_backward(dA: np.ndarray, cache: dict) -> tuple[np.ndarr
     Returns
     -------
     dR : ndarray, shape of R
-        ``sum_n dA_n * mask_n`` with ``mask_n = 1[0 <= R + v_n <= 1]``.
+        ``sum_n dA_n * 1[0 <= R + v_n <= 1]``.
     dv : ndarray, shape (N,)
-        ``sum over elements of dA_n * mask_n`` (R and v enter h_v only
-        through ``R + v``, so the same mask applies).
+        ``sum(dA_n * 1[0 <= R + v_n <= 1])``: R and v enter ``h_v`` only
+        through ``R + v``, so the same mask applies.
     """
-    _check_upstream(dA, "dA", cache["R"], (cache["v"].shape[0], *cache["R"].shape))
-    mask = activation_ste_mask(cache["R"], cache["v"])
-    passed = np.where(mask, dA, 0)
-    return passed.sum(axis=0), passed.reshape(passed.shape[0], -1).sum(axis=1)
+    R, v = cache["R"], cache["v"]
+    _check_upstream(dA, "dA", R, (v.shape[0], *R.shape))
+    return _binarize_activations_backward(dA, R, v)
+
+
+def _binarize_activations_backward(dA, R, v):
+    passed = [np.where(mask_n, dA_n, 0) for dA_n, mask_n in zip(dA, _ste_mask(R, v), strict=True)]
+    dR = sum(passed)
+    dv = np.array([np.sum(p_n) for p_n in passed], dtype=R.dtype)
+    return dR, dv
+
+
+# -- R_tilde = sum_n beta_n A_n ------------------------------------------------------
 
 
 def approximate_activations_forward(
     R: np.ndarray, v: np.ndarray, beta: np.ndarray
 ) -> tuple[np.ndarray, dict]:
-    """``R_tilde = sum_n beta_n A_n`` with ``A_n = H_{v_n}(R)``.
+    """``R_tilde = beta_1 A_1 + ... + beta_N A_N`` with ``A_n = H_{v_n}(R)`` (section 3.2).
 
     Parameters
     ----------
@@ -153,80 +167,37 @@ def approximate_activations_forward(
 
     Returns
     -------
-    R_tilde : ndarray, shape of R, dtype of R
+    R_tilde : ndarray, shape and dtype of R
     cache : dict
-        ``R``, ``v``, ``beta``.
-
-    Notes
-    -----
-    Section 3.2, ``R ~ beta_1 A_1 + ... + beta_N A_N`` with eq. (11).
+        ``R``, ``v``, ``beta``, ``A``.
     """
-    R = check_array(R, "R")
-    v = _check_v(v, "v", R.dtype)
-    beta = _check_v(beta, "beta", R.dtype)
-    if beta.shape != v.shape:
-        raise ValueError(
-            f"beta must have the shape of v {v.shape} (one scale per activation base), "
-            f"got shape {beta.shape}"
-        )
-    # One base at a time into a reused buffer (no (N, ...) stack):
-    # 1[R >= t_n] * 2 beta_n - beta_n is exactly beta_n * A_n in floating
-    # point, and the sum runs in order n = 1..N.
-    thresholds = activation_thresholds(v)
-    R_tilde = np.zeros_like(R)
-    term = np.empty_like(R)
-    for t_n, beta_n in zip(thresholds, beta, strict=True):
-        np.greater_equal(R, t_n, out=term)
-        term *= 2 * beta_n
-        term -= beta_n
-        R_tilde += term
-    return R_tilde, {"R": R, "v": v, "beta": beta}
+    check_activation_params(R, v, beta)
+    A = _binarize_activations(R, v)
+    R_tilde = sum(beta_n * A_n for beta_n, A_n in zip(beta, A, strict=True))
+    return R_tilde, {"R": R, "v": v, "beta": beta, "A": A}
 
 
-def approximate_activations_backward(
-    dR_tilde: np.ndarray, cache: dict
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def approximate_activations_backward(dR_tilde: np.ndarray, cache: dict):
     """Backward of :func:`approximate_activations_forward`.
 
     Returns
     -------
     dR : ndarray, shape of R
-        ``dR_tilde * sum_n beta_n mask_n`` (STE, eq. 10 corrected).
+        ``sum_n beta_n dR_tilde * mask_n`` (the STE of eq. 10, corrected).
     dv : ndarray, shape (N,)
         ``beta_n * sum(dR_tilde * mask_n)``.
     dbeta : ndarray, shape (N,)
         ``sum(dR_tilde * A_n)``, exact (R_tilde is linear in beta).
     """
-    R, v, beta = cache["R"], cache["v"], cache["beta"]
+    R, v, beta, A = cache["R"], cache["v"], cache["beta"], cache["A"]
     _check_upstream(dR_tilde, "dR_tilde", R, R.shape)
-    # dc/dA_n = beta_n dR_tilde for every n; loop over n to avoid (N, ...)
-    # temporaries (binarize_activations_backward is the stacked form).
-    thresholds = activation_thresholds(v)
-    # Masks are written as 0/1 floats into reused buffers so that the sums
-    # are BLAS dot products (bool-indexed sums are several times slower).
-    one = R.dtype.type(1)
-    flat_grad = dR_tilde.ravel()
-    total = dR_tilde.sum()
-    slope = np.zeros_like(R)  # sum_n beta_n mask_n
-    mask = np.empty_like(R)
-    upper = np.empty_like(R)
-    dv = np.empty_like(v)
-    dbeta = np.empty_like(beta)
-    for n in range(v.shape[0]):
-        # sum(dR_tilde * A_n) = 2 * (sum where A_n = +1) - (sum everywhere)
-        np.greater_equal(R, thresholds[n], out=mask)
-        dbeta[n] = 2 * np.dot(mask.ravel(), flat_grad) - total
-        np.greater_equal(R, -v[n], out=mask)  # window -v_n <= R <= 1 - v_n
-        np.less_equal(R, one - v[n], out=upper)
-        mask *= upper
-        dv[n] = beta[n] * np.dot(mask.ravel(), flat_grad)
-        mask *= beta[n]
-        slope += mask
-    return dR_tilde * slope, dv, dbeta
+    dA = np.stack([beta_n * dR_tilde for beta_n in beta])  # dc/dA_n = beta_n dc/dR_tilde
+    dR, dv = _binarize_activations_backward(dA, R, v)  # eq. (10)
+    dbeta = np.array([np.sum(dR_tilde * A_n) for A_n in A], dtype=R.dtype)
+    return dR, dv, dbeta
 
 
-def _gauss_pdf(x):
-    return np.exp(-0.5 * np.square(x)) / np.sqrt(2 * np.pi)
+# -- initial v and beta (conventions row 9) -----------------------------------------------
 
 
 def default_activation_params(N: int, dtype=np.float32, *, clip: float = 1.0):
@@ -251,7 +222,7 @@ def default_activation_params(N: int, dtype=np.float32, *, clip: float = 1.0):
     ----------
     N : int
         Number of binary activations, ``N >= 1``.
-    dtype : numpy dtype
+    dtype : float32 or float64
     clip : float
         ``c`` of the clipped target (default 1, hard tanh).
 
@@ -263,11 +234,11 @@ def default_activation_params(N: int, dtype=np.float32, *, clip: float = 1.0):
     """
     N = check_int(N, "N", min_value=1)
     dtype = check_float_dtype(dtype)
-    p = np.arange(1, N + 1) / (N + 1)
-    t = scipy.special.ndtri(p)
     c = check_real(clip, "clip")
     if c <= 0:
         raise ValueError(f"clip must be > 0, got {clip}")
+    p = np.arange(1, N + 1) / (N + 1)
+    t = scipy.special.ndtri(p)
     gram = 1.0 - 2.0 * np.abs(p[:, None] - p[None, :])
     # E[clip(R) 1[R >= t]], piecewise in t (below, inside, above [-c, c]).
     inside = _gauss_pdf(t) - _gauss_pdf(c) + c * scipy.special.ndtr(-c)
@@ -275,3 +246,40 @@ def default_activation_params(N: int, dtype=np.float32, *, clip: float = 1.0):
     rhs = 2.0 * np.where(t <= -c, c * scipy.special.ndtr(t), upper)
     beta = scipy.linalg.lstsq(gram, rhs)[0]
     return (0.5 - t).astype(dtype), beta.astype(dtype)
+
+
+def _gauss_pdf(x):
+    return np.exp(-0.5 * np.square(x)) / np.sqrt(2 * np.pi)
+
+
+# -- argument checks (once per public call) ------------------------------------------------
+
+
+def _check_R_v(R, v) -> None:
+    check_array(R, "R")
+    check_array(v, "v", ndim=1)
+    if v.size == 0:
+        raise ValueError(f"v must hold at least one value (N >= 1), got shape {v.shape}")
+    if v.dtype != R.dtype:
+        raise TypeError(f"v must have the dtype of R ({R.dtype}), got dtype {v.dtype}")
+
+
+def check_activation_params(R, v, beta) -> None:
+    """Check R and its N shifts and scales at once (a float array; (N,) of R's dtype)."""
+    _check_R_v(R, v)
+    check_array(beta, "beta", ndim=1)
+    if beta.dtype != R.dtype:
+        raise TypeError(f"beta must have the dtype of R ({R.dtype}), got dtype {beta.dtype}")
+    if beta.shape != v.shape:
+        raise ValueError(
+            f"beta must have the shape of v {v.shape} (one scale per activation base), "
+            f"got shape {beta.shape}"
+        )
+
+
+def _check_upstream(grad, name: str, R: np.ndarray, shape: tuple) -> None:
+    """Exact shape and dtype of an upstream gradient (no silent broadcasting)."""
+    check_array(grad, name)
+    if grad.dtype != R.dtype:
+        raise TypeError(f"{name} must have dtype {R.dtype} like R, got {grad.dtype}")
+    check_shape(grad, name, shape)

@@ -14,6 +14,7 @@ import numpy as np
 from abcref._checks import (
     check_bool,
     check_choice,
+    check_conv_args,
     check_float_dtype,
     check_int,
     check_pair,
@@ -152,6 +153,8 @@ class ABCConv2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x`` (B, C_in, H, W) -> (B, C_out, H_out, W_out), eq. (12)."""
+        W = self.params["W"]
+        check_conv_args(x, W, stride=self.stride, padding=self.padding, names=("x", "W", "b"))
         out, self._cache = abc_conv2d_forward(
             x,
             self.params["W"],
@@ -174,7 +177,7 @@ class ABCConv2d(Module):
         self._cache = None  # the conv cache's buffers are released by backward
         for name in self.params:
             self.grads[name] += grads[name]
-        return grads["x"]
+        return grads["R"]
 
     def weight_bases(self) -> tuple[np.ndarray, np.ndarray]:
         """Current ``(B, alphas)`` of the latent weights, for compilation.

@@ -63,6 +63,10 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
     stride, padding, pad_value, _ = check_conv_args(
         x, w, b, stride=stride, padding=padding, pad_value=pad_value
     )
+    return _conv2d_forward(x, w, b, stride, padding, pad_value)
+
+
+def _conv2d_forward(x, w, b, stride, padding, pad_value):
     windows = _windows(x, w.shape[2:], stride, padding, pad_value)
     out = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, Ho, Wo, O)
     out = out.transpose(0, 3, 1, 2)
@@ -103,10 +107,15 @@ def conv2d_backward(dout, cache):
     windows overlap, so ``dx`` adds them up tap by tap.
     """
     windows, w = cache["windows"], cache["w"]
+    check_dout(dout, (windows.shape[0], w.shape[0], *windows.shape[2:4]), w.dtype)
+    return _conv2d_backward(dout, cache)
+
+
+def _conv2d_backward(dout, cache):
+    windows, w = cache["windows"], cache["w"]
     n, c, h, wd = cache["x_shape"]
     (sh, sw), (ph, pw) = cache["stride"], cache["padding"]
     _, _, ho, wo, kh, kw = windows.shape
-    check_dout(dout, (n, w.shape[0], ho, wo), w.dtype)
     dw = np.tensordot(dout, windows, axes=([0, 2, 3], [0, 2, 3]))  # (O, C, kh, kw)
     dwindows = np.tensordot(dout, w, axes=([1], [0]))  # (N, Ho, Wo, C, kh, kw)
     dxp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=w.dtype)

@@ -120,7 +120,7 @@ ABC_KWARGS = (
     "weight_ste",
     "pad_value",
 )
-_GRAD_NAMES = {"x": "dx", "W": "dW", "v": "dv", "beta": "dbeta"}
+_GRAD_NAMES = {"R": "dx", "W": "dW", "v": "dv", "beta": "dbeta"}
 
 
 def _abc_args(inp):

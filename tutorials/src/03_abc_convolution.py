@@ -33,7 +33,6 @@ from abcref import ops
 from abcref.binarize import (
     abc_conv2d_backward,
     abc_conv2d_forward,
-    abc_conv2d_naive,
     activation_ste_mask,
     approximate_activations_forward,
     approximate_weights,
@@ -41,6 +40,7 @@ from abcref.binarize import (
     default_activation_params,
     weight_ste_scale,
 )
+from abcref.fast.abcconv import abc_conv2d_forward as fast_abc_conv2d_forward
 from abcref.gradcheck import check_gradient, numerical_gradient, relative_error
 
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
@@ -48,12 +48,13 @@ np.set_printoptions(precision=4, suppress=True, linewidth=100)
 rng = np.random.default_rng(0)
 
 # %% [markdown]
-# ## 1. Forward: one float convolution instead of $M \times N$
+# ## 1. Forward: the $M \times N$ sum, and one float convolution instead
 #
-# Convolution is bilinear, so the $M \times N$ sum of eq. 12 equals a single convolution of
-# $\tilde W = \sum_m \alpha_m B_m$ with $\tilde R = \sum_n \beta_n A_n$. Training uses that (one BLAS convolution, not nine);
-# `abc_conv2d_naive` writes the double sum out with looped convolutions and is the reference the fast path is
-# tested against. In float64 the two agree to rounding:
+# `abcref.binarize.abc_conv2d_forward` is eq. 12 as written: it binarises $R$ into $A_1, \dots, A_N$ (eq. 11), runs
+# the $M \times N$ convolutions $\operatorname{Conv}(B_m, A_n)$ and sums them with the weights $\alpha_m \beta_n$. Convolution
+# is bilinear, so the same sum is a single convolution of $\tilde W = \sum_m \alpha_m B_m$ with
+# $\tilde R = \sum_n \beta_n A_n$. The trainer uses that (`abcref.fast.abcconv`: one BLAS convolution, not six); a test
+# ties it to the reference. In float64 the two agree to rounding:
 
 # %%
 M, N = 3, 2
@@ -62,9 +63,9 @@ W = rng.standard_normal((5, 4, 3, 3)) * 0.2  # latent real weights, OIHW
 v, beta = default_activation_params(N, np.float64)
 
 out, cache = abc_conv2d_forward(x, W, v, beta, M=M, padding=1)
-reference = abc_conv2d_naive(x, W, v, beta, M=M, padding=1)
-print("output shape", out.shape, "| max |fast - naive| =", np.max(np.abs(out - reference)))
-np.testing.assert_allclose(out, reference, rtol=0, atol=1e-12)
+one_conv, _ = fast_abc_conv2d_forward(x, W, v, beta, M=M, padding=(1, 1))
+print("output shape", out.shape, "| max |M x N sum - one conv| =", np.max(np.abs(out - one_conv)))
+np.testing.assert_allclose(out, one_conv, rtol=0, atol=1e-12)
 
 # %% [markdown]
 # The layer never sees $W$ or $R$ themselves: only their binary codes and the scalars $\alpha, \beta$. Compared with
@@ -78,7 +79,7 @@ print("correlation(ABC output, full-precision conv of clip(x)) =", np.corrcoef(o
 # %% [markdown]
 # ## 2. Backward and live gradient checks
 #
-# `abc_conv2d_backward` returns gradients for the input $x$, the latent weights $W$, the shifts $v$ and the
+# `abc_conv2d_backward` returns gradients for the input $R$ (here `x`), the latent weights $W$, the shifts $v$ and the
 # scales $\beta$. They are of two kinds:
 #
 # * **true gradients** — $\partial c/\partial \beta$ (the output is linear in $\beta$), and $\partial c/\partial x$ when
@@ -101,7 +102,7 @@ print(f"dbeta: relative error {err:.1e}")
 out_fp, cache_fp = abc_conv2d_forward(x, W, None, None, M=M, padding=1)  # weight-only ABC (eq. 6)
 grads_fp = abc_conv2d_backward(dout, cache_fp)
 err = check_gradient(
-    lambda z: abc_conv2d_forward(z, W, None, None, M=M, padding=1)[0], x.copy(), dout, grads_fp["x"], name="dx"
+    lambda z: abc_conv2d_forward(z, W, None, None, M=M, padding=1)[0], x.copy(), dout, grads_fp["R"], name="dx"
 )
 print(f"dx (full-precision activations): relative error {err:.1e}")
 
@@ -125,7 +126,7 @@ G_x, G_W, _ = ops.conv2d_backward(dout, conv_cache)
 
 expected_dx = G_x * np.tensordot(beta, activation_ste_mask(x, v), axes=(0, 0))
 expected_dW = weight_ste_scale(alphas, "paper", W.ndim) * G_W
-print("dx vs formula:", relative_error(grads["x"], expected_dx))
+print("dx vs formula:", relative_error(grads["R"], expected_dx))
 print("dW vs formula:", relative_error(grads["W"], expected_dW))
 
 # %% [markdown]
