@@ -3,7 +3,7 @@
 Shape: batch 32, 64 -> 64 channels, 28x28, 3x3 kernel, padding 1,
 float32 (the shape of ``bench_abcconv.py``). Prints the best-of-k wall
 time of each kind, measured round-robin so that all run under the same
-machine load, and its ratio to the plain ``abcref.ops.conv2d``
+machine load, and its ratio to the plain ``abcref.fast.conv``
 forward+backward: the cost of the quantizers themselves.
 
     python benchmarks/bench_baselines.py [--repeats 7]
@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from _timing import interleaved_best_times  # benchmarks/ is on sys.path when run
 
-from abcref.ops import conv2d_backward, conv2d_forward
+from abcref.fast.conv import conv2d_backward, conv2d_forward
 from abcref.quantize import (
     quantized_conv2d_backward,
     quantized_conv2d_forward,
@@ -35,7 +35,7 @@ def main() -> None:
     dout = rng.normal(size=(32, 64, 28, 28)).astype(np.float32)
 
     def plain():
-        _, cache = conv2d_forward(x, W, padding=1)
+        _, cache = conv2d_forward(x, W, padding=(1, 1))
         conv2d_backward(dout, cache)
 
     def quantized(**kinds):

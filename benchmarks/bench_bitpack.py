@@ -42,14 +42,14 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
-from abcref.bitpack import (  # noqa: E402
+from abcref.compiler import compile_abcconv  # noqa: E402
+from abcref.fast.conv import conv2d_forward  # noqa: E402
+from abcref.fast.xnor import (  # noqa: E402
     pack_conv_input,
     pack_conv_weights,
     xnor_conv2d,
     xnor_popcount_conv2d_packed,
 )
-from abcref.compiler import compile_abcconv  # noqa: E402
-from abcref.ops import conv2d_forward  # noqa: E402
 
 
 def _time_alternating(fns: dict, repeats: int) -> dict:
@@ -79,8 +79,8 @@ def main() -> int:
     w = np.where(rng.random((a.channels, a.channels, 3, 3)) < 0.5, -1, 1)
     x, w = x.astype(np.float32), w.astype(np.float32)
 
-    float_out, _ = conv2d_forward(x, w, padding=1)
-    xnor_out = xnor_conv2d(x, w, padding=1, num_threads=a.threads)
+    float_out, _ = conv2d_forward(x, w, padding=(1, 1))
+    xnor_out = xnor_conv2d(x, w, padding=(1, 1), num_threads=a.threads)
     if not np.array_equal(xnor_out, float_out):
         print("MISMATCH: xnor_conv2d differs from the float convolution", file=sys.stderr)
         return 1
@@ -89,9 +89,9 @@ def main() -> int:
     x_words = pack_conv_input(x, padding=1, pad_value=1)
     w_words = pack_conv_weights(w)
     fns = {
-        "float32 conv2d_forward (BLAS)": lambda: conv2d_forward(x, w, padding=1),
+        "float32 conv2d_forward (BLAS)": lambda: conv2d_forward(x, w, padding=(1, 1)),
         "xnor_conv2d (packs both, zero-pad fix)": lambda: xnor_conv2d(
-            x, w, padding=1, num_threads=a.threads
+            x, w, padding=(1, 1), num_threads=a.threads
         ),
         "xnor_popcount_conv2d_packed (words in)": lambda: xnor_popcount_conv2d_packed(
             x_words, w_words, num_threads=a.threads

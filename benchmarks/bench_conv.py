@@ -1,8 +1,11 @@
 """Time abcref's conv2d against PyTorch's CPU Conv2d, side by side.
 
 Default layer: N=32, 64 -> 64 channels, 28x28, 3x3 kernel, padding 1,
-float32, with bias. PyTorch (if importable) runs in a separate process so
-that its thread pool and NumPy's BLAS pool do not compete.
+float32, with bias. abcref's trainer uses the fast tier
+(``abcref.fast.conv``); the reference ``abcref.ops.conv2d`` is timed too,
+to show what reading the math costs. PyTorch (if importable) runs in a
+separate process so that its thread pool and NumPy's BLAS pool do not
+compete.
 
     python benchmarks/bench_conv.py [--repeats 20] [--threads 2]
 """
@@ -20,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from abcref.ops import conv2d_backward, conv2d_forward
+from abcref import ops
+from abcref.fast.conv import conv2d_backward, conv2d_forward
 
 
 def median_ms(fn, repeats: int, warmup: int) -> float:
@@ -39,20 +43,28 @@ def bench_abcref(a) -> dict:
     x = rng.standard_normal((a.n, a.c, a.size, a.size), dtype=np.float32)
     w = rng.standard_normal((a.o, a.c, a.kernel, a.kernel), dtype=np.float32)
     b = rng.standard_normal(a.o, dtype=np.float32)
-    out, _ = conv2d_forward(x, w, b, padding=a.padding)
+    padding = (a.padding, a.padding)
+    out, _ = conv2d_forward(x, w, b, padding=padding)
     dout = rng.standard_normal(out.shape, dtype=np.float32)
 
     def forward():
         # a forward whose cache is dropped: what inference costs
-        conv2d_forward(x, w, b, padding=a.padding)
+        conv2d_forward(x, w, b, padding=padding)
 
     def forward_backward():
-        _, cache = conv2d_forward(x, w, b, padding=a.padding)
+        _, cache = conv2d_forward(x, w, b, padding=padding)
         conv2d_backward(dout, cache)
+
+    def reference_forward_backward():
+        _, cache = ops.conv2d_forward(x, w, b, padding=a.padding)
+        ops.conv2d_backward(dout, cache)
 
     return {
         "forward_ms": median_ms(forward, a.repeats, a.warmup),
         "forward_backward_ms": median_ms(forward_backward, a.repeats, a.warmup),
+        "reference_forward_backward_ms": median_ms(
+            reference_forward_backward, a.repeats, a.warmup
+        ),
     }
 
 
@@ -110,6 +122,12 @@ def main() -> None:
         other = float(np.median([r[key] for r in theirs]))
         ratio = float(np.median([m[key] / t[key] for m, t in zip(ours, theirs, strict=True)]))
         print(f"{label:18}{mine:12.1f}{other:12.1f}{ratio:8.2f}")
+    fast = float(np.median([r["forward_backward_ms"] for r in ours]))
+    reference = float(np.median([r["reference_forward_backward_ms"] for r in ours]))
+    print(
+        f"reference abcref.ops.conv2d forward+backward: {reference:.1f} ms "
+        f"({reference / fast:.2f}x the fast tier)"
+    )
     if not theirs:
         print("torch not importable: install it to compare (pip install torch)")
     else:

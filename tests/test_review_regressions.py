@@ -158,7 +158,7 @@ def test_binarize_backwards_reject_broadcastable_upstream_gradients():
 
 # -- bitpack helpers: silently wrong layouts and 0-valued filters ---------------
 def test_popcount_matmul_rejects_mismatched_words_and_image_count():
-    from abcref.bitpack.conv import popcount_xor_matmul
+    from abcref.fast.xnor import popcount_xor_matmul
 
     cols = np.zeros((3, 10), np.uint64)
     with pytest.raises(ValueError, match=r"filt must have 3 words per filter like cols"):

@@ -1,26 +1,22 @@
 """Bits: packed +-1 tensors, the xnor/popcount convolution, and thresholds.
 
-The core of inference with bits, on arrays only (no layers, no models):
+The reference core of inference with bits, on arrays only (no layers,
+no models):
 
 - :mod:`abcref.bitpack.pack`: the packed format (uint64 words, bit 1 = +1,
   LSB first, tail bits 0) and ``pack_signs`` / ``unpack_signs``.
 - :mod:`abcref.bitpack.conv`: ``xnor_conv2d``, exactly the float
-  convolution of +-1 tensors, zero padding included.
-- :mod:`abcref.bitpack.thresholds`: comparators, batch norm folded into
-  their thresholds for every sign of the scale (section 5.3).
+  convolution of +-1 tensors (``K - 2 * popcount(a XOR b)``), zero
+  padding included.
+- :mod:`abcref.bitpack.thresholds`: comparators, and batch norm folded
+  into their thresholds (section 5.3), for every sign of the scale.
 
-Compiling a trained model on top of these is :mod:`abcref.compiler`.
-See ``docs/bitpack.md``.
+``abcref.fast.xnor`` is the same convolution as a blocked, threaded
+popcount GEMM; compiling a trained model on top of these is
+:mod:`abcref.compiler`. See ``docs/bitpack.md``.
 """
 
-from abcref.bitpack.conv import (
-    pack_conv_input,
-    pack_conv_weights,
-    xnor_conv2d,
-    xnor_conv2d_naive,
-    xnor_popcount_conv2d_packed,
-    zero_padding_correction,
-)
+from abcref.bitpack.conv import xnor_conv2d, xnor_conv2d_naive, zero_padding_correction
 from abcref.bitpack.pack import WORD_BITS, num_words, pack_signs, unpack_signs
 from abcref.bitpack.thresholds import ActivationComparator, fold_batchnorm_into_thresholds
 
@@ -29,12 +25,9 @@ __all__ = [
     "ActivationComparator",
     "fold_batchnorm_into_thresholds",
     "num_words",
-    "pack_conv_input",
-    "pack_conv_weights",
     "pack_signs",
     "unpack_signs",
     "xnor_conv2d",
     "xnor_conv2d_naive",
-    "xnor_popcount_conv2d_packed",
     "zero_padding_correction",
 ]

@@ -26,48 +26,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import FLOAT_DTYPES, check_int
+from abcref._checks import FLOAT_DTYPES, check_int, check_signs
 
 WORD_BITS = 64
 WORD_DTYPE = np.dtype("<u8")
-
-_SIGN_DTYPE_KINDS = "fiu"
 
 
 def num_words(length: int) -> int:
     """Number of 64-bit words that hold ``length`` packed signs."""
     length = check_int(length, "length", min_value=0)
     return -(-length // WORD_BITS)
-
-
-def check_signs(x, name: str) -> np.ndarray:
-    """Require ``x`` to be a real ndarray whose values are exactly +1 or -1.
-
-    Float and integer dtypes are accepted (a sign array is often int8);
-    bool and complex are not, because their "sign" is ambiguous.
-
-    Raises
-    ------
-    TypeError
-        If ``x`` is not an ndarray or has a non-real dtype.
-    ValueError
-        If any value differs from +1 and -1 (NaN included).
-    """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype.kind not in _SIGN_DTYPE_KINDS:
-        raise TypeError(
-            f"{name} must have a float or integer dtype holding +1/-1, got dtype {x.dtype}"
-        )
-    is_sign = np.abs(x) == 1  # NaN compares False; int8 abs(-128) is -128, also False
-    if not is_sign.all():
-        bad = np.flatnonzero(~is_sign.ravel())
-        example = x.ravel()[bad[0]]
-        raise ValueError(
-            f"{name} must hold only +1 and -1, got {bad.size} other value(s), "
-            f"e.g. {example!r} at flat index {bad[0]}"
-        )
-    return x
 
 
 def pack_signs(x: np.ndarray, *, axis: int = -1) -> np.ndarray:

@@ -24,17 +24,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from abcref._checks import check_array, check_choice, check_pair, check_same_dtype
-from abcref.bitpack.conv import (
-    conv_output_size,
+from abcref._checks import (
+    check_array,
+    check_choice,
+    check_kernel_fits,
+    check_pair,
+    check_same_dtype,
+    check_signs,
+    output_size,
+)
+from abcref.bitpack.conv import padding_correction_from_sums
+from abcref.bitpack.thresholds import ActivationComparator, plain_comparator
+from abcref.fast.xnor import (
     pack_bits_nchw,
     pack_conv_weights,
     packed_conv2d,
-    padding_correction_from_sums,
     subtract_border_correction,
 )
-from abcref.bitpack.pack import check_signs
-from abcref.bitpack.thresholds import ActivationComparator, plain_comparator
 
 __all__ = ["CompiledABCConv2d", "compile_abc_conv"]
 
@@ -102,7 +108,9 @@ class CompiledABCConv2d:
                 f"x has {x.shape[1]} channels, the layer expects {self.in_channels} "
                 f"(x shape {x.shape})"
             )
-        ho, wo = conv_output_size(x.shape[2:], self.kernel_size, self.stride, self.padding)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        check_kernel_fits((x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), (kh, kw), "padded input")
+        ho, wo = output_size(x.shape[2], kh, sh, ph), output_size(x.shape[3], kw, sw, pw)
         bits = self.comparator.bits(x)
         for n in range(self.num_activations):
             a_words = pack_bits_nchw(bits[n], padding=self.padding, fill_bit=self.pad_value >= 0)
