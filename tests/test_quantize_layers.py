@@ -103,7 +103,8 @@ def test_fp_layer_is_plain_conv_and_init_is_seeded():
     np.testing.assert_array_equal(a.params["W"], b.params["W"])  # default_rng(0)
     assert np.abs(a.params["W"]).max() <= 1 / np.sqrt(27)
     x = np.random.default_rng(2).standard_normal((1, 3, 5, 5)).astype(np.float32)
-    np.testing.assert_array_equal(a.forward(x), conv2d_forward(x, a.params["W"])[0])
+    expected = conv2d_forward(x, a.params["W"])[0]
+    np.testing.assert_allclose(a.forward(x), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_bnn_after_update_clips_latent_weights_only_for_bnn():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_choice, check_int, check_shape
+from abcref._checks import check_array, check_choice, check_dout, check_int
 from abcref.ops.sign import binary_sign, check_zero_sign
 
 #: Largest supported bit width: beyond it float32 cannot hold the levels.
@@ -32,13 +32,6 @@ def check_bits(bits, name: str = "bits") -> int:
     if bits > MAX_BITS:
         raise ValueError(f"{name} must be <= {MAX_BITS}, got {bits}")
     return bits
-
-
-def _check_dout(dout, cache_shape, dtype) -> None:
-    check_array(dout, "dout")
-    check_shape(dout, "dout", cache_shape)
-    if dout.dtype != dtype:
-        raise TypeError(f"dout must have dtype {dtype} like the forward input, got {dout.dtype}")
 
 
 # -- binary sign with the clipped STE (BNN, XNOR-Net) ------------------------
@@ -65,15 +58,21 @@ def sign_activations_forward(x: np.ndarray, *, zero_sign: int = 1) -> tuple[np.n
     ``dx = dA * 1[|x| <= 1]``, the boundary ``|x| = 1`` included.
     """
     check_array(x, "x")
-    zero_sign = check_zero_sign(zero_sign)
-    out = binary_sign(x, zero_sign)
+    return _sign_activations_forward(x, zero_sign=check_zero_sign(zero_sign))
+
+
+def _sign_activations_forward(x, *, zero_sign):
     cache = {"mask": np.abs(x) <= 1, "shape": x.shape, "dtype": x.dtype}
-    return out, cache
+    return binary_sign(x, zero_sign), cache
 
 
 def sign_activations_backward(dout: np.ndarray, cache: dict) -> np.ndarray:
     """Clipped straight-through estimator: ``dx = dout * 1[|x| <= 1]``."""
-    _check_dout(dout, cache["shape"], cache["dtype"])
+    check_dout(dout, cache["shape"], cache["dtype"])
+    return _masked(dout, cache)
+
+
+def _masked(dout, cache):
     return np.where(cache["mask"], dout, dout.dtype.type(0))
 
 
@@ -140,6 +139,10 @@ def dorefa_activations_forward(
     check_array(x, "x")
     bits = check_bits(bits)
     check_choice(rounding, "rounding", ROUNDING_MODES)
+    return _dorefa_activations_forward(x, bits=bits, rounding=rounding)
+
+
+def _dorefa_activations_forward(x, *, bits, rounding):
     zero, one = x.dtype.type(0), x.dtype.type(1)
     out = quantize_k(np.clip(x, zero, one), bits, rounding=rounding)
     cache = {"mask": (x >= 0) & (x <= 1), "shape": x.shape, "dtype": x.dtype}
@@ -148,18 +151,26 @@ def dorefa_activations_forward(
 
 def dorefa_activations_backward(dout: np.ndarray, cache: dict) -> np.ndarray:
     """STE of ``quantize_k`` times the clip's derivative: ``dout * 1[0 <= x <= 1]``."""
-    _check_dout(dout, cache["shape"], cache["dtype"])
-    return np.where(cache["mask"], dout, dout.dtype.type(0))
+    check_dout(dout, cache["shape"], cache["dtype"])
+    return _masked(dout, cache)
 
 
 # -- full precision --------------------------------------------------------------
 def identity_forward(x: np.ndarray) -> tuple[np.ndarray, dict]:
     """Full precision: ``out = x`` (a copy), for a uniform quantizer table."""
     check_array(x, "x")
+    return _identity_forward(x)
+
+
+def _identity_forward(x):
     return x.copy(), {"shape": x.shape, "dtype": x.dtype}
 
 
 def identity_backward(dout: np.ndarray, cache: dict) -> np.ndarray:
     """Full precision: the gradient passes unchanged (a copy)."""
-    _check_dout(dout, cache["shape"], cache["dtype"])
+    check_dout(dout, cache["shape"], cache["dtype"])
+    return _identity_backward(dout, cache)
+
+
+def _identity_backward(dout, cache):
     return dout.copy()

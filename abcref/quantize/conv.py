@@ -12,44 +12,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_choice, check_real
-from abcref.ops import conv2d_backward, conv2d_forward
+from abcref._checks import check_bool, check_choice, check_conv_args, check_dout
+from abcref.fast.conv import conv2d_backward, conv2d_forward
 from abcref.ops.sign import check_zero_sign
-from abcref.quantize.activations import (
-    ROUNDING_MODES,
-    check_bits,
-    dorefa_activations_backward,
-    dorefa_activations_forward,
-    identity_backward,
-    identity_forward,
-    sign_activations_backward,
-    sign_activations_forward,
-)
-from abcref.quantize.weights import (
-    BWN_WEIGHT_STES,
-    SIGN_WEIGHT_STES,
-    bwn_weights_backward,
-    bwn_weights_forward,
-    dorefa_weights_backward,
-    dorefa_weights_forward,
-    sign_weights_backward,
-    sign_weights_forward,
-)
-from abcref.quantize.xnornet import check_conv_inputs
+from abcref.quantize import activations as act
+from abcref.quantize import weights as wq
+from abcref.quantize.activations import ROUNDING_MODES, check_bits
+from abcref.quantize.weights import BWN_WEIGHT_STES, SIGN_WEIGHT_STES
 
-#: Weight quantizers: name -> (forward, backward).
+#: Weight quantizers: name -> (forward, backward) kernels (options checked by
+#: :func:`quantizer_options`, so the kernels trust them).
 WEIGHT_QUANTIZERS = {
-    "fp": (identity_forward, identity_backward),
-    "bwn": (bwn_weights_forward, bwn_weights_backward),
-    "sign": (sign_weights_forward, sign_weights_backward),
-    "dorefa": (dorefa_weights_forward, dorefa_weights_backward),
+    "fp": (act._identity_forward, act._identity_backward),
+    "bwn": (wq._bwn_weights_forward, wq._bwn_weights_backward),
+    "sign": (wq._sign_weights_forward, wq._sign_weights_backward),
+    "dorefa": (wq._dorefa_weights_forward, wq._dorefa_weights_backward),
 }
 
-#: Activation quantizers: name -> (forward, backward).
+#: Activation quantizers: name -> (forward, backward) kernels.
 ACTIVATION_QUANTIZERS = {
-    "fp": (identity_forward, identity_backward),
-    "sign": (sign_activations_forward, sign_activations_backward),
-    "dorefa": (dorefa_activations_forward, dorefa_activations_backward),
+    "fp": (act._identity_forward, act._identity_backward),
+    "sign": (act._sign_activations_forward, act._masked),
+    "dorefa": (act._dorefa_activations_forward, act._masked),
 }
 
 _DEFAULT_WEIGHT_STE = {"bwn": "paper", "sign": "identity"}
@@ -94,9 +78,9 @@ def quantizer_options(
         _only_for(weight_ste, "weight_ste", "'bwn' or 'sign'", weights, "weights")
     if weights == "dorefa":
         w_kwargs["bits"] = 1 if weight_bits is None else check_bits(weight_bits, "weight_bits")
-        per_channel = False if per_channel is None else per_channel
-        if not isinstance(per_channel, bool):
-            raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
+        per_channel = False if per_channel is None else check_bool(per_channel, "per_channel")
+        if per_channel and w_kwargs["bits"] != 1:
+            raise ValueError(f"per_channel applies to bits=1 only, got bits={w_kwargs['bits']}")
         w_kwargs["per_channel"] = per_channel
     else:
         _only_for(weight_bits, "weight_bits", "'dorefa'", weights, "weights")
@@ -180,8 +164,9 @@ def quantized_conv2d_forward(
     quantizer. Backward: ``conv2d_backward`` then each quantizer's own
     backward (straight-through estimators).
     """
-    stride, padding = check_conv_inputs(x, W, stride, padding)
-    pad_value = check_real(pad_value, "pad_value")
+    stride, padding, pad_value, _ = check_conv_args(
+        x, W, stride=stride, padding=padding, pad_value=pad_value, names=("x", "W", "b")
+    )
     w_kwargs, a_kwargs = quantizer_options(
         weights,
         activations,
@@ -201,6 +186,7 @@ def quantized_conv2d_forward(
         "w": w_cache,
         "a": a_cache,
         "conv": conv_cache,
+        "out_shape": out.shape,
     }
     return out, cache
 
@@ -213,6 +199,7 @@ def quantized_conv2d_backward(dout: np.ndarray, cache: dict) -> dict:
     grads : dict
         ``"x"`` (N, C, H, W) and ``"W"`` (O, C, kh, kw).
     """
+    check_dout(dout, cache["out_shape"], cache["conv"]["w"].dtype)
     dx_q, dW_q, _ = conv2d_backward(dout, cache["conv"])
     dx = ACTIVATION_QUANTIZERS[cache["activations"]][1](dx_q, cache["a"])
     dW = WEIGHT_QUANTIZERS[cache["weights"]][1](dW_q, cache["w"])

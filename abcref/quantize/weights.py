@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_choice, check_shape
+from abcref._checks import check_array, check_bool, check_choice, check_shape
 from abcref.ops.sign import binary_sign, check_zero_sign
 from abcref.quantize.activations import check_bits, quantize_k
 
@@ -88,7 +88,10 @@ def bwn_weights_forward(
     """
     _check_weight(W)
     check_choice(weight_ste, "weight_ste", BWN_WEIGHT_STES)
-    zero_sign = check_zero_sign(zero_sign)
+    return _bwn_weights_forward(W, weight_ste=weight_ste, zero_sign=check_zero_sign(zero_sign))
+
+
+def _bwn_weights_forward(W, *, weight_ste, zero_sign):
     B = binary_sign(W, zero_sign)
     axes = _channel_axes(W)
     # alpha = W^T B / n = mean |W| (eq. 6); written with B so that the
@@ -122,6 +125,10 @@ def bwn_weights_backward(dW_q: np.ndarray, cache: dict) -> np.ndarray:
     dW : ndarray, same shape and dtype as ``W``
     """
     _check_dW(dW_q, cache)
+    return _bwn_weights_backward(dW_q, cache)
+
+
+def _bwn_weights_backward(dW_q, cache):
     rule, B, alpha, n = cache["weight_ste"], cache["B"], cache["alpha"], cache["n"]
     if rule == "identity":
         return dW_q.copy()
@@ -164,7 +171,10 @@ def sign_weights_forward(
     """
     _check_weight(W)
     check_choice(weight_ste, "weight_ste", SIGN_WEIGHT_STES)
-    zero_sign = check_zero_sign(zero_sign)
+    return _sign_weights_forward(W, weight_ste=weight_ste, zero_sign=check_zero_sign(zero_sign))
+
+
+def _sign_weights_forward(W, *, weight_ste, zero_sign):
     cache = {
         "mask": np.abs(W) <= 1,
         "weight_ste": weight_ste,
@@ -177,6 +187,10 @@ def sign_weights_forward(
 def sign_weights_backward(dW_q: np.ndarray, cache: dict) -> np.ndarray:
     """Straight-through gradient of :func:`sign_weights_forward`."""
     _check_dW(dW_q, cache)
+    return _sign_weights_backward(dW_q, cache)
+
+
+def _sign_weights_backward(dW_q, cache):
     if cache["weight_ste"] == "identity":
         return dW_q.copy()
     return np.where(cache["mask"], dW_q, dW_q.dtype.type(0))
@@ -227,10 +241,12 @@ def dorefa_weights_forward(
     _check_weight(W)
     bits = check_bits(bits)
     zero_sign = check_zero_sign(zero_sign)
-    if not isinstance(per_channel, bool):
-        raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
-    if per_channel and bits != 1:
+    if check_bool(per_channel, "per_channel") and bits != 1:
         raise ValueError(f"per_channel applies to bits=1 only, got bits={bits}")
+    return _dorefa_weights_forward(W, bits=bits, per_channel=per_channel, zero_sign=zero_sign)
+
+
+def _dorefa_weights_forward(W, *, bits, per_channel, zero_sign):
     cache = {"bits": bits, "shape": W.shape, "dtype": W.dtype}
     if bits == 1:
         axes = _channel_axes(W) if per_channel else None
@@ -252,6 +268,10 @@ def dorefa_weights_forward(
 def dorefa_weights_backward(dW_q: np.ndarray, cache: dict) -> np.ndarray:
     """Gradient for the latent weights of :func:`dorefa_weights_forward`."""
     _check_dW(dW_q, cache)
+    return _dorefa_weights_backward(dW_q, cache)
+
+
+def _dorefa_weights_backward(dW_q, cache):
     if cache["bits"] == 1:
         return dW_q.copy()
     t, m = cache["t"], cache["m"]

@@ -6,7 +6,8 @@ input scale ``K = A * k`` per sample and output position, where
 ``A = mean_c |I|`` and ``k`` is the ``kh x kw`` averaging kernel.
 
 (The name ``xnor_conv2d`` belongs to the bit-packed engine of
-:mod:`abcref.bitpack`; these are the float training-graph functions.)
+:mod:`abcref.bitpack`; these are the float training-graph functions. Their
+convolutions are those of the trainer, :mod:`abcref.fast.conv`.)
 """
 
 from __future__ import annotations
@@ -15,40 +16,20 @@ import numpy as np
 
 from abcref._checks import (
     check_array,
+    check_bool,
     check_choice,
+    check_conv_args,
     check_dout,
     check_kernel_fits,
     check_pair,
-    check_same_dtype,
     output_size,
 )
-from abcref.ops import conv2d_backward, conv2d_forward
+from abcref.fast.conv import conv2d_backward, conv2d_forward
 from abcref.ops.sign import check_zero_sign
-from abcref.quantize.activations import sign_activations_backward, sign_activations_forward
-from abcref.quantize.weights import BWN_WEIGHT_STES, bwn_weights_backward, bwn_weights_forward
+from abcref.quantize.activations import _masked, _sign_activations_forward
+from abcref.quantize.weights import BWN_WEIGHT_STES, _bwn_weights_backward, _bwn_weights_forward
 
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
-
-
-def check_conv_inputs(x, W, stride, padding):
-    """Validate ``x`` (N, C, H, W) and ``W`` (O, C, kh, kw) for a conv."""
-    check_array(x, "x", ndim=4)
-    check_array(W, "W", ndim=4)
-    check_same_dtype(x=x, W=W)
-    if W.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"W has {W.shape[1]} input channels (W.shape={W.shape}) but x has "
-            f"{x.shape[1]} channels (x.shape={x.shape}); expected them equal"
-        )
-    stride = check_pair(stride, "stride", min_value=1)
-    padding = check_pair(padding, "padding", min_value=0)
-    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
-    check_kernel_fits(padded, W.shape[2:], "padded input")
-    return stride, padding
+NAMES = ("x", "W", "b")  # how check_conv_args names the arguments
 
 
 # -- the input scale K -------------------------------------------------------------
@@ -82,7 +63,16 @@ def xnornet_input_scale_forward(
     ``|x|`` at ``x = 0``).
     """
     check_array(x, "x", ndim=4)
-    kh, kw = check_pair(kernel_size, "kernel_size", min_value=1)
+    kernel = check_pair(kernel_size, "kernel_size", min_value=1)
+    stride = check_pair(stride, "stride", min_value=1)
+    padding = check_pair(padding, "padding", min_value=0)
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    check_kernel_fits(padded, kernel, "padded input")
+    return _input_scale_forward(x, kernel, stride, padding)
+
+
+def _input_scale_forward(x, kernel, stride, padding):
+    kh, kw = kernel
     A = np.mean(np.abs(x), axis=1, keepdims=True)
     k = np.full((1, 1, kh, kw), 1.0 / (kh * kw), dtype=x.dtype)
     K, conv_cache = conv2d_forward(A, k, stride=stride, padding=padding)
@@ -92,7 +82,11 @@ def xnornet_input_scale_forward(
 
 def xnornet_input_scale_backward(dK: np.ndarray, cache: dict) -> np.ndarray:
     """Gradient of :func:`xnornet_input_scale_forward` with respect to ``x``."""
-    check_dout(dK, cache["K_shape"], cache["sign_x"].dtype)
+    check_dout(dK, cache["K_shape"], cache["sign_x"].dtype, name="dK")
+    return _input_scale_backward(dK, cache)
+
+
+def _input_scale_backward(dK, cache):
     dA, _, _ = conv2d_backward(dK, cache["conv"])
     return cache["sign_x"] * (dA / dA.dtype.type(cache["channels"]))
 
@@ -170,13 +164,13 @@ def xnornet_conv2d_forward(
     ``dx = dsign(x) 1[|x| <= 1]`` (+ the path through ``K`` when
     ``scale_grad``); ``dW`` from ``dW~`` by ``weight_ste``.
     """
-    stride, padding = check_conv_inputs(x, W, stride, padding)
+    stride, padding, _, _ = check_conv_args(x, W, stride=stride, padding=padding, names=NAMES)
     check_choice(weight_ste, "weight_ste", BWN_WEIGHT_STES)
-    _check_bool(scale_input, "scale_input")
-    _check_bool(scale_grad, "scale_grad")
+    check_bool(scale_input, "scale_input")
+    check_bool(scale_grad, "scale_grad")
     zero_sign = check_zero_sign(zero_sign)
-    W_q, w_cache = bwn_weights_forward(W, weight_ste=weight_ste, zero_sign=zero_sign)
-    x_b, a_cache = sign_activations_forward(x, zero_sign=zero_sign)
+    W_q, w_cache = _bwn_weights_forward(W, weight_ste=weight_ste, zero_sign=zero_sign)
+    x_b, a_cache = _sign_activations_forward(x, zero_sign=zero_sign)
     binary_out, conv_cache = conv2d_forward(x_b, W_q, stride=stride, padding=padding)
     cache = {
         "w": w_cache,
@@ -189,7 +183,7 @@ def xnornet_conv2d_forward(
     }
     if not scale_input:
         return binary_out, cache
-    K, k_cache = xnornet_input_scale_forward(x, W.shape[2:], stride=stride, padding=padding)
+    K, k_cache = _input_scale_forward(x, W.shape[2:], stride, padding)
     cache.update(K=K, k_cache=k_cache, binary_out=binary_out)
     return binary_out * K, cache
 
@@ -206,11 +200,11 @@ def xnornet_conv2d_backward(dout: np.ndarray, cache: dict) -> dict:
     K = cache["K"]
     d_binary = dout if K is None else dout * K
     dx_b, dW_q, _ = conv2d_backward(d_binary, cache["conv"])
-    dx = sign_activations_backward(dx_b, cache["a"])
+    dx = _masked(dx_b, cache["a"])  # the clipped STE of sign(x)
     if K is not None and cache["scale_grad"]:
         dK = np.sum(dout * cache["binary_out"], axis=1, keepdims=True)
-        dx += xnornet_input_scale_backward(dK, cache["k_cache"])
-    return {"x": dx, "W": bwn_weights_backward(dW_q, cache["w"])}
+        dx += _input_scale_backward(dK, cache["k_cache"])
+    return {"x": dx, "W": _bwn_weights_backward(dW_q, cache["w"])}
 
 
 def xnornet_conv2d_naive(
@@ -227,7 +221,7 @@ def xnornet_conv2d_naive(
     For each output: ``alpha_o * beta * sum(sign(X) sign(W_o))`` with
     ``beta = ||X||_1 / n`` of the window's sub-tensor ``X`` (eqs. 6, 10, 11).
     """
-    (sh, sw), (ph, pw) = check_conv_inputs(x, W, stride, padding)
+    (sh, sw), (ph, pw), _, _ = check_conv_args(x, W, stride=stride, padding=padding, names=NAMES)
     zero_sign = check_zero_sign(zero_sign)
 
     def sgn(a):
