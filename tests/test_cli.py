@@ -1,13 +1,17 @@
-"""Tests of the ``abcref`` command: help texts, train/eval/resume, sweep, reproduce, errors.
+"""Tests of the ``abcref`` command as a whole (abcref/cli/__init__.py and _common.py).
 
-Commands run in-process through ``abcref.cli.main`` (fast); one test runs
-the installed console script.
+The help of every subcommand, the console script and ``python -m``, the
+OpenBLAS default, the argument types, and the one exit-status policy: every
+exit status of every subcommand group (0, 1, 2, 130) and the one-line
+``abcref <command>: error: ...`` message. The subcommands' own behaviour is
+tested in tests/test_cli_<subcommand>.py.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,15 +20,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abcref.apps.reproduce import QUICK
-from abcref.cli import main
-from abcref.train import load_checkpoint
+import abcref.cli
+from abcref.cli import _common, main
 
-TINY = ["--widths", "4", "8", "--limit", "96", "--batch-size", "32", "--no-progress"]
+TINY = ["--widths", "4", "8", "--limit", "64", "--no-progress"]
+TINY_BASE = json.dumps({"arch": "small_cnn", "widths": [4, 4]})
 
 
 def run(capsys, *argv):
-    """Run ``abcref argv``; return (status, stdout, stderr)."""
+    """Run ``abcref argv`` in-process; return (status, stdout, stderr)."""
     status = main([str(a) for a in argv])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
@@ -36,24 +40,28 @@ def run(capsys, *argv):
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        ([], ["reproduce", "train", "eval", "sweep", "summary", "figures", "oracle",
-              "exit status"]),
+        ([], ["reproduce", "train", "eval", "sweep", "summary", "figures", "oracle", "compare",
+              "exit status", "130 interrupted"]),
         (["train"], ["--M", "--N", "--fp", "--per-channel", "--weight-ste", "--init-from",
                      "--resume", "--optimizer", "default 64", "examples:", "small_cnn"]),
         (["eval"], ["CHECKPOINT", "--bits", "identical", "examples:"]),
         (["sweep"], ["--seeds", "table.md", "heatmap.png", "(default: 1 3 5)", "examples:"]),
         (["reproduce"], ["--quick", "table.md", "16 32 32 32", "(default: runs/reproduce)",
                          "Exit status 1"]),
-        (["figures"], ["--quick", "(default: figures)"]),
+        (["figures"], ["--quick", "(default: figures)", "--sweep", "--no-progress"]),
         (["summary"], ["--checkpoint", "--input-shape"]),
-        (["oracle"], ["export", "check"]),
+        (["oracle"], ["export", "check", "list"]),
+        (["oracle", "check"], ["--against", "Exit status 0"]),
+        (["compare"], ["table3", "section52", "table2"]),
+        (["compare", "table3"], ["--extra", "--no-progress, --quiet", "(default 3)",
+                                 "(default: 0 1 2)", "--weight-decay"]),
+        (["compare", "section52"], ["--Ks", "(default: 1 2 3 4)", "(default: bwn)"]),
+        (["compare", "table2"], ["--image-size", "(default: 224)", "--json"]),
     ],
 )  # fmt: skip
 def test_help(capsys, argv, expected):
-    with pytest.raises(SystemExit) as exc:
-        main([*argv, "--help"])
-    assert exc.value.code == 0
-    out = capsys.readouterr().out
+    status, out, _ = run(capsys, *argv, "--help")
+    assert status == 0
     for text in expected:
         assert text in out, f"{text!r} missing from `abcref {' '.join(argv)} --help`"
 
@@ -66,214 +74,295 @@ def test_console_script_help():
     assert "abcref reproduce" in proc.stdout
 
 
-def test_usage_errors_exit_2(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--epochs", "0"])
-    assert exc.value.code == 2
-    assert "expected an integer >= 1" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        main(["nonsense"])
-    assert exc.value.code == 2
-    status, _, err = run(capsys, "train", "--fp", "--M", "3")
-    assert status == 2 and "--fp (full precision) excludes --M and --N" in err
-    status, _, err = run(capsys, "train", "--depth", "20")
-    assert status == 2 and "cifar_resnet option" in err
+@pytest.mark.parametrize("module", ["abcref", "abcref.cli"])
+def test_python_dash_m(module):
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "train", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "abcref train: error: argument --epochs: expected an integer >= 1, got 0 "
+        "(see abcref train --help)\n"
+    )
 
 
-# -- train / eval / resume --------------------------------------------------------
+@pytest.mark.parametrize(("preset", "expected"), [(None, "1"), ("3", "3")])
+def test_openblas_single_threaded_unless_set(preset, expected):
+    """The command pins OpenBLAS to one thread before NumPy loads, unless the user set it."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    code = (
+        "import sys, os, abcref\n"
+        "assert 'numpy' not in sys.modules, 'importing abcref loaded NumPy'\n"
+        "import abcref.cli\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == expected
+
+
+# -- argument types -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "expected"),
+    [
+        (_common.positive_int, "3", 3),
+        (_common.nonnegative_int, "0", 0),
+        (_common.positive_float, "1e-3", 1e-3),
+        (_common.nonnegative_float, "0", 0.0),
+    ],
+)
+def test_argument_types_accept(parse, text, expected):
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [
+        (_common.positive_int, "0", "expected an integer >= 1, got 0"),
+        (_common.positive_int, "1.5", "expected an integer, got '1.5'"),
+        (_common.nonnegative_int, "-1", "expected an integer >= 0, got -1"),
+        (_common.positive_float, "0", "expected a finite number > 0, got 0"),
+        (_common.positive_float, "inf", "expected a finite number > 0, got inf"),
+        (_common.positive_float, "nan", "expected a finite number > 0, got nan"),
+        (_common.positive_float, "x", "expected a number, got 'x'"),
+        (_common.nonnegative_float, "-1e-9", "expected a finite number >= 0, got -1e-9"),
+    ],
+)
+def test_argument_types_refuse(parse, text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=f"^{message}$"):
+        parse(text)
+
+
+# -- the exit-status policy, for every subcommand group --------------------------------
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One epoch of an ABC M=2, N=2 model on 96 digits."""
+def checkpoint(tmp_path_factory):
+    """A trained ABC checkpoint (one epoch on 64 digits)."""
     out = tmp_path_factory.mktemp("train")
-    status = main(["train", "--M", "2", "--N", "2", "--epochs", "1", "--out", str(out), *TINY])
-    assert status == 0
-    return out
+    assert main(["train", "--M", "1", "--N", "1", "--epochs", "1", "--out", str(out), *TINY]) == 0
+    return out / "model.npz"
 
 
-def test_train_writes_checkpoint_log_config(trained):
-    assert sorted(p.name for p in trained.iterdir()) == ["config.json", "log.jsonl", "model.npz"]
-    checkpoint = load_checkpoint(trained / "model.npz")
-    assert checkpoint.epoch == 1
-    assert checkpoint.model_config["conv"]["M"] == 2 and checkpoint.model_config["widths"] == [
-        4,
-        8,
-    ]
-    (record,) = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
-    assert record["epoch"] == 1 and 0 <= record["test_top1"] <= 1
-    config = json.loads((trained / "config.json").read_text())
-    assert config["settings"]["M"] == 2 and config["settings"]["lr"] == 3e-3
-    assert config["model_config"] == checkpoint.model_config
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    """A two-case oracle suite."""
+    directory = tmp_path_factory.mktemp("suite")
+    assert main(["oracle", "export", str(directory), "--cases", "xnor_c1_p0", "bn_fold_*"]) == 0
+    return directory
 
 
-def test_eval_prints_metrics_and_bits(capsys, trained):
-    status, out, _ = run(capsys, "eval", trained / "model.npz", "--limit", "96")
-    assert status == 0
-    log = json.loads((trained / "log.jsonl").read_text().splitlines()[0])
-    assert f"top-1 {100 * log['test_top1']:.2f}%" in out and "top-5" in out and "loss" in out
-    status, out, _ = run(
-        capsys, "eval", trained / "model.npz", "--limit", "96", "--bits", "--strict"
-    )
-    assert status == 0
-    assert "2 ABC layers compiled" not in out  # widths [4, 8]: one inner (ABC) conv
-    assert "1 ABC layers compiled to xnor/popcount; identical predictions on 96 images" in out
+@pytest.fixture
+def files(tmp_path, checkpoint, suite):
+    """Paths the table below refers to by name."""
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(checkpoint.read_bytes()[:300])
+    text = tmp_path / "notes.txt"
+    text.write_text("not an array file\n")
+    failing = tmp_path / "failing"
+    shutil.copytree(suite, failing)
+    with np.load(failing / "xnor_c1_p0.npz") as arrays:
+        changed = {k: arrays[k] for k in arrays.files}
+    changed["out"] = changed["out"] + 1
+    np.savez(failing / "xnor_c1_p0.npz", **changed)
+    return {
+        "CKPT": checkpoint,
+        "CORRUPT": corrupt,
+        "TEXT": text,
+        "DIR": tmp_path,
+        "MISSING": tmp_path / "missing",
+        "SUITE": suite,
+        "FAILING": failing,
+        "OUT": tmp_path / "out",
+    }
 
 
-def test_resume_equals_uninterrupted(capsys, tmp_path):
-    """train --resume after epoch 1 of 2 gives bitwise the uninterrupted 2-epoch run."""
-    from abcref.data import load_digits
-    from abcref.nn import build_model
-    from abcref.train import Adam, Cosine, fit
+DIVERGE = ["--lr", "1e30", "--optimizer", "sgd", "--batch-size", "8", "--epochs", "1"]
 
-    args = ["--M", "1", "--N", "2", "--epochs", "2", *TINY]
-    assert run(capsys, "train", *args, "--out", tmp_path / "straight")[0] == 0
-    # An interrupted run: its config.json, and the checkpoint fit() wrote after
-    # epoch 1 of the same 2-epoch cosine schedule.
-    partial = tmp_path / "partial"
-    partial.mkdir()
-    shutil.copy(tmp_path / "straight" / "config.json", partial / "config.json")
-    model = build_model(load_checkpoint(tmp_path / "straight" / "model.npz").model_config)
-    fit(model, load_digits(limit=96), epochs=1, optimizer=Adam(model, lr=3e-3),
-        schedule=Cosine(3e-3, 2), batch_size=32, seed=0,
-        checkpoint_path=partial / "model.npz", progress=False)  # fmt: skip
-    assert load_checkpoint(partial / "model.npz").epoch == 1
-
-    status, out, err = run(capsys, "train", "--out", partial, "--resume", "--no-progress")
-    assert status == 0, err
-    assert "epoch 2/2" in out
-    a = load_checkpoint(tmp_path / "straight" / "model.npz").model_state
-    b = load_checkpoint(partial / "model.npz").model_state
-    assert a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
-
-
-def test_resume_with_changed_budget_is_refused(capsys, trained, tmp_path):
-    run_dir = tmp_path / "run"
-    shutil.copytree(trained, run_dir)
-    before = (run_dir / "config.json").read_text()
-    status, _, err = run(capsys, "train", "--out", run_dir, "--resume", "--epochs", "3")
-    assert status == 1
-    assert "cannot resume exactly" in err and "schedule" in err
-    assert (run_dir / "config.json").read_text() == before  # untouched on refusal
-
-
-def test_resume_without_checkpoint(capsys, tmp_path):
-    status, _, err = run(capsys, "train", "--out", tmp_path, "--resume")
-    assert status == 1 and "no checkpoint" in err
-
-
-def test_init_from_full_precision(capsys, tmp_path):
-    fp = tmp_path / "fp"
-    assert run(capsys, "train", "--fp", "--epochs", "1", "--out", fp, *TINY)[0] == 0
-    status, out, err = run(
-        capsys, "train", "--M", "2", "--N", "1", "--epochs", "1", "--init-from",
-        fp / "model.npz", "--limit", "96", "--batch-size", "32", "--no-progress",
-        "--out", tmp_path / "ft",
-    )  # fmt: skip
-    assert status == 0, err
-    assert "initialised from" in out and "arrays copied" in out
-    # The architecture (widths 4 8) came from the FP checkpoint.
-    assert load_checkpoint(tmp_path / "ft" / "model.npz").model_config["widths"] == [4, 8]
-
-
-# -- runtime errors: one line, status 1 --------------------------------------------
-
-
-def test_missing_data_dir(capsys, tmp_path):
-    status, out, err = run(capsys, "train", "--data", tmp_path / "nowhere", "--out", tmp_path)
-    assert status == 1
-    assert err.startswith("abcref train: error: no embedded dataset named")
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-
-
-def test_empty_data_dir(capsys, tmp_path):
-    status, _, err = run(capsys, "eval", "x.npz", "--data", tmp_path)
-    assert status == 1 and "error:" in err
-
-
-def test_corrupt_checkpoint(capsys, tmp_path, trained):
-    bad = tmp_path / "bad.npz"
-    bad.write_bytes((trained / "model.npz").read_bytes()[:500])
-    status, _, err = run(capsys, "eval", bad)
-    assert status == 1
-    assert "not a readable abcref checkpoint" in err and len(err.strip().splitlines()) == 1
-    status, _, err = run(capsys, "eval", tmp_path / "missing.npz")
-    assert status == 1 and "does not exist" in err
+# (argv, exit status, text expected on stderr); names in capitals are files above.
+POLICY = [
+    # train
+    (["train", "--M", "2", "--N", "0", "--epochs", "1", "--out", "OUT", *TINY], 0, ""),
+    (["train", "--epochs", "0"], 2, "argument --epochs: expected an integer >= 1"),
+    (["train", "--fp", "--M", "3"], 2, "--fp (full precision) excludes --M and --N"),
+    (["train", "--depth", "20"], 2, "cifar_resnet option"),
+    (["train", "--resume", "--init-from", "CKPT"], 2, "exclude each other"),
+    (["train", "--out", "DIR", "--resume"], 2, "no checkpoint"),
+    (["train", "--data", "MISSING", "--out", "OUT"], 2, "no embedded dataset named"),
+    (["train", "--init-from", "CORRUPT", "--out", "OUT"], 2, "not a readable abcref checkpoint"),
+    (["train", *DIVERGE, "--out", "OUT", *TINY], 1, "training diverged"),
+    # eval
+    (["eval", "CKPT", "--limit", "16"], 0, ""),
+    (["eval", "CKPT", "--bits", "--strict", "--limit", "16"], 0, ""),
+    (["eval", "CKPT", "--batch-size", "0"], 2, "argument --batch-size"),
+    (["eval", "MISSING"], 2, "does not exist"),
+    (["eval", "CORRUPT"], 2, "not a readable abcref checkpoint"),
+    (["eval", "CKPT", "--data", "DIR"], 2, ""),
+    # sweep
+    (["sweep", "--M", "1", "--N", "1", "--seeds", "0", "--epochs", "1", *TINY, "--out", "OUT"],
+     0, ""),
+    (["sweep", "--M", "0"], 2, "argument --M: expected an integer >= 1"),
+    (["sweep", "--widths", "4", "--depth", "8"], 2, "--depth and --width are cifar_resnet"),
+    (["sweep", "--data", "MISSING", "--out", "OUT"], 2, "no embedded dataset named"),
+    (["sweep", "--M", "1", "--N", "1", "--seeds", "0", *DIVERGE, *TINY, "--out", "OUT"],
+     1, "training diverged"),
+    # reproduce
+    (["reproduce", "--quick", "--epochs", "0"], 2, "argument --epochs"),
+    (["reproduce", "--quick", "--seeds", "0", "0", "--out", "OUT"], 2, "seeds must be distinct"),
+    # summary
+    (["summary", "--checkpoint", "CKPT", "--input-shape", "1", "8", "8"], 0, ""),
+    (["summary", "--config", "{}", "--checkpoint", "CKPT", "--input-shape", "1", "8", "8"],
+     2, "not allowed with argument"),
+    (["summary", "--config", "{not json", "--input-shape", "1", "8", "8"], 2,
+     "--config is neither a JSON object"),
+    (["summary", "--checkpoint", "MISSING", "--input-shape", "1", "8", "8"], 2,
+     "does not exist"),
+    (["summary", "--checkpoint", "TEXT", "--input-shape", "1", "8", "8"], 2, ""),
+    # figures
+    (["figures", "--quick", "--nonsense"], 2, "unrecognized arguments: --nonsense"),
+    (["oracle", "list", "--nonsense"], 2, "unrecognized arguments: --nonsense"),
+    (["figures", "--quick", "--sweep", "MISSING", "--out", "OUT"], 2, "missing"),
+    (["figures", "--quick", "--sweep", "TEXT", "--out", "OUT"], 2, "sweep file"),
+    # oracle
+    (["oracle", "list", "--cases", "xnor_c1_p0"], 0, ""),
+    (["oracle", "check", "SUITE", "--against", "SUITE"], 0, ""),
+    (["oracle", "check", "SUITE", "--against", "FAILING"], 1, ""),
+    (["oracle", "check", "SUITE", "--against", "DIR"], 1, ""),  # every case missing
+    (["oracle", "check", "SUITE"], 2, "the following arguments are required: --against"),
+    (["oracle", "check", "MISSING", "--against", "SUITE"], 2, "manifest.json"),
+    (["oracle", "check", "SUITE", "--against", "MISSING"], 2, "is not a directory"),
+    (["oracle", "check", "SUITE", "--against", "SUITE", "--cases", "zzz"], 2, "zzz"),
+    (["oracle", "export", "OUT", "--cases", "nope"], 2, "no case matches 'nope'"),
+    (["oracle", "list", "--cases", "nope"], 2, "nope"),
+    # compare
+    (["compare", "table2", "--image-size", "32", "--width", "4", "--quiet"], 0, ""),
+    (["compare", "table2", "--width", "-1"], 2, "argument --width"),
+    (["compare", "table2", "--image-size", "8", "--quiet"], 2, "image_size"),
+    (["compare", "table3", "--base", "{nope", "--quiet"], 2, "--base is not a JSON object"),
+    (["compare", "table3", "--base", '{"widths": [4]}'], 2, "with an 'arch'"),
+    (["compare", "section52", "--Ks", "0"], 2, "argument --Ks"),
+    (["compare", "section52", "--data", "MISSING"], 2, "no embedded dataset named"),
+    (["compare", "table3", "--base", TINY_BASE, "--seeds", "0", "--limit", "64", *DIVERGE,
+      "--no-progress"], 1, "training diverged"),
+    # the command itself
+    ([], 2, "the following arguments are required: COMMAND"),
+    (["nonsense"], 2, "invalid choice: 'nonsense'"),
+]  # fmt: skip
 
 
-def test_traceback_flag_reraises(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        main(["--traceback", "eval", str(tmp_path / "missing.npz")])
+GROUPS = ("train", "eval", "sweep", "reproduce", "summary", "figures", "oracle", "compare")
+ACTIONS = ("export", "check", "list", "table3", "section52", "table2")
 
 
-# -- sweep ----------------------------------------------------------------------
+def _prog(argv) -> str:
+    """``abcref``, ``abcref train`` or ``abcref oracle check``: the command ``argv`` names."""
+    words = ["abcref"]
+    if argv and argv[0] in GROUPS:
+        words.append(argv[0])
+        if len(argv) > 1 and argv[1] in ACTIONS:
+            words.append(argv[1])
+    return " ".join(words)
 
 
-def test_sweep_writes_table_csv_heatmap(capsys, tmp_path):
-    status, out, err = run(
-        capsys, "sweep", "--M", "1", "2", "--N", "1", "--seeds", "0", "1", "--epochs", "1",
-        *TINY, "--out", tmp_path,
-    )  # fmt: skip
-    assert status == 0, err
-    for name in ("table.md", "table.csv", "heatmap.png", "sweep.json"):
-        assert (tmp_path / name).is_file(), name
-    with open(tmp_path / "table.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert [(r["label"], r["seed"]) for r in rows] == [
-        (label, seed)
-        for label in ("full precision", "M=1, N=1", "M=2, N=1")
-        for seed in ("0", "1")
-    ]
-    table = (tmp_path / "table.md").read_text()
-    assert "| M \\ N | 1 |" in table and "| **1** | " in table and "| **2** | " in table
-    assert "full precision: " in table and "ddof=1" in table
-    assert "| M \\ N | 1 |" in out
+# The diverging runs overflow on purpose.
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize(("argv", "status", "message"), POLICY, ids=lambda v: None)
+def test_exit_status_policy(capsys, files, argv, status, message):
+    argv = [str(files.get(a, a)) for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == status, err
+    if not message and status != 2:  # success, or a verdict printed on stdout
+        assert err == ""
+        return
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]  # (diverging runs print NumPy warnings before it)
+    assert last.startswith(f"{_prog(argv)}: error: ") and message in last, err
+    if status == 2:
+        assert err.count("\n") == 1, err
 
 
-# -- reproduce --------------------------------------------------------------------
+def test_strict_bits_mismatch_exits_1(capsys, checkpoint, monkeypatch):
+    """``eval --bits --strict``: differing predictions are a negative verdict (1)."""
+    import abcref.compiler
+
+    def differing(model, x, batch_size=500):
+        return {"identical": False, "differ": 3}
+
+    monkeypatch.setattr(abcref.compiler, "bits_check", differing)
+    monkeypatch.setattr(abcref.compiler, "format_bits_check", lambda check: "3 differ")
+    assert run(capsys, "eval", checkpoint, "--bits", "--limit", "16")[0] == 0
+    assert run(capsys, "eval", checkpoint, "--bits", "--strict", "--limit", "16")[0] == 1
 
 
-def test_reproduce_quick(capsys, tmp_path):
-    status, out, err = run(capsys, "reproduce", "--quick", "--out", tmp_path, "--no-progress")
-    assert status == 0, err
-    for name in ("table.md", "table.csv", "heatmap.png", "training_curves.png", "sweep.json",
-                 "bits_check.json"):  # fmt: skip
-        assert (tmp_path / name).is_file(), name
-    assert "| M \\ N | 1 | 2 |" in out and "full precision: " in out
-    assert "identical predictions for all 4 trained ABC models" in out and "PASS" in out
-    bits = json.loads((tmp_path / "bits_check.json").read_text())
-    assert len(bits) == len(QUICK.Ms) * len(QUICK.Ns) * len(QUICK.seeds)
-    assert all(b["identical"] and b["layers"] == 1 for b in bits)
-    models = sorted(p.name for p in (tmp_path / "models").iterdir())
-    assert models == ["M1_N1_seed0.npz", "M1_N2_seed0.npz", "M2_N1_seed0.npz",
-                      "M2_N2_seed0.npz", "full_precision_seed0.npz"]  # fmt: skip
-    # A reproduce checkpoint is usable by eval --bits.
-    status, out, _ = run(capsys, "eval", tmp_path / "models" / "M2_N2_seed0.npz", "--bits",
-                         "--limit", "64")  # fmt: skip
-    assert status == 0 and "identical predictions" in out
+def test_reproduce_bit_check_failure_exits_1(capsys, monkeypatch, tmp_path):
+    class Report:
+        bits_ok = False
+
+    monkeypatch.setattr(abcref.cli.reproduce, "reproduce", lambda *a, **k: Report())
+    assert run(capsys, "reproduce", "--quick", "--out", tmp_path)[0] == 1
 
 
-def test_eval_defaults_to_the_training_data(capsys, tmp_path, trained):
-    """Without --data, eval reads the train run's --data from config.json beside it."""
-    run_dir = tmp_path / "run"
-    shutil.copytree(trained, run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    config["settings"]["data"] = str(tmp_path / "moved-away")
-    (run_dir / "config.json").write_text(json.dumps(config))
-    status, _, err = run(capsys, "eval", run_dir / "model.npz")
-    assert status == 1 and "moved-away" in err
-    (run_dir / "config.json").write_text("{not json")  # unreadable: an error, no fallback
-    status, _, err = run(capsys, "eval", run_dir / "model.npz")
-    assert status == 1 and "pass --data explicitly" in err and "config.json" in err
-    (run_dir / "config.json").unlink()  # no config.json: the embedded digits
-    status, out, _ = run(capsys, "eval", run_dir / "model.npz", "--limit", "8")
-    assert status == 0 and "8 images of digits" in out
+# Each group's leaf commands: (module, run function, argv that reaches it).
+LEAVES = [
+    ("train", "run", ["train"]),
+    ("evaluate", "run", ["eval", "x.npz"]),
+    ("sweep", "run", ["sweep"]),
+    ("reproduce", "run", ["reproduce"]),
+    ("summary", "run", ["summary", "--config", "{}", "--input-shape", "1", "8", "8"]),
+    ("figures", "run", ["figures"]),
+    ("oracle", "run_export", ["oracle", "export", "d"]),
+    ("oracle", "run_check", ["oracle", "check", "d", "--against", "e"]),
+    ("oracle", "run_list", ["oracle", "list"]),
+    ("compare", "run_table3", ["compare", "table3"]),
+    ("compare", "run_section52", ["compare", "section52"]),
+    ("compare", "run_table2", ["compare", "table2"]),
+]
 
 
-def test_figures_quick(capsys, tmp_path):
-    pytest.importorskip("abcref.apps.figures")
-    status, out, err = run(capsys, "figures", "--out", tmp_path, "--quick")
-    assert status == 0, err
-    assert "wrote" in out and any(p.suffix == ".png" for p in tmp_path.iterdir())
+@pytest.mark.parametrize(("module", "function", "argv"), LEAVES)
+def test_interrupt_exits_130(capsys, monkeypatch, module, function, argv):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(getattr(abcref.cli, module), function, interrupted)
+    assert run(capsys, *argv) == (130, "", f"{_prog(argv)}: interrupted\n")
+
+
+@pytest.mark.parametrize(("module", "function", "argv"), LEAVES)
+def test_traceback_flag_reraises(monkeypatch, module, function, argv):
+    def failing(args):
+        raise ValueError("a bad input")
+
+    monkeypatch.setattr(getattr(abcref.cli, module), function, failing)
+    assert main(argv) == 2
+    with pytest.raises(ValueError, match="a bad input"):
+        main(["--traceback", *argv])
+
+
+def test_errors_print_only_the_first_line(capsys, monkeypatch):
+    def failing(args):
+        raise OSError("first line\nsecond line")
+
+    monkeypatch.setattr(abcref.cli.figures, "run", failing)
+    assert run(capsys, "figures") == (2, "", "abcref figures: error: first line\n")
+
+
+def test_bugs_are_not_hidden(monkeypatch):
+    """An exception outside the policy's classes is a bug: it propagates with its traceback."""
+
+    def buggy(args):
+        raise AttributeError("'NoneType' object has no attribute 'x'")
+
+    monkeypatch.setattr(abcref.cli.summary, "run", buggy)
+    with pytest.raises(AttributeError):
+        main(["summary", "--config", "{}", "--input-shape", "1", "8", "8"])

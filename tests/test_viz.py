@@ -1,4 +1,4 @@
-"""Plotting functions draw what they are given; make_all writes every figure."""
+"""Plotting functions draw what they are given."""
 
 import matplotlib
 
@@ -9,8 +9,6 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from abcref import viz
-from abcref.apps import figures  # noqa: E402
-from abcref.apps.sweep import SweepResult  # noqa: E402
 from abcref.binarize import approximate_weights, binarize_activations, combine_bases  # noqa: E402
 from abcref.nn import abc_conv, build_model  # noqa: E402
 from abcref.train import History  # noqa: E402
@@ -124,27 +122,3 @@ def test_plot_training_curves_lines():
     np.testing.assert_array_equal(acc_ax.get_lines()[0].get_ydata(), [50.0, 75.0])
     np.testing.assert_array_equal(acc_ax.get_lines()[1].get_xdata(), [1])
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["a", "b"]
-
-
-def test_make_all_quick_writes_every_figure(tmp_path):
-    written = figures.make_all(tmp_path / "out", quick=True, log=None)
-    names = sorted(p.name for p in written)
-    assert names == sorted([f"{n}.png" for n in figures.FIGURES] + list(figures.SWEEP_FILES))
-    for path in written:
-        assert path.stat().st_size > 0
-        if path.suffix == ".png":
-            data = path.read_bytes()
-            assert data[:8] == b"\x89PNG\r\n\x1a\n"
-            assert b"Software" not in data  # no software stamp: stable bytes
-    result = SweepResult.from_json(tmp_path / "out" / "accuracy_sweep.json")
-    q = figures.QUICK
-    assert len(result.rows) == len(q.seeds) * (1 + len(q.Ms) * len(q.Ns))
-    # heatmap and curves can be drawn from that sweep without re-running it
-    again = figures.make_all(
-        tmp_path / "again", quick=True, sweep=tmp_path / "out" / "accuracy_sweep.json", log=None
-    )
-    assert sorted(p.name for p in again) == sorted(f"{n}.png" for n in figures.FIGURES)
-    # same seeds, same machine: the heatmap is the same picture
-    assert (tmp_path / "again" / "accuracy_heatmap.png").read_bytes() == (
-        tmp_path / "out" / "accuracy_heatmap.png"
-    ).read_bytes()

@@ -20,7 +20,7 @@ The figures (PNG, about 100 dpi) and what produces them:
 The (M, N) sweep runs through :func:`abcref.apps.sweep.run_sweep` (which trains
 with :func:`abcref.train.fit`) and is saved next to the figures as
 ``accuracy_sweep.json`` (readable by
-:meth:`abcref.apps.sweep.SweepResult.from_json`) and ``accuracy_sweep.csv``;
+:meth:`abcref.apps.results.SweepResult.from_json`) and ``accuracy_sweep.csv``;
 :func:`make_all` can draw the heatmap and curves from such a JSON file
 instead of re-running the sweep (``sweep=``).
 
@@ -137,7 +137,8 @@ def make_all(
     list of Path
         The files written, figures first.
     """
-    from abcref.apps.sweep import FULL_PRECISION, SweepResult, grid_configs, run_sweep
+    from abcref.apps.results import SweepResult
+    from abcref.apps.sweep import FULL_PRECISION, grid_configs, run_sweep
     from abcref.data import load_digits
 
     settings = QUICK if quick else FULL

@@ -26,7 +26,6 @@ choice (5 epochs; other widths).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT", "QUICK", "ReproduceSettings", "add_reproduce_subparser", "reproduce"]
+from abcref._io import write_text_atomic
+
+__all__ = ["DEFAULT", "QUICK", "ReproduceReport", "ReproduceSettings", "reproduce"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ QUICK = ReproduceSettings(
 class ReproduceReport:
     """What :func:`reproduce` measured and wrote."""
 
-    result: object  # abcref.apps.sweep.SweepResult
+    result: object  # abcref.apps.results.SweepResult
     bits: list = field(default_factory=list)
     files: list = field(default_factory=list)
     seconds: float = 0.0
@@ -121,15 +122,8 @@ def reproduce(
     -------
     ReproduceReport
     """
-    from abcref.apps.sweep import (
-        FULL_PRECISION,
-        grid_configs,
-        plot_curves,
-        plot_heatmap,
-        run_sweep,
-        slug,
-        write_text_atomic,
-    )
+    from abcref.apps.plots import plot_curves, plot_heatmap
+    from abcref.apps.sweep import FULL_PRECISION, grid_configs, run_sweep, slug
     from abcref.compiler import bits_check
     from abcref.data import load_digits
     from abcref.train import save_checkpoint
@@ -287,66 +281,3 @@ def _report_markdown(report, settings, grid) -> str:
         f"## Every config\n\n{report.result.to_markdown()}\n\n"
         f"Settings: `{json.dumps(asdict(s))}`\n"
     )
-
-
-# -- the subcommand -------------------------------------------------------------
-
-
-def run_reproduce(args) -> int:
-    """Run a parsed ``reproduce`` command; 1 if the bit check fails."""
-    settings = QUICK if args.quick else DEFAULT
-    if args.seeds is not None:
-        settings = ReproduceSettings(**{**asdict(settings), "seeds": tuple(args.seeds)})
-    if args.epochs is not None:
-        settings = ReproduceSettings(**{**asdict(settings), "epochs": args.epochs})
-    report = reproduce(args.out, settings=settings, progress=not args.no_progress)
-    return 0 if report.bits_ok else 1
-
-
-def add_reproduce_subparser(subparsers) -> argparse.ArgumentParser:
-    """Register ``reproduce`` on an argparse ``subparsers`` object."""
-    from abcref.cli import _Formatter, _nonnegative_int, _positive_int
-
-    d = DEFAULT
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="the main job: FP + ABC (M, N) grid on the embedded digits, table, bit check, "
-        "figures (a few minutes)",
-        formatter_class=_Formatter,
-        description=(
-            "Reproduce ABC-Net's M x N trend (paper Table 2) at laptop scale, offline.\n\n"
-            f"Trains on the embedded digits (1,437 train / 360 test 8x8 images) a full-precision\n"
-            f"small_cnn (widths {' '.join(map(str, d.widths))}) and an ABC model for every M in "
-            f"{' '.join(map(str, d.Ms))} and N in {' '.join(map(str, d.Ns))},\n"
-            f"for seeds {' '.join(map(str, d.seeds))} ({d.epochs} epochs each, Adam lr {d.lr:g}, "
-            "cosine decay, batch 64),\n"
-            "prints the M x N table of test top-1 (mean ± std over seeds), checks that the\n"
-            "compiled xnor/popcount model predicts exactly like the float model for every\n"
-            "trained ABC model, and writes into --out: table.md, table.csv, heatmap.png,\n"
-            "training_curves.png, sweep.json, bits_check.json, logs/, models/.\n"
-            "Exit status 1 if the bit check fails."
-        ),
-        epilog="""examples:
-  abcref reproduce
-  abcref reproduce --out /tmp/abc --seeds 0 1 2 3 4
-  abcref reproduce --quick          # seconds; a smoke test, numbers meaningless
-""",
-    )
-    parser.add_argument("--out", default="runs/reproduce", metavar="DIR", help="output directory")
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="tiny budget (128 images, widths 4 8, M, N in 1 2, one seed, one epoch)",
-    )
-    parser.add_argument(
-        "--seeds",
-        nargs="+",
-        type=_nonnegative_int,
-        help=f"override the seeds (default {' '.join(map(str, d.seeds))})",
-    )
-    parser.add_argument(
-        "--epochs", type=_positive_int, help=f"override the epochs (default {d.epochs})"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no line per finished run")
-    parser.set_defaults(func=run_reproduce)
-    return parser

@@ -3,59 +3,20 @@
     abcref summary --config '{"arch": "small_cnn", "in_channels": 1}' --input-shape 1 8 8
     abcref summary --checkpoint run/model.npz --input-shape 1 8 8 [--json]
 
-Registered on the ``abcref`` command by :func:`add_summary_subparser`.
+The numbers come from :mod:`abcref.compiler.summary` (``docs/bitpack.md``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from abcref.compiler.summary import format_summary, model_summary, summary_totals
+from abcref.cli._common import positive_int, set_run
 
 
-def _load_config(text: str) -> dict:
-    """A JSON object given inline or as a path to a .json file."""
-    path = Path(text)
-    source = path.read_text() if path.suffix == ".json" and path.is_file() else text
-    try:
-        config = json.loads(source)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--config is neither a JSON object nor a .json file: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ValueError(f"--config must be a JSON object, got {type(config).__name__}")
-    return config
-
-
-def run_summary(args) -> int:
-    """Run a parsed ``summary`` command; return the exit status."""
-    try:
-        if args.checkpoint is not None:
-            from abcref.train.checkpoint import load_model
-
-            model = load_model(args.checkpoint)
-        else:
-            from abcref.nn.models import build_model
-
-            model = build_model(_load_config(args.config))
-        rows = model_summary(model, tuple(args.input_shape))
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"abcref summary: error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        totals = summary_totals(rows)
-        payload = {"layers": [asdict(r) for r in rows], "totals": totals}
-        print(json.dumps(payload, indent=1))
-    else:
-        print(format_summary(rows))
-    return 0
-
-
-def add_summary_subparser(subparsers) -> argparse.ArgumentParser:
-    """Register ``summary`` on an argparse ``subparsers`` object (sets ``func``)."""
+def add_subparser(subparsers):
+    """Register ``summary`` on the ``abcref`` command's subparsers."""
     parser = subparsers.add_parser(
         "summary",
         help="parameters by bit width, memory and MACs of a model, float vs packed",
@@ -68,11 +29,45 @@ def add_summary_subparser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--input-shape",
         nargs=3,
-        type=int,
+        type=positive_int,
         required=True,
         metavar=("C", "H", "W"),
         help="shape of one input example (needed to count operations)",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    parser.set_defaults(func=run_summary)
+    set_run(parser, run)
     return parser
+
+
+def parse_config(text: str) -> dict:
+    """A model config given as inline JSON or as the path of a .json file."""
+    path = Path(text)
+    source = path.read_text() if path.suffix == ".json" and path.is_file() else text
+    try:
+        config = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--config is neither a JSON object nor a .json file: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"--config must be a JSON object, got {type(config).__name__}")
+    return config
+
+
+def run(args) -> int:
+    """Run a parsed ``summary`` command."""
+    from abcref.compiler.summary import format_summary, model_summary, summary_totals
+
+    if args.checkpoint is not None:
+        from abcref.train.checkpoint import load_model
+
+        model = load_model(args.checkpoint)
+    else:
+        from abcref.nn.models import build_model
+
+        model = build_model(parse_config(args.config))
+    rows = model_summary(model, tuple(args.input_shape))
+    if args.json:
+        payload = {"layers": [asdict(r) for r in rows], "totals": summary_totals(rows)}
+        print(json.dumps(payload, indent=1))
+    else:
+        print(format_summary(rows))
+    return 0

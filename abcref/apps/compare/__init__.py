@@ -6,7 +6,7 @@
   fixed-point activations, accuracy and operation costs.
 - :mod:`abcref.apps.compare.table2`: parameters, memory and operations of
   the Table 2 ResNets (float vs packed).
-- :mod:`abcref.cli.compare`: the ``abcref compare`` command.
+- ``abcref compare`` (:mod:`abcref.cli.compare`) runs them from the command line.
 
 See ``docs/baselines.md``.
 """

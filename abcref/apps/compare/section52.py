@@ -37,7 +37,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from abcref._checks import check_choice, check_int
-from abcref.apps.sweep import SweepResult, mean_std, run_sweep
+from abcref.apps.results import SweepResult, mean_std
+from abcref.apps.sweep import run_sweep
 from abcref.compiler.summary import model_summary, quantizer_bits
 
 #: Weight quantizers the K-bit side can use (``KBitActConv2d(weights=...)``).

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from abcref._io import save_png
-from abcref.apps.sweep import SweepResult, mean_std, run_sweep
+from abcref.apps.results import SweepResult, mean_std
+from abcref.apps.sweep import run_sweep
 
 #: Label -> (conv config, weight bits, activation bits, paper top-1, paper top-5)
 #: of ABC-Net Table 3 (ImageNet, ResNet-18), in the paper's row order.

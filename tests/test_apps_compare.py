@@ -1,7 +1,4 @@
-"""abcref compare: Table 3 systems, §5.2 costs, Table 2 summary, the summary's baseline counts."""
-
-import argparse
-import json
+"""abcref.apps.compare: Table 3 systems, §5.2 costs, Table 2 summary, baseline layer counts."""
 
 import pytest
 
@@ -14,8 +11,8 @@ from abcref.apps.compare.table3 import (
     table3_markdown,
     table3_rows,
 )
-from abcref.apps.sweep import SweepResult, run_sweep
-from abcref.cli.compare import add_compare_subparser
+from abcref.apps.results import SweepResult
+from abcref.apps.sweep import run_sweep
 from abcref.compiler.summary import format_summary, model_summary, summary_totals
 from abcref.data import load_digits
 from abcref.nn import build_model
@@ -23,13 +20,6 @@ from abcref.nn.baselines import BNNConv2d, BWNConv2d, DoReFaConv2d, KBitActConv2
 from abcref.nn.module import Sequential
 
 TINY = {"arch": "small_cnn", "widths": [4, 4, 4, 4]}
-
-
-def _run(argv):
-    parser = argparse.ArgumentParser(prog="abcref")
-    add_compare_subparser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 # -- the summary counts the comparison systems ---------------------------------------------
@@ -204,83 +194,3 @@ def test_every_system_learns_in_one_short_epoch():
         assert top1 > 0.30, f"{label} reached only {top1:.1%} (chance is 10%)"
     text = table3_markdown(result)
     assert "| FP | 32 | 32 | 69.3 |" in text and "Budget: 1 epochs" in text
-
-
-def test_compare_table3_end_to_end(tmp_path, capsys):
-    out = tmp_path / "t3"
-    base = json.dumps({**TINY})
-    argv = [
-        "compare",
-        "table3",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "256",
-        "--seeds",
-        "0",
-        "--base",
-        base,
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    assert _run(argv) == 0
-    text = capsys.readouterr().out
-    assert "| BNN | 1 | 1 | 42.2 |" in text and "ABC M=5, FP act" in text
-    for name in ("table3.md", "table3.csv", "runs.csv", "table3.png", "sweep.json"):
-        assert (out / name).is_file(), name
-    assert (out / "table3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    csv_lines = (out / "table3.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("label,W,A,paper_top1") and len(csv_lines) == 1 + 7
-
-
-def test_compare_section52_end_to_end(tmp_path, capsys):
-    argv = [
-        "compare",
-        "section52",
-        "--Ks",
-        "1",
-        "2",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "256",
-        "--seeds",
-        "0",
-        "--base",
-        json.dumps(TINY),
-        "--out",
-        str(tmp_path),
-        "--quiet",
-    ]
-    assert _run(argv) == 0
-    text = capsys.readouterr().out
-    assert text.startswith("| K | ABC M=1, N=K top-1 (%)") and "\n| 2 | " in text
-    costs = json.loads((tmp_path / "section52_costs.json").read_text())
-    assert (
-        costs["2-bit act, bwn weights"]["cost_square"] == 2 * costs["ABC M=1, N=2"]["cost_square"]
-    )
-
-
-def test_compare_bad_inputs(capsys):
-    assert _run(["compare", "table3", "--base", "{nope", "--quiet"]) == 2
-    assert "--base is not a JSON object" in capsys.readouterr().err
-    assert _run(["compare", "table3", "--base", '{"widths": [4]}', "--quiet"]) == 2
-    assert "with an 'arch'" in capsys.readouterr().err
-    assert _run(["compare", "table3", "--seeds", "0", "0", "--base", json.dumps(TINY)]) == 2
-    assert "seeds must be distinct" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        _run(["compare", "section52", "--Ks", "0"])
-    with pytest.raises(SystemExit):
-        _run(["compare", "table2", "--width", "-1"])
-    with pytest.raises(SystemExit):
-        _run(["compare"])
-    assert _run(["compare", "table2", "--image-size", "8", "--quiet"]) == 2
-    assert "image_size" in capsys.readouterr().err
-
-
-def test_registered_on_the_abcref_command():
-    from abcref.cli import build_parser
-
-    args = build_parser().parse_args(["compare", "table2", "--width", "4", "--image-size", "32"])
-    assert args.what == "table2" and callable(args.func) and args.width == 4

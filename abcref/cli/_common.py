@@ -1,0 +1,343 @@
+"""What every subcommand shares: the exit-status policy, the parser, argument types.
+
+The policy (``docs/cli.md`` has the table):
+
+====  ==========================================================================
+ 0    success
+ 1    the command ran and its verdict is negative: an oracle check failed,
+      ``eval --bits --strict`` found differing predictions, the bit check of
+      ``reproduce`` failed, training diverged (``FloatingPointError``)
+ 2    the command could not run as asked: a usage error (bad, contradicting
+      or inapplicable flags: argparse and :class:`UsageError`) or an unusable
+      input (a missing or wrong-kind path: ``OSError``; a malformed or corrupt
+      file or a value the library refuses: ``ValueError``, ``TypeError``)
+130   interrupted (Ctrl-C)
+====  ==========================================================================
+
+Every error is one line ``abcref <command>: error: <message>`` on stderr;
+``abcref --traceback ...`` re-raises instead, to show the traceback. Any
+other exception is a bug and ends with Python's traceback. Subcommands
+return 0 or 1 and raise for everything else; :func:`run` applies the
+policy, once, for all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK = 0
+EXIT_NEGATIVE = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Flags that contradict each other or do not apply together (exit status 2)."""
+
+
+#: Failures caused by the user's flags, paths or files: one line, status 2.
+INPUT_ERRORS = (UsageError, OSError, ValueError, TypeError)
+
+
+def run(args) -> int:
+    """Run a parsed command (``args.run(args)``) under the one exit-status policy."""
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{args.command_prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except FloatingPointError as exc:  # training diverged: it ran, and failed
+        if args.traceback:
+            raise
+        _print_error(args, exc)
+        return EXIT_NEGATIVE
+    except INPUT_ERRORS as exc:
+        if args.traceback:
+            raise
+        _print_error(args, exc)
+        return EXIT_ERROR
+
+
+def _print_error(args, exc: BaseException) -> None:
+    lines = str(exc).strip().splitlines()
+    message = lines[0] if lines else type(exc).__name__
+    print(f"{args.command_prog}: error: {message}", file=sys.stderr)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the descriptions' line breaks; append real defaults (not None/False) to help."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in help_text
+            and "default" not in help_text
+            and default not in (None, False, argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            shown = " ".join(map(str, default)) if isinstance(default, list) else default
+            help_text += f" (default: {shown})"
+        return help_text
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors follow the policy: one line, status 2.
+
+    Subparsers inherit the class (argparse creates them with the parent's
+    type), so every subcommand reports ``abcref train: error: ...`` alike.
+    """
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def set_run(parser: argparse.ArgumentParser, run_command) -> None:
+    """Make ``run_command(args)`` what :func:`run` calls for this (leaf) parser."""
+    parser.set_defaults(run=run_command, command_prog=parser.prog)
+
+
+# -- argument types -----------------------------------------------------------
+
+
+def _number(text: str, kind, minimum, strict: bool):
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    bound = f"{'>' if strict else '>='} {minimum}"
+    if kind is float and value in (float("inf"), float("-inf")):
+        ok = False
+    else:
+        ok = value > minimum if strict else value >= minimum  # False for NaN
+    if not ok:
+        what = "an integer" if kind is int else "a finite number"
+        raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _number(text, int, 1, strict=False)
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0."""
+    return _number(text, int, 0, strict=False)
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    return _number(text, float, 0, strict=True)
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    return _number(text, float, 0, strict=False)
+
+
+# -- flags several subcommands share ------------------------------------------
+
+# What train, sweep and compare do when a flag is not given. Their parsers
+# default to None, so that ``train --resume`` can tell the flags given on
+# the command line from defaults (and resume with the saved settings).
+TRAIN_DEFAULTS = {
+    "model": "small_cnn",
+    "M": 3,
+    "N": 3,
+    "fp": False,
+    "per_channel": False,
+    "weight_ste": "paper",
+    "widths": None,  # the builder's default, [32, 64, 64, 64]
+    "depth": None,  # cifar_resnet's default, 20
+    "width": None,  # cifar_resnet's default, 16
+    "dtype": "float32",
+    "optimizer": "adam",
+    "epochs": 5,
+    "lr": None,  # per optimizer, LR_DEFAULTS
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+    "batch_size": 64,
+    "seed": 0,
+    "data": "digits",
+    "limit": None,
+}
+LR_DEFAULTS = {"adam": 3e-3, "sgd": 0.05}
+ARCH_KEYS = ("model", "widths", "depth", "width", "dtype")
+MODEL_KEYS = (*ARCH_KEYS, "M", "N", "fp", "per_channel", "weight_ste")
+BUDGET_KEYS = ("optimizer", "epochs", "lr", "weight_decay", "schedule", "batch_size")
+DATA_KEYS = ("data", "limit")
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """The architecture and ABC options of train and sweep."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "model",
+        nargs="?",
+        choices=("small_cnn", "cifar_resnet"),
+        default=None,
+        help="architecture, given first (default small_cnn: FP conv, 3 ABC convs, FP linear; "
+        "cifar_resnet: ResNet-(6n+2) for 32x32 RGB)",
+    )
+    group.add_argument(
+        "--widths",
+        nargs="+",
+        type=positive_int,
+        metavar="C",
+        help="small_cnn: output channels of each 3x3 conv (default 32 64 64 64)",
+    )
+    group.add_argument("--depth", type=positive_int, help="cifar_resnet: depth 6n+2 (default 20)")
+    group.add_argument(
+        "--width", type=positive_int, help="cifar_resnet: first-stage channels (default 16)"
+    )
+    group.add_argument(
+        "--per-channel",
+        action="store_true",
+        default=None,
+        help="channel-wise weight bases (one alpha per output channel; default whole-layer)",
+    )
+    group.add_argument(
+        "--weight-ste",
+        choices=("paper", "sum", "identity"),
+        help="reading of eq. 7 for the latent-weight gradient (default paper; docs/binarize.md)",
+    )
+    group.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        help="parameter and data dtype (default float32)",
+    )
+
+
+def add_budget_flags(parser: argparse.ArgumentParser, defaults: dict = TRAIN_DEFAULTS) -> None:
+    """Optimizer, epochs, learning rate, weight decay, schedule, batch size."""
+    if defaults["lr"] is None:
+        lr_default = "3e-3 for adam, 0.05 for sgd"
+    else:
+        lr_default = f"{defaults['lr']:g}"
+    group = parser.add_argument_group("training budget")
+    group.add_argument(
+        "--optimizer",
+        choices=tuple(LR_DEFAULTS),
+        help=f"adam, or sgd with momentum 0.9 (default {defaults['optimizer']})",
+    )
+    group.add_argument(
+        "--epochs", type=positive_int, help=f"epochs per run (default {defaults['epochs']})"
+    )
+    group.add_argument(
+        "--lr", type=positive_float, help=f"initial learning rate (default {lr_default})"
+    )
+    group.add_argument(
+        "--weight-decay",
+        type=nonnegative_float,
+        help=f"L2 on conv/linear weights (default {defaults['weight_decay']:g})",
+    )
+    group.add_argument(
+        "--schedule",
+        choices=("cosine", "constant"),
+        help=f"learning-rate schedule; cosine: per step, down to 0 at the end "
+        f"(default {defaults['schedule']})",
+    )
+    group.add_argument("--batch-size", type=positive_int, help=f"default {defaults['batch_size']}")
+
+
+def add_data_flags(parser: argparse.ArgumentParser) -> None:
+    """``--data`` and ``--limit`` of train, sweep and compare."""
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data",
+        metavar="NAME_OR_DIR",
+        help="'digits' (embedded, 1,437 train / 360 test 8x8 images; the default) or a "
+        "directory of MNIST IDX files or CIFAR-10 binary batches",
+    )
+    group.add_argument(
+        "--limit",
+        type=positive_int,
+        metavar="K",
+        help="use only the first K images of each split (quick runs)",
+    )
+
+
+def add_seeds_flag(parser, default, help="one run per seed (initialisation and minibatch order)"):
+    """``--seeds S [S ...]``."""
+    parser.add_argument(
+        "--seeds", nargs="+", type=nonnegative_int, default=default, metavar="S", help=help
+    )
+
+
+def add_progress_flag(parser, *aliases: str) -> None:
+    """``--no-progress`` (``aliases``: older names of the same flag)."""
+    parser.add_argument(
+        "--no-progress",
+        *aliases,
+        dest="no_progress",
+        action="store_true",
+        help="no progress output (bars or a line per finished run)",
+    )
+
+
+def resolve(args, keys, *stored: dict, defaults: dict = TRAIN_DEFAULTS) -> dict:
+    """Flags given on the command line over ``stored`` dicts over ``defaults``."""
+    out = {k: defaults[k] for k in keys}
+    for source in stored:
+        out.update({k: v for k, v in source.items() if k in keys and v is not None})
+    out.update({k: getattr(args, k) for k in keys if getattr(args, k, None) is not None})
+    if "lr" in out and out["lr"] is None:
+        out["lr"] = LR_DEFAULTS[out["optimizer"]]
+    return out
+
+
+def model_config(settings: dict, *, num_classes: int, in_channels: int, conv) -> dict:
+    """The ``build_model`` config of the ``model``/``widths``/... settings."""
+    config = {
+        "arch": settings["model"],
+        "in_channels": in_channels,
+        "num_classes": num_classes,
+        "dtype": settings["dtype"],
+        "conv": conv,
+    }
+    if settings["model"] == "small_cnn":
+        if settings.get("depth") is not None or settings.get("width") is not None:
+            raise UsageError("--depth and --width are cifar_resnet options (small_cnn: --widths)")
+        if settings.get("widths") is not None:
+            config["widths"] = list(settings["widths"])
+    else:
+        if settings.get("widths") is not None:
+            raise UsageError("--widths is a small_cnn option (cifar_resnet: --depth, --width)")
+        for key in ("depth", "width"):
+            if settings.get(key) is not None:
+                config[key] = settings[key]
+    return config
+
+
+# -- printing -------------------------------------------------------------------
+
+
+def describe_model(config: dict) -> str:
+    """``"small_cnn [4, 8], ABC M=2, N=2"``: a model config in a few words."""
+    conv = config["conv"]
+    if conv.get("kind") == "abc":
+        n = "FP" if conv["N"] is None else conv["N"]
+        what = f"ABC M={conv['M']}, N={n}" + (", per-channel" if conv["per_channel"] else "")
+    elif conv.get("kind") == "fp":
+        what = "full precision"
+    else:
+        what = f"conv kind {conv.get('kind')}"
+    shape = config.get("widths") or f"depth {config.get('depth')}, width {config.get('width')}"
+    return f"{config['arch']} {shape}, {what}"
+
+
+def format_metrics(metrics: dict, prefix: str = "") -> str:
+    """``"loss 0.1234, top-1 98.06%, top-5 100.00%"``."""
+    parts = [
+        f"loss {metrics[prefix + 'loss']:.4f}",
+        f"top-1 {100 * metrics[prefix + 'top1']:.2f}%",
+    ]
+    if prefix + "top5" in metrics:
+        parts.append(f"top-5 {100 * metrics[prefix + 'top5']:.2f}%")
+    return ", ".join(parts)

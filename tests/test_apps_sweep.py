@@ -1,0 +1,139 @@
+"""Tests of abcref.apps.sweep: grid_configs and run_sweep (rows, seeds, logs, bad arguments)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from abcref.apps.results import ROW_COLUMNS
+from abcref.apps.sweep import FULL_PRECISION, abc_conv, grid_configs, run_sweep, slug
+from abcref.data import load_digits
+
+TINY = {"arch": "small_cnn", "widths": [4, 8]}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_digits(limit=96)
+
+
+@pytest.fixture(scope="module")
+def result(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    configs = grid_configs([1, 2], [1, 2], base=TINY)
+    res = run_sweep(configs, data=data, seeds=(0, 1), epochs=1, batch_size=32, out_dir=out)
+    res.out = out
+    return res
+
+
+def test_grid_configs_labels_and_kinds():
+    configs = grid_configs([1, 3], [1, None], base={"arch": "small_cnn", "conv": "ignored"})
+    assert list(configs) == [FULL_PRECISION, "M=1, N=1", "M=1, N=FP", "M=3, N=1", "M=3, N=FP"]
+    assert configs[FULL_PRECISION]["conv"] == "fp"
+    assert configs["M=3, N=1"]["conv"] == {"kind": "abc", "M": 3, "N": 1}
+    assert configs["M=1, N=FP"]["conv"]["N"] is None
+    pc = grid_configs([1], [1], full_precision=False, per_channel=True, weight_ste="identity")
+    assert list(pc) == ["M=1, N=1"]
+    assert pc["M=1, N=1"]["conv"]["per_channel"] is True
+    assert pc["M=1, N=1"]["conv"]["weight_ste"] == "identity"
+
+
+def test_abc_conv_leaves_out_defaults():
+    assert abc_conv(3, None) == {"kind": "abc", "M": 3, "N": None}
+    assert abc_conv(1, 2, per_channel=True, weight_ste="sum") == {
+        "kind": "abc",
+        "M": 1,
+        "N": 2,
+        "per_channel": True,
+        "weight_ste": "sum",
+    }
+
+
+def test_slug():
+    assert slug("M=1, N=3") == "M1_N3" and slug(FULL_PRECISION) == "full_precision"
+    assert slug("==") == "run"
+
+
+def test_rows_one_per_label_and_seed(result):
+    assert [(r["label"], r["seed"]) for r in result.rows] == [
+        (label, seed) for label in result.labels for seed in (0, 1)
+    ]
+    for row in result.rows:
+        assert set(row) == set(ROW_COLUMNS)
+        assert 0.0 <= row["test_top1"] <= 1.0 and 0.0 <= row["train_top1"] <= 1.0
+        assert row["test_loss"] > 0 and row["seconds_per_epoch"] > 0
+        assert row["epochs"] == 1
+    assert result.settings["seeds"] == [0, 1]
+    assert result.configs["M=2, N=1"]["widths"] == [4, 8]
+    assert len(result.histories[FULL_PRECISION, 1]) == 1
+
+
+def test_run_uses_seed_for_init_and_order(data, result):
+    """A run equals fit() on build_model({**config, "seed": seed}) by hand."""
+    from abcref.nn import build_model
+    from abcref.train import Adam, Cosine, fit
+
+    model = build_model({**TINY, "conv": {"kind": "abc", "M": 1, "N": 2}, "seed": 1})
+    history = fit(
+        model,
+        data,
+        epochs=1,
+        optimizer=Adam(model, lr=3e-3),
+        schedule=Cosine(3e-3, 1),
+        batch_size=32,
+        seed=1,
+        progress=False,
+    )
+    (row,) = [r for r in result.runs("M=1, N=2") if r["seed"] == 1]
+    assert row["test_top1"] == history.last["test_top1"]
+    assert row["test_loss"] == history.last["test_loss"]
+
+
+def test_deterministic(data):
+    configs = grid_configs([1], [2], base=TINY)
+    a = run_sweep(configs, data=data, seeds=(3,), epochs=1, batch_size=32)
+    b = run_sweep(configs, data=data, seeds=(3,), epochs=1, batch_size=32)
+    strip = [{k: v for k, v in r.items() if "seconds" not in k} for r in a.rows]
+    assert strip == [{k: v for k, v in r.items() if "seconds" not in k} for r in b.rows]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"configs": {}}, ValueError, "non-empty mapping"),
+        ({"seeds": ()}, ValueError, "at least one seed"),
+        ({"seeds": (0, 0)}, ValueError, "distinct"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
+        ({"schedule": "step"}, ValueError, "schedule"),
+        ({"configs": {"x": {"arch": "small_cnn", "widthz": [4]}}}, ValueError, "widthz"),
+        ({"configs": {3: TINY}}, TypeError, "labels"),
+    ],
+)
+def test_bad_arguments(data, kwargs, error, match):
+    args = {"configs": {"fp": {**TINY, "conv": "fp"}}, "data": data, "seeds": (0,), **kwargs}
+    with pytest.raises(error, match=match):
+        run_sweep(**args)
+
+
+def test_on_run_sees_each_trained_model_in_eval_mode(data):
+    seen = []
+
+    def on_run(label, seed, model, history):
+        seen.append((label, seed, model.training, model.config["seed"], len(history.records)))
+
+    configs = grid_configs([1], [1], base=TINY)
+    result = run_sweep(configs, data=data, seeds=(0, 4), epochs=1, batch_size=32, on_run=on_run)
+    assert seen == [(label, seed, False, seed, 1) for label in configs for seed in (0, 4)]
+    assert result.models == {}  # keep_models is off
+
+
+def test_logs_and_sweep_json_written(result):
+    out = result.out
+    assert (out / "sweep.json").is_file()
+    assert sorted(p.name for p in (out / "logs").iterdir()) == sorted(
+        f"{slug(label)}_seed{seed}.jsonl" for label in result.labels for seed in (0, 1)
+    )
+    record = json.loads((out / "logs" / "M1_N2_seed0.jsonl").read_text().splitlines()[0])
+    assert record["epoch"] == 1
