@@ -161,7 +161,7 @@ def run_case(fn, inp, kw):
         ph, pw = (p, p) if isinstance(p, int) else p
         y = F.conv2d(F.pad(a, (pw, pw, ph, ph), value=kw["pad_value"]), b, stride=kw["stride"])
         return {"out": torch.round(y).to(torch.int64)}
-    if fn == "abcref.bitpack.thresholds.fold_batchnorm_into_thresholds":
+    if fn == "abcref.bitpack.thresholds.fold_batchnorm_exact":
         return fold_batchnorm(t(inp["R"]), t(inp["a"]), t(inp["b"]), t(inp["v"]))
     return None
 

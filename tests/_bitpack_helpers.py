@@ -27,3 +27,15 @@ def float_conv2d(a, b, *, stride=(1, 1), padding=(0, 0), pad_value=0.0):
 def random_signs(rng, shape, dtype=np.float64):
     """Array of the given shape holding +1/-1 drawn uniformly."""
     return np.where(rng.random(shape) < 0.5, -1, 1).astype(dtype)
+
+
+def values_around(thresholds, dtype, steps=3):
+    """Each finite threshold and its `steps` float neighbours on both sides, per channel."""
+    t = np.where(np.isfinite(thresholds), thresholds, 0).astype(dtype)
+    out = [t]
+    up, down = t, t
+    for _ in range(steps):
+        up = np.nextafter(up, dtype(np.inf))
+        down = np.nextafter(down, dtype(-np.inf))
+        out += [up, down]
+    return np.concatenate(out, axis=0)  # (values, C)

@@ -4,11 +4,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcref.binarize import abc_conv2d_forward, binarize_activations
-from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
+from abcref.bitpack.thresholds import fold_batchnorm_exact
 from abcref.compiler import batchnorm_affine, compile_abc_conv, compile_abcconv
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
-from tests._bitpack_helpers import float_conv2d
+from tests._bitpack_helpers import float_conv2d, values_around
 
 
 def _random_layer(rng, *, c_in, c_out, k, M, N, stride, padding, pad_value, per_channel, dtype):
@@ -89,73 +89,6 @@ def test_compiled_layer_matches_abc_conv2d_forward(cfg):
     np.testing.assert_allclose(out, expected, rtol=0, atol=rtol * scale)
 
 
-def _values_around(thresholds, dtype, steps=3):
-    """Each finite threshold and its `steps` float neighbours on both sides, per channel."""
-    t = np.where(np.isfinite(thresholds), thresholds, 0).astype(dtype)
-    out = [t]
-    up, down = t, t
-    for _ in range(steps):
-        up = np.nextafter(up, dtype(np.inf))
-        down = np.nextafter(down, dtype(-np.inf))
-        out += [up, down]
-    return np.concatenate(out, axis=0)  # (values, C)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("sign", ["positive", "negative", "zero", "mixed"])
-def test_fold_batchnorm_matches_reference_predicate_exactly(dtype, sign):
-    rng = np.random.default_rng({"positive": 0, "negative": 1, "zero": 2, "mixed": 3}[sign])
-    channels, n_act = 40, 3
-    a = rng.uniform(0.05, 3.0, channels) * rng.choice([1e-3, 1.0, 1e3], channels)
-    a = {
-        "positive": a,
-        "negative": -a,
-        "zero": 0 * a,
-        "mixed": a * rng.choice([-1, 0, 1], channels),
-    }[sign].astype(dtype)
-    b = rng.normal(size=channels).astype(dtype)
-    v = rng.normal(size=n_act).astype(dtype)
-    comparator = fold_batchnorm_into_thresholds(a, b, v)
-    np.testing.assert_array_equal(comparator.direction, np.sign(a).astype(np.int8))
-    t = 0.5 - v
-    probe = np.concatenate(
-        [
-            _values_around(comparator.thresholds.reshape(-1, channels), dtype),
-            rng.normal(scale=5.0, size=(50, channels)).astype(dtype),
-            ((t[:, None] - b[None]) / np.where(a == 0, 1, a)[None]).astype(dtype),  # paper's R*
-        ]
-    )
-    x = probe[:, :, None, None]  # (batch, C, 1, 1)
-    bits = comparator.bits(x)
-    reference = np.stack(
-        [a[None, :, None, None] * x + b[None, :, None, None] >= t[n] for n in range(n_act)]
-    )
-    np.testing.assert_array_equal(bits, reference)
-    if sign == "zero":  # constant output: +1 iff b >= 0.5 - v
-        np.testing.assert_array_equal(bits[:, 0, :, 0, 0], b[None, :] >= t[:, None])
-
-
-def test_fold_flips_comparison_for_negative_scale():
-    a, b, v = np.array([-2.0]), np.array([0.0]), np.array([0.5])  # H = +1 iff -2R >= 0
-    comparator = fold_batchnorm_into_thresholds(a, b, v)
-    x = np.array([-1.0, 0.0, 1e-300, 1.0]).reshape(4, 1, 1, 1)
-    np.testing.assert_array_equal(comparator.bits(x)[0, :, 0, 0, 0], [True, True, False, False])
-
-
-def test_exact_threshold_differs_from_rounded_quotient_somewhere():
-    # Why the bisection: the paper's quotient, rounded, misclassifies some ties.
-    rng = np.random.default_rng(5)
-    a = rng.uniform(0.1, 10, 2000).astype(np.float32)
-    b = rng.normal(size=2000).astype(np.float32)
-    v = np.array([0.1], dtype=np.float32)
-    t = np.float32(0.5) - v
-    quotient = ((t - b) / a).astype(np.float32)
-    exact = fold_batchnorm_into_thresholds(a, b, v).thresholds[0]
-    assert np.any(quotient != exact)
-    at_quotient = a * quotient + b >= t  # the float model's answer at R = quotient
-    np.testing.assert_array_equal(quotient >= exact, at_quotient)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gamma_sign", [1.0, -1.0, 0.0])
 def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dtype):
@@ -190,7 +123,7 @@ def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dt
     a, b, _ = batchnorm_affine(bn)
     np.testing.assert_array_equal(compiled.comparator.direction, np.sign(a).astype(np.int8))
     # Bits identical to binarising the float BN output, also at and next to every threshold.
-    edges = _values_around(compiled.comparator.thresholds, dtype)  # (values, C)
+    edges = values_around(compiled.comparator.thresholds, dtype)  # (values, C)
     for probe in (x, edges[:, :, None, None]):
         np.testing.assert_array_equal(
             compiled.comparator.bits(probe),
@@ -220,6 +153,6 @@ def test_compile_errors():
     with pytest.raises(TypeError, match="arrays must share one dtype"):
         compile_abc_conv(bases, alphas.astype(np.float32), v, beta)
     with pytest.raises(TypeError, match="a must have dtype float32 or float64"):
-        fold_batchnorm_into_thresholds(np.ones(2, dtype=int), np.ones(2), np.ones(1))
+        fold_batchnorm_exact(np.ones(2, dtype=int), np.ones(2), np.ones(1))
     with pytest.raises(TypeError, match="arrays must share one dtype"):
-        fold_batchnorm_into_thresholds(np.ones(2), np.ones(2, np.float32), np.ones(1))
+        fold_batchnorm_exact(np.ones(2), np.ones(2, np.float32), np.ones(1))

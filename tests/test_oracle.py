@@ -64,7 +64,7 @@ def test_export_writes_manifest_and_small_files(suite):
         "abcref.binarize.abc_conv2d_forward",
         "abcref.binarize.abc_conv2d_backward",
         "abcref.bitpack.xnor_conv2d",
-        "abcref.bitpack.thresholds.fold_batchnorm_into_thresholds",
+        "abcref.bitpack.thresholds.fold_batchnorm_exact",
     }
     total = sum(p.stat().st_size for p in suite.iterdir())
     assert total < 600_000

@@ -108,7 +108,7 @@ def test_abc_conv_with_list_v_or_beta_names_the_argument():
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma, beta, R, sign):
     from abcref.binarize import binarize_activations
-    from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
+    from abcref.bitpack.thresholds import fold_batchnorm_exact
     from abcref.compiler import batchnorm_affine
     from abcref.nn.layers import BatchNorm2d
 
@@ -120,7 +120,7 @@ def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma
     a, b, bn_fn = batchnorm_affine(bn)
     assert np.sign(a[0]) == sign
     v = np.array([0.5], dtype=dtype)  # threshold 0: BN(R) = beta + tiny * R crosses it
-    comparator = fold_batchnorm_into_thresholds(a, b, v, batchnorm=bn_fn)
+    comparator = fold_batchnorm_exact(a, b, v, batchnorm=bn_fn)
     x = np.array([-R, 0.0, R], dtype=dtype).reshape(3, 1, 1, 1)
     float_bits = binarize_activations(bn.forward(x), v) > 0
     assert float_bits.any() and not float_bits.all()  # the BN output is not constant

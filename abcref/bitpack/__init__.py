@@ -18,12 +18,13 @@ popcount GEMM; compiling a trained model on top of these is
 
 from abcref.bitpack.conv import xnor_conv2d, xnor_conv2d_naive, zero_padding_correction
 from abcref.bitpack.pack import WORD_BITS, num_words, pack_signs, unpack_signs
-from abcref.bitpack.thresholds import ActivationComparator, fold_batchnorm_into_thresholds
+from abcref.bitpack.thresholds import ActivationComparator, fold_batchnorm, fold_batchnorm_exact
 
 __all__ = [
     "WORD_BITS",
     "ActivationComparator",
-    "fold_batchnorm_into_thresholds",
+    "fold_batchnorm",
+    "fold_batchnorm_exact",
     "num_words",
     "pack_signs",
     "unpack_signs",

@@ -6,7 +6,8 @@ addition for the shift (:func:`plain_comparator`).
 Batch norm folded into the comparator (section 5.3 (2))
 -------------------------------------------------------
 With ``BN(R) = a R + b`` per channel and ``t = 0.5 - v``, the paper writes
-``H_v(BN(R)) = +1 iff R >= (t - b) / a``. That holds for ``a > 0`` only:
+``H_v(BN(R)) = +1 iff R >= (t - b) / a`` (:func:`fold_batchnorm`). That
+holds for ``a > 0`` only:
 
 - ``a > 0``: ``+1 iff R >= (t - b) / a``;
 - ``a < 0``: dividing by a negative number flips the comparison,
@@ -16,9 +17,10 @@ With ``BN(R) = a R + b`` per channel and ``t = 0.5 - v``, the paper writes
 
 Ties and float rounding. The float model evaluates ``fl(BN(R)) >= t``;
 the quotient ``(t - b) / a`` is itself rounded, so for an R within an
-ulp or two of it the two comparisons can disagree. abcref therefore
-does not use the quotient as is: it finds, per channel and activation,
-the exact boundary of the float predicate. ``fl(BN(.))`` is monotone
+ulp or two of it the two comparisons can disagree.
+:func:`fold_batchnorm_exact`, which the compiled engine uses, therefore
+finds, per channel and activation, the exact boundary of the float
+predicate instead. ``fl(BN(.))`` is monotone
 (each rounded step ``x - mean``, ``/ s``, ``* gamma``, ``+ beta`` is
 monotone), so ``{R : fl(BN(R)) >= t}`` is a ray of floats,
 ``[R*, inf)`` for ``a > 0`` or ``(-inf, R*]`` for ``a < 0``; a bisection
@@ -96,6 +98,46 @@ def plain_comparator(v: np.ndarray, channels: int) -> ActivationComparator:
     )
 
 
+def fold_batchnorm(a: np.ndarray, b: np.ndarray, v: np.ndarray) -> ActivationComparator:
+    """``H_v(a R + b)`` as comparators on R: the threshold ``(0.5 - v - b) / a``, section 5.3 (2).
+
+    Parameters
+    ----------
+    a, b : ndarray of shape (C,)
+        Per-channel scale and shift of the batch norm at run time
+        (``a = gamma / sqrt(var + eps)``, ``b = beta - a * mean``).
+    v : ndarray of shape (N,)
+        Activation shifts, dtype of ``a``.
+
+    Returns
+    -------
+    ActivationComparator
+        Thresholds ``(0.5 - v_n - b) / a`` (N, C), rounded once; the
+        direction ``sign(a)`` (the comparison flips for ``a < 0``); for
+        ``a = 0`` the constant output ``b >= 0.5 - v_n`` (threshold 0).
+
+    Notes
+    -----
+    The paper's formula, correct for ``a > 0`` only (conventions row 12).
+    The rounded quotient can misclassify an R within an ulp or two of it;
+    :func:`fold_batchnorm_exact` does not.
+    """
+    _check_fold_args(a, b, v)
+    t = activation_thresholds(v)[:, None]  # 0.5 - v_n, (N, 1)
+    zero = a == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        thresholds = np.where(zero, 0, (t - b) / a)  # (0.5 - v - b) / a
+    constant = (b >= t) & zero  # a = 0: BN(R) = b for every R
+    return ActivationComparator(np.sign(a).astype(np.int8), thresholds.astype(a.dtype), constant)
+
+
+def _check_fold_args(a, b, v):
+    check_same_dtype(a=check_array(a, "a", ndim=1), b=check_array(b, "b", ndim=1))
+    check_same_dtype(a=a, v=check_array(v, "v", ndim=1))
+    if b.shape != a.shape:
+        raise ValueError(f"b must have shape {a.shape} like a, got shape {b.shape}")
+
+
 def _ordered_keys(x: np.ndarray) -> np.ndarray:
     """Map floats to signed integers in the same order (an involution on bit patterns)."""
     ints = x.view(np.int64 if x.dtype == np.float64 else np.int32)
@@ -151,14 +193,14 @@ def _boundary(predicate, shape, dtype, upward: bool) -> np.ndarray:
     return out
 
 
-def fold_batchnorm_into_thresholds(
+def fold_batchnorm_exact(
     a: np.ndarray,
     b: np.ndarray,
     v: np.ndarray,
     *,
     batchnorm: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> ActivationComparator:
-    """Fold an eval-mode batch norm ``BN(R) = a R + b`` into the comparators of H_v.
+    """:func:`fold_batchnorm` with the exact float boundary instead of the rounded quotient.
 
     Parameters
     ----------
@@ -183,16 +225,13 @@ def fold_batchnorm_into_thresholds(
 
     Notes
     -----
-    Section 5.3 (2) of the paper gives ``R >= (0.5 - v - b) / a``,
-    correct for a > 0 only (conventions.md row 12). The returned
-    threshold is the exact float boundary of ``fl(BN(R)) >= t_n``, not
-    the rounded quotient (module docstring), so ties at the threshold
-    go exactly as in the float model.
+    The returned threshold is the exact float boundary of
+    ``fl(BN(R)) >= t_n`` (module docstring), so the comparator agrees
+    with the float model for every finite R, ties included; it differs
+    from the paper's quotient by at most a few ulps.
     """
-    dtype = check_same_dtype(a=check_array(a, "a", ndim=1), b=check_array(b, "b", ndim=1))
-    check_same_dtype(a=a, v=check_array(v, "v", ndim=1))
-    if b.shape != a.shape:
-        raise ValueError(f"b must have shape {a.shape} like a, got shape {b.shape}")
+    _check_fold_args(a, b, v)
+    dtype = a.dtype
     if batchnorm is None:
 
         def batchnorm(r):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
+from abcref.bitpack.thresholds import fold_batchnorm_exact
 from abcref.compiler.packed import CompiledABCConv2d, compile_abc_conv
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
@@ -60,7 +60,7 @@ def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
             raise ValueError(
                 f"batchnorm has {a.shape[0]} channels, the layer expects {layer.in_channels}"
             )
-        comparator = fold_batchnorm_into_thresholds(a, b, v, batchnorm=bn_fn)
+        comparator = fold_batchnorm_exact(a, b, v, batchnorm=bn_fn)
     pad_value = layer.pad_value
     if pad_value not in (0.0, 1.0, -1.0):
         raise ValueError(f"layer.pad_value must be 0, +1 or -1, got {pad_value}")

@@ -192,7 +192,7 @@ def compile_abc_conv(
         Border value of the binary activations (conventions.md row 10).
     comparator : ActivationComparator, optional
         Thresholds with a batch norm folded in
-        (:func:`fold_batchnorm_into_thresholds`); default ``R >= 0.5 - v``.
+        (:func:`fold_batchnorm_exact`); default ``R >= 0.5 - v``.
     """
     check_signs(bases, "bases")
     if bases.ndim != 5:

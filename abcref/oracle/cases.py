@@ -103,7 +103,7 @@ _ACT = "abcref.binarize.binarize_activations"
 _ABC_F = "abcref.binarize.abc_conv2d_forward"
 _ABC_B = "abcref.binarize.abc_conv2d_backward"
 _XNOR = "abcref.bitpack.xnor_conv2d"
-_FOLD = "abcref.bitpack.thresholds.fold_batchnorm_into_thresholds"
+_FOLD = "abcref.bitpack.thresholds.fold_batchnorm_exact"
 
 
 def _weights_kwargs(M, *, shifts=None, ddof=0, ridge=DEFAULT_RIDGE, per_channel=False):

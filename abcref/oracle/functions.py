@@ -187,9 +187,9 @@ def _xnor_rules(kw):
 
 
 def _run_fold(inp, kw):
-    from abcref.bitpack.thresholds import fold_batchnorm_into_thresholds
+    from abcref.bitpack.thresholds import fold_batchnorm_exact
 
-    comp = fold_batchnorm_into_thresholds(inp["a"], inp["b"], inp["v"], **kw)
+    comp = fold_batchnorm_exact(inp["a"], inp["b"], inp["v"], **kw)
     return {
         "direction": comp.direction,
         "thresholds": comp.thresholds,
@@ -262,7 +262,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             bit_outputs=("out",),
         ),
         FunctionSpec(
-            name="abcref.bitpack.thresholds.fold_batchnorm_into_thresholds",
+            name="abcref.bitpack.thresholds.fold_batchnorm_exact",
             inputs=("a", "b", "v", "R"),
             required_inputs=("a", "b", "v", "R"),
             outputs=("direction", "thresholds", "constant", "A"),

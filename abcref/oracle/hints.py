@@ -145,7 +145,7 @@ def _alternatives(case: dict) -> list[tuple[str, str, dict]]:
                         {"pad_value": pad},
                     )
                 )
-    if fn == "abcref.bitpack.thresholds.fold_batchnorm_into_thresholds":
+    if fn == "abcref.bitpack.thresholds.fold_batchnorm_exact":
         alts.append(
             (
                 "bn_flip",

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from abcref.binarize import H_v, activation_thresholds
-from abcref.bitpack import fold_batchnorm_into_thresholds
+from abcref.bitpack import fold_batchnorm_exact
 from abcref.compiler import batchnorm_affine, compile_model, format_summary, model_summary
 from abcref.data import load_digits
 from abcref.nn import abc_conv, build_model
@@ -174,7 +174,7 @@ for name in ("bn1", "bn2", "bn3"):
 # or two away from the true boundary. An $R$ that lands in that gap is binarised differently, and one flipped bit
 # changes the integer convolutions. Rare, but an oracle must not depend on luck.
 #
-# `fold_batchnorm_into_thresholds` therefore finds the exact boundary: $R \mapsto \mathrm{fl}(\mathrm{BN}(R))$ is monotone (every
+# `fold_batchnorm_exact` therefore finds the exact boundary: $R \mapsto \mathrm{fl}(\mathrm{BN}(R))$ is monotone (every
 # rounded step is), so $\{R : \mathrm{fl}(\mathrm{BN}(R)) \ge t\}$ is a ray of floats, and a bisection over the ordered bit
 # patterns of float32 (at most 32 steps, vectorised over channels) finds its end point $R^*$. Compare it with the
 # quotient, in units in the last place:
@@ -182,7 +182,7 @@ for name in ("bn1", "bn2", "bn3"):
 # %%
 a0, b0, bn_fn = batchnorm_affine(model.bn2)
 v0 = model.conv3.params["v"]
-exact = fold_batchnorm_into_thresholds(a0, b0, v0, batchnorm=bn_fn).thresholds  # (N, C)
+exact = fold_batchnorm_exact(a0, b0, v0, batchnorm=bn_fn).thresholds  # (N, C)
 quotient = (activation_thresholds(v0)[:, None] - b0[None]) / a0[None]
 ulps = (exact.view(np.int32).astype(np.int64) - quotient.view(np.int32).astype(np.int64))
 print("exact boundary minus rounded quotient, in ulps (N x first 8 channels):\n", ulps[:, :8])
