@@ -48,7 +48,7 @@ from abcref.bitpack import (  # noqa: E402
     xnor_conv2d,
     xnor_popcount_conv2d_packed,
 )
-from abcref.compiler import compile_abcconv  # noqa: E402
+from abcref.compiler import compile_layer  # noqa: E402
 from abcref.ops import conv2d_forward  # noqa: E402
 
 
@@ -119,7 +119,7 @@ def main() -> int:
 
         layer = ABCConv2d(a.channels, a.channels, 3, M=3, N=3, padding=1).eval()
         r = rng.standard_normal(x.shape).astype(np.float32)
-        compiled = compile_abcconv(layer)
+        compiled = compile_layer(layer)
         abc_ms = _time_alternating(
             {
                 "ABCConv2d.forward (float, eval)": lambda: layer.forward(r),
