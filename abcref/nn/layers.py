@@ -10,7 +10,7 @@ parameters are updated in place, one backward per forward).
 Initialisation
 --------------
 ``Conv2d`` and ``Linear`` default to He (Kaiming) normal initialisation,
-``W ~ N(0, 2 / fan_in)`` with ``fan_in = C_in * kH * kW`` (He et al.,
+``weight ~ N(0, 2 / fan_in)`` with ``fan_in = C_in * kH * kW`` (He et al.,
 2015), suited to the ReLU networks abcref builds, and zero biases.
 ``init="pytorch"`` reproduces PyTorch's default instead: ``weight, bias ~
 U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (``kaiming_uniform_(a=sqrt(5))``).
