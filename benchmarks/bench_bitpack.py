@@ -42,7 +42,7 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
-from abcref.compiler import compile_abcconv  # noqa: E402
+from abcref.compiler import compile_layer  # noqa: E402
 from abcref.fast.conv import conv2d_forward  # noqa: E402
 from abcref.fast.xnor import (  # noqa: E402
     pack_conv_input,
@@ -119,7 +119,7 @@ def main() -> int:
 
         layer = ABCConv2d(a.channels, a.channels, 3, M=3, N=3, padding=1).eval()
         r = rng.standard_normal(x.shape).astype(np.float32)
-        compiled = compile_abcconv(layer)
+        compiled = compile_layer(layer)
         abc_ms = _time_alternating(
             {
                 "ABCConv2d.forward (float, eval)": lambda: layer.forward(r),

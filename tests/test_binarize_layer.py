@@ -43,18 +43,20 @@ def test_layer_gradients_equal_op_gradients_and_accumulate(train_shifts, per_cha
         train_shifts=train_shifts,
     )
     p = layer.params
-    ref_out, cache = abc_conv2d_forward(x, p["W"], p["v"], p["beta"], **kw)
+    ref_out, cache = abc_conv2d_forward(x, p["weight"], p["v"], p["beta"], **kw)
     ref = abc_conv2d_backward(dout, cache)
     np.testing.assert_array_equal(out, ref_out)
     np.testing.assert_array_equal(dx, ref["R"])
-    expected_names = {"W", "v", "beta"} | ({"u"} if train_shifts else set())
-    assert set(layer.params) == expected_names
-    for name in expected_names:
-        np.testing.assert_array_equal(layer.grads[name], ref[name])
+    op_names = {"weight": "W", "v": "v", "beta": "beta"} | ({"u": "u"} if train_shifts else {})
+    assert set(layer.params) == set(op_names)
+    for name, op_name in op_names.items():
+        np.testing.assert_array_equal(layer.grads[name], ref[op_name])
     layer.forward(x)
     layer.backward(dout)
-    for name in expected_names:
-        np.testing.assert_allclose(layer.grads[name], 2 * ref[name])
+    for name, op_name in op_names.items():
+        np.testing.assert_allclose(layer.grads[name], 2 * ref[op_name])
+    with pytest.raises(RuntimeError, match="ABCConv2d.backward called before forward"):
+        layer.backward(dout)  # the cache is consumed: one backward per forward
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -70,25 +72,25 @@ def test_layer_keeps_dtype(dtype):
 
 def test_weight_only_layer_has_no_activation_params():
     layer = ABCConv2d(2, 3, 3, M=2, N=None, dtype=np.float64)
-    assert set(layer.params) == {"W"}
+    assert set(layer.params) == {"weight"}
     x = np.random.default_rng(2).normal(size=(1, 2, 4, 4))
     out = layer.forward(x)
     layer.backward(np.ones_like(out))
-    assert np.abs(layer.grads["W"]).sum() > 0
+    assert np.abs(layer.grads["weight"]).sum() > 0
 
 
 def test_initialisation_and_compilation_interface():
     rng = np.random.default_rng(3)
     layer = ABCConv2d(8, 6, 3, M=3, N=3, rng=rng, per_channel=True, dtype=np.float64)
     bound = 1 / np.sqrt(8 * 9)  # PyTorch's default Conv2d init
-    assert np.abs(layer.params["W"]).max() <= bound
-    assert np.abs(layer.params["W"]).max() > 0.9 * bound
+    assert np.abs(layer.params["weight"]).max() <= bound
+    assert np.abs(layer.params["weight"]).max() > 0.9 * bound
     v, beta = default_activation_params(3, np.float64)
     np.testing.assert_array_equal(layer.params["v"], v)
     np.testing.assert_array_equal(layer.params["beta"], beta)
     assert len(np.unique(layer.params["v"])) == 3  # symmetry broken
     B, alphas = layer.weight_bases()
-    B_ref, a_ref = approximate_weights(layer.params["W"], 3, per_channel=True)
+    B_ref, a_ref = approximate_weights(layer.params["weight"], 3, per_channel=True)
     np.testing.assert_array_equal(B, B_ref)
     np.testing.assert_array_equal(alphas, a_ref)
     assert B.shape == (3, 6, 8, 3, 3) and alphas.shape == (6, 3)
@@ -126,5 +128,5 @@ def test_bad_arguments_raise_clear_errors():
     layer = ABCConv2d(2, 2, 3, M=1, N=1)
     with pytest.raises(RuntimeError, match="before forward"):
         layer.backward(np.zeros((1, 2, 1, 1), np.float32))
-    with pytest.raises(ValueError, match="W has 2 input channels .* x has 3 channels"):
+    with pytest.raises(ValueError, match=r"weight has 2 input channels .* but x has 3 channels"):
         layer.forward(np.zeros((1, 3, 5, 5), np.float32))

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from abcref.binarize import abc_conv2d_forward, binarize_activations
 from abcref.bitpack.thresholds import fold_batchnorm_exact
-from abcref.compiler import batchnorm_affine, compile_abc_conv, compile_abcconv
+from abcref.compiler import batchnorm_affine, compile_layer, pack_abc_conv
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
 from tests._bitpack_helpers import float_conv2d, values_around
@@ -53,7 +53,7 @@ def test_compiled_layer_matches_abc_conv2d_forward(cfg):
     rng = np.random.default_rng(cfg.pop("seed"))
     layer = _random_layer(rng, **cfg)
     x = rng.normal(size=(2, cfg["c_in"], 6, 5)).astype(cfg["dtype"])
-    compiled = compile_abcconv(layer)
+    compiled = compile_layer(layer)
 
     # Integer accumulations: exactly the float convolutions of the same B_m, A_n.
     dots = compiled.integer_convolutions(x)
@@ -74,7 +74,7 @@ def test_compiled_layer_matches_abc_conv2d_forward(cfg):
     out = compiled(x)
     expected, _ = abc_conv2d_forward(
         x,
-        layer.params["W"],
+        layer.params["weight"],
         layer.params["v"],
         layer.params["beta"],
         M=cfg["M"],
@@ -95,9 +95,9 @@ def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dt
     rng = np.random.default_rng(7)
     c_in = 5
     bn = BatchNorm2d(c_in, dtype=dtype)
-    bn.params["gamma"][...] = gamma_sign * rng.uniform(0.5, 2.0, c_in)
-    bn.params["gamma"][0] = 0.0
-    bn.params["beta"][...] = rng.normal(size=c_in)
+    bn.params["weight"][...] = gamma_sign * rng.uniform(0.5, 2.0, c_in)
+    bn.params["weight"][0] = 0.0
+    bn.params["bias"][...] = rng.normal(size=c_in)
     bn.buffers["running_mean"] = rng.normal(size=c_in).astype(dtype)
     bn.buffers["running_var"] = rng.uniform(0.5, 2.0, c_in).astype(dtype)
     bn.eval()
@@ -115,7 +115,7 @@ def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dt
         dtype=dtype,
     )
     x = rng.normal(size=(3, c_in, 7, 7)).astype(dtype)
-    compiled = compile_abcconv(layer, batchnorm=bn)
+    compiled = compile_layer(layer, batchnorm=bn)
     y = bn.forward(x)
     expected = layer.forward(y)
     atol = (1e-5 if dtype == np.float32 else 1e-12) * np.abs(expected).max()
@@ -134,24 +134,24 @@ def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dt
 def test_compile_errors():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="full-precision activations"):
-        compile_abcconv(ABCConv2d(2, 2, 3, M=2, N=None))
+        compile_layer(ABCConv2d(2, 2, 3, M=2, N=None))
     bases = np.ones((2, 3, 4, 3, 3))
     alphas, v, beta = np.ones(2), np.zeros(2), np.ones(2)
     with pytest.raises(ValueError, match=r"alphas must have shape \(2,\) or \(3, 2\)"):
-        compile_abc_conv(bases, np.ones(3), v, beta)
+        pack_abc_conv(bases, np.ones(3), v, beta)
     with pytest.raises(ValueError, match=r"betas must have shape \(2,\)"):
-        compile_abc_conv(bases, alphas, v, np.ones(3))
+        pack_abc_conv(bases, alphas, v, np.ones(3))
     with pytest.raises(ValueError, match=r"bases must hold only \+1 and -1"):
-        compile_abc_conv(bases * 0, alphas, v, beta)
+        pack_abc_conv(bases * 0, alphas, v, beta)
     with pytest.raises(ValueError, match=r"bases must have shape \(M, O, C, kh, kw\)"):
-        compile_abc_conv(bases[0], alphas, v, beta)
-    compiled = compile_abc_conv(bases, alphas, v, beta)
+        pack_abc_conv(bases[0], alphas, v, beta)
+    compiled = pack_abc_conv(bases, alphas, v, beta)
     with pytest.raises(ValueError, match="x has 5 channels, the layer expects 4"):
         compiled(rng.normal(size=(1, 5, 4, 4)))
     with pytest.raises(TypeError, match="arrays must share one dtype"):
         compiled(rng.normal(size=(1, 4, 4, 4)).astype(np.float32))
     with pytest.raises(TypeError, match="arrays must share one dtype"):
-        compile_abc_conv(bases, alphas.astype(np.float32), v, beta)
+        pack_abc_conv(bases, alphas.astype(np.float32), v, beta)
     with pytest.raises(TypeError, match="a must have dtype float32 or float64"):
         fold_batchnorm_exact(np.ones(2, dtype=int), np.ones(2), np.ones(1))
     with pytest.raises(TypeError, match="arrays must share one dtype"):

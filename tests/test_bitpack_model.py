@@ -14,11 +14,11 @@ def _randomise_batchnorms(model, rng):
     """BN statistics and affine params with every sign of gamma (0 included)."""
     for _, mod in model.named_modules():
         if isinstance(mod, BatchNorm2d):
-            c, dt = mod.params["gamma"].shape[0], mod.params["gamma"].dtype
+            c, dt = mod.params["weight"].shape[0], mod.params["weight"].dtype
             gamma = rng.normal(size=c) * rng.choice([-1.0, 1.0, 1.0], size=c)
             gamma[0] = 0.0
-            mod.params["gamma"][...] = gamma
-            mod.params["beta"][...] = rng.normal(size=c)
+            mod.params["weight"][...] = gamma
+            mod.params["bias"][...] = rng.normal(size=c)
             mod.buffers["running_mean"] = rng.normal(size=c).astype(dt)
             mod.buffers["running_var"] = rng.uniform(0.5, 2.0, size=c).astype(dt)
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from abcref.compiler.summary import format_summary, model_summary, summary_totals
+import abcref
+from abcref.compiler.summary import LayerSummary, format_summary, model_summary, summary_totals
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d
 from abcref.nn.module import Sequential
@@ -27,10 +28,12 @@ def test_counts_by_hand():
     conv2 = rows["conv2"]
     k, outputs = 8 * 9, 70 * 6 * 6
     assert conv2.output_shape == (70, 6, 6)
-    assert conv2.binary_params == 3 * 70 * k
-    assert conv2.float_params == 3 + 2 + 2 * 8  # alphas, betas, thresholds per channel (folded)
-    assert conv2.float_macs == k * outputs
-    assert conv2.binary_macs == 3 * 2 * k * outputs
+    assert conv2.packed_binary_params == 3 * 70 * k
+    # alphas, betas, thresholds per channel (folded)
+    assert conv2.packed_float_params == 3 + 2 + 2 * 8
+    assert conv2.float_model_params == 70 * k + 2 + 2  # latent weights, v, beta
+    assert conv2.float_model_macs == k * outputs
+    assert conv2.packed_binary_macs == 3 * 2 * k * outputs
     assert conv2.packed_float_macs == 3 * 2 * outputs
     assert conv2.packed_model_bytes == 3 * 70 * 9 * 1 * 8 + (3 + 2 + 16) * 4
     assert conv2.float_model_bytes == (70 * k + 2 + 2) * 4
@@ -38,16 +41,19 @@ def test_counts_by_hand():
     # bn2 feeds a weight-only ABC layer: not folded, kept as float.
     assert rows["bn2"].packed_model_bytes == rows["bn2"].float_model_bytes == 4 * 70 * 4
     conv3 = rows["conv3"]
-    assert conv3.binary_macs == 0 and conv3.packed_float_macs == 2 * 70 * 4 * 3 * 3
-    assert rows["conv1"].float_macs == 8 * 27 * 36 and rows["fc"].float_macs == 40
+    assert conv3.packed_binary_macs == 0 and conv3.packed_float_macs == 2 * 70 * 4 * 3 * 3
+    assert rows["conv1"].float_model_macs == 8 * 27 * 36 and rows["fc"].float_model_macs == 40
+    assert rows["fc"].float_model_params == rows["fc"].packed_float_params == 50
+    assert rows["bn1"].float_model_params == 16 and rows["bn1"].packed_float_params == 0
     totals = summary_totals(list(rows.values()))
-    assert totals["binary_macs"] == conv2.binary_macs
+    assert totals["packed_binary_macs"] == conv2.packed_binary_macs
+    assert totals["float_model_params"] == model.num_parameters()
     assert totals["packed_model_bytes"] == sum(r.packed_model_bytes for r in rows.values())
 
 
 def test_channel_wise_alphas_counted_per_channel():
     rows = {r.name: r for r in model_summary(_model(per_channel=True), (3, 6, 6))}
-    assert rows["conv2"].float_params == 70 * 3 + 2 + 2 * 8
+    assert rows["conv2"].packed_float_params == 70 * 3 + 2 + 2 * 8
 
 
 def test_summary_leaves_modes_and_forward_untouched():
@@ -78,5 +84,43 @@ def test_compiled_model_summary_matches_packed_columns():
     float_rows = {r.name: r for r in model_summary(model, (3, 6, 6))}
     bit_rows = {r.name: r for r in model_summary(compile_model(model), (3, 6, 6))}
     assert "bn1" not in bit_rows and bit_rows["conv2"].kind == "BitABCConv2d"
-    for column in ("binary_params", "binary_macs", "packed_float_macs", "packed_model_bytes"):
+    for column in (
+        "packed_float_params",
+        "packed_binary_params",
+        "packed_binary_macs",
+        "packed_float_macs",
+        "packed_model_bytes",
+    ):
         assert getattr(bit_rows["conv2"], column) == getattr(float_rows["conv2"], column)
+
+
+def test_every_column_names_the_model_it_describes():
+    counts = [f for f in LayerSummary.__dataclass_fields__ if f not in ("name", "kind")]
+    counts = [f for f in counts if f not in ("output_shape", "note")]
+    assert all(f.startswith(("float_model_", "packed_")) for f in counts)
+    lines = format_summary(model_summary(_model(), (3, 6, 6))).splitlines()
+    groups = [part.strip() for part in lines[0].split("|")]
+    assert groups == ["layer  type             output", "float model", "packed model"]
+    columns = [part.split() for part in lines[1].split("|")]
+    assert columns[1] == ["params", "memory", "MACs"]
+    assert " ".join(columns[2]) == "float params 1-bit params memory binary MACs float MACs"
+    # The group titles sit above their columns.
+    assert lines[0].index("| float model") == lines[1].index("|")
+    assert lines[0].index("| packed model") == lines[1].rindex("|")
+    conv2 = next(line for line in lines if line.startswith("conv2 "))
+    float_cells, packed_cells = (part.split() for part in conv2.split("|")[1:])
+    assert float_cells[0] == str(70 * 72 + 4) and packed_cells[:2] == ["21", str(3 * 70 * 72)]
+
+
+def test_top_level_summary_prints_like_larq():
+    model = _model()
+    printed = []
+    assert abcref.summary(model, (3, 6, 6), print_fn=printed.append) is None
+    assert printed == [format_summary(model_summary(model, (3, 6, 6)))]
+
+
+def test_summary_leaves_no_cache_behind():
+    model = _model()
+    model_summary(model, (3, 6, 6))
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        model.backward(np.zeros((1, 10), np.float32))

@@ -23,7 +23,8 @@ def test_summary_json_from_file(tmp_path, capsys):
     payload = json.loads(out)
     names = [row["name"] for row in payload["layers"]]
     assert names[:3] == ["conv1", "bn1", "conv2"]
-    assert payload["totals"]["binary_macs"] == sum(r["binary_macs"] for r in payload["layers"])
+    layers = payload["layers"]
+    assert payload["totals"]["packed_binary_macs"] == sum(r["packed_binary_macs"] for r in layers)
 
 
 def test_summary_bad_config(capsys):

@@ -34,28 +34,31 @@ def test_conv2d_matches_op_and_accumulates():
     x, dout = randn(2, 3, 5, 5), randn(2, 4, 3, 3)
     out = layer.forward(x)
     ref, cache = fast_conv.conv2d_forward(
-        x, layer.params["W"], layer.params["b"], stride=(2, 2), padding=(1, 1)
+        x, layer.params["weight"], layer.params["bias"], stride=(2, 2), padding=(1, 1)
     )
     np.testing.assert_array_equal(out, ref)
     dx = layer.backward(dout)
     rdx, rdw, rdb = fast_conv.conv2d_backward(dout, cache)
     np.testing.assert_array_equal(dx, rdx)
-    np.testing.assert_array_equal(layer.grads["W"], rdw)
-    np.testing.assert_array_equal(layer.grads["b"], rdb)
+    np.testing.assert_array_equal(layer.grads["weight"], rdw)
+    np.testing.assert_array_equal(layer.grads["bias"], rdb)
+    layer.forward(x)
     layer.backward(dout)  # gradients accumulate
-    np.testing.assert_allclose(layer.grads["W"], 2 * rdw, rtol=1e-14)
-    assert "b" not in Conv2d(3, 4, 3, bias=False).params
+    np.testing.assert_allclose(layer.grads["weight"], 2 * rdw, rtol=1e-14)
+    with pytest.raises(RuntimeError, match="Conv2d.backward called before forward"):
+        layer.backward(dout)  # the cache is consumed: one backward per forward
+    assert "bias" not in Conv2d(3, 4, 3, bias=False).params
 
 
 def test_init_rules():
     he = Conv2d(16, 32, 3, rng=np.random.default_rng(0), dtype=np.float64)
-    assert he.params["W"].std() == pytest.approx(np.sqrt(2 / (16 * 9)), rel=0.05)
-    assert not he.params["b"].any()
+    assert he.params["weight"].std() == pytest.approx(np.sqrt(2 / (16 * 9)), rel=0.05)
+    assert not he.params["bias"].any()
     pt = Linear(100, 50, init="pytorch", rng=np.random.default_rng(0))
-    assert np.abs(pt.params["W"]).max() <= 0.1 and np.abs(pt.params["b"]).max() <= 0.1
-    assert pt.params["W"].dtype == np.float32
-    a = Conv2d(2, 2, 3, rng=np.random.default_rng(5)).params["W"]
-    b = Conv2d(2, 2, 3, rng=np.random.default_rng(5)).params["W"]
+    assert np.abs(pt.params["weight"]).max() <= 0.1 and np.abs(pt.params["bias"]).max() <= 0.1
+    assert pt.params["weight"].dtype == np.float32
+    a = Conv2d(2, 2, 3, rng=np.random.default_rng(5)).params["weight"]
+    b = Conv2d(2, 2, 3, rng=np.random.default_rng(5)).params["weight"]
     np.testing.assert_array_equal(a, b)
 
 
@@ -63,24 +66,24 @@ def test_linear_matches_op():
     layer = Linear(5, 3, rng=np.random.default_rng(0), dtype=np.float64)
     x, dout = randn(4, 5), randn(4, 3)
     out = layer.forward(x)
-    ref, cache = ops.linear_forward(x, layer.params["W"], layer.params["b"])
+    ref, cache = ops.linear_forward(x, layer.params["weight"], layer.params["bias"])
     np.testing.assert_array_equal(out, ref)
     dx = layer.backward(dout)
     rdx, rdw, rdb = ops.linear_backward(dout, cache)
     np.testing.assert_array_equal(dx, rdx)
-    np.testing.assert_array_equal(layer.grads["W"], rdw)
-    np.testing.assert_array_equal(layer.grads["b"], rdb)
+    np.testing.assert_array_equal(layer.grads["weight"], rdw)
+    np.testing.assert_array_equal(layer.grads["bias"], rdb)
 
 
 def test_batchnorm_train_updates_buffers_eval_uses_them():
     bn = BatchNorm2d(3, momentum=0.2, dtype=np.float64)
-    bn.params["gamma"][...] = [1.0, 2.0, 0.5]
+    bn.params["weight"][...] = [1.0, 2.0, 0.5]
     x, dout = randn(4, 3, 2, 2) * 3 + 1, randn(4, 3, 2, 2)
     out = bn.forward(x)
     ref, cache = ops.batchnorm2d_forward(
         x,
-        bn.params["gamma"],
-        bn.params["beta"],
+        bn.params["weight"],
+        bn.params["bias"],
         running_mean=np.zeros(3),
         running_var=np.ones(3),
         training=True,
@@ -92,13 +95,13 @@ def test_batchnorm_train_updates_buffers_eval_uses_them():
     dx = bn.backward(dout)
     rdx, rdg, rdb = ops.batchnorm2d_backward(dout, cache)
     np.testing.assert_array_equal(dx, rdx)
-    np.testing.assert_array_equal(bn.grads["gamma"], rdg)
+    np.testing.assert_array_equal(bn.grads["weight"], rdg)
     bn.eval()
     running = bn.buffers["running_mean"].copy()
     out = bn.forward(x)
     expected = (x - running[None, :, None, None]) / np.sqrt(
         bn.buffers["running_var"][None, :, None, None] + 1e-5
-    ) * bn.params["gamma"][None, :, None, None] + bn.params["beta"][None, :, None, None]
+    ) * bn.params["weight"][None, :, None, None] + bn.params["bias"][None, :, None, None]
     np.testing.assert_allclose(out, expected, rtol=1e-12)
     np.testing.assert_array_equal(bn.buffers["running_mean"], running)
 
@@ -164,8 +167,10 @@ def test_full_precision_model_matches_finite_differences(arch):
         return float(loss_of(model, x, y)[0])
 
     check_gradient(f, x, 1.0, dx, name="dx")
-    names = [n for n, _, _ in model.named_parameters()]
-    for name, p, g in model.named_parameters():
+    names = [n for n, _ in model.named_parameters()]
+    grads = dict(model.named_grads())
+    for name, p in model.named_parameters():
+        g = grads[name]
         if name in (names[0], names[1], names[-2]) or "shortcut" in name:
             check_gradient(f, p, 1.0, g.copy(), name=name)
 
@@ -183,29 +188,35 @@ def test_abc_model_backward_equals_op_chain():
     )
     x, y = randn(5, 1, 6, 6), np.array([0, 1, 2, 3, 4])
     dx = backprop(model, x, y)
-    p = {n: a for n, a, _ in model.named_parameters()}
-    grads = {n: g for n, _, g in model.named_parameters()}
+    p = dict(model.named_parameters())
+    grads = dict(model.named_grads())
 
     def bn(x, name, c):
         return ops.batchnorm2d_forward(
             x,
-            p[f"{name}.gamma"],
-            p[f"{name}.beta"],
+            p[f"{name}.weight"],
+            p[f"{name}.bias"],
             running_mean=np.zeros(c),
             running_var=np.ones(c),
             training=True,
         )
 
-    h1, c1 = fast_conv.conv2d_forward(x, p["conv1.W"], padding=(1, 1))
+    h1, c1 = fast_conv.conv2d_forward(x, p["conv1.weight"], padding=(1, 1))
     h2, c2 = bn(h1, "bn1", 3)
     conv2 = model.conv2
     h3, c3 = abc_conv2d_forward(
-        h2, p["conv2.W"], p["conv2.v"], p["conv2.beta"], M=2, padding=(1, 1), shifts=conv2.shifts
+        h2,
+        p["conv2.weight"],
+        p["conv2.v"],
+        p["conv2.beta"],
+        M=2,
+        padding=(1, 1),
+        shifts=conv2.shifts,
     )
     h4, c4 = ops.maxpool2d_forward(h3, kernel=2)
     h5, c5 = bn(h4, "bn2", 4)
     h6, c6 = ops.global_avgpool_forward(h5)
-    h7, c7 = ops.linear_forward(h6, p["fc.W"], p["fc.b"])
+    h7, c7 = ops.linear_forward(h6, p["fc.weight"], p["fc.bias"])
     _, cl = ops.softmax_cross_entropy_forward(h7, y)
     d7 = ops.softmax_cross_entropy_backward(1.0, cl)
     d6, dfw, dfb = ops.linear_backward(d7, c7)
@@ -217,15 +228,15 @@ def test_abc_model_backward_equals_op_chain():
     d1, dw1, _ = fast_conv.conv2d_backward(d2, c1)
     np.testing.assert_array_equal(dx, d1)
     for name, ref in [
-        ("fc.W", dfw),
-        ("fc.b", dfb),
-        ("bn2.gamma", dg2),
-        ("bn2.beta", db2),
-        ("conv2.W", g3["W"]),
+        ("fc.weight", dfw),
+        ("fc.bias", dfb),
+        ("bn2.weight", dg2),
+        ("bn2.bias", db2),
+        ("conv2.weight", g3["W"]),
         ("conv2.v", g3["v"]),
         ("conv2.beta", g3["beta"]),
-        ("bn1.gamma", dg1),
-        ("conv1.W", dw1),
+        ("bn1.weight", dg1),
+        ("conv1.weight", dw1),
     ]:
         np.testing.assert_array_equal(grads[name], ref, err_msg=name)
 
@@ -238,17 +249,17 @@ def abc_factory(c_in, c_out, k, *, stride, padding, rng, dtype):
 
 def test_basic_block_with_abc_residual_path():
     block = BasicBlock(4, 6, stride=2, conv=abc_factory, activation=None, dtype=np.float64)
-    names = [n for n, _, _ in block.named_parameters()]
-    assert names[:3] == ["conv1.W", "conv1.v", "conv1.beta"]
-    assert "shortcut.conv.W" in names and "shortcut.conv.v" not in names
+    names = [n for n, _ in block.named_parameters()]
+    assert names[:3] == ["conv1.weight", "conv1.v", "conv1.beta"]
+    assert "shortcut.conv.weight" in names and "shortcut.conv.v" not in names
     assert isinstance(block.conv2, ABCConv2d) and isinstance(block.shortcut.conv, Conv2d)
     x = randn(3, 4, 6, 6)
     out = block.forward(x)
     assert out.shape == (3, 6, 3, 3) and out.dtype == np.float64
     dx = block.backward(randn(*out.shape))
     assert dx.shape == x.shape and np.isfinite(dx).all()
-    assert np.abs(block.conv1.grads["W"]).sum() > 0
-    assert np.abs(block.shortcut.conv.grads["W"]).sum() > 0
+    assert np.abs(block.conv1.grads["weight"]).sum() > 0
+    assert np.abs(block.shortcut.conv.grads["weight"]).sum() > 0
     identity = BasicBlock(4, 4, conv=abc_factory, activation=None)
     assert "shortcut" not in identity.children()
 
@@ -278,7 +289,7 @@ def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
         p = layer.params
         return abc_conv2d_forward(
             inp,
-            p["W"],
+            p["weight"],
             p["v"],
             p["beta"],
             stride=layer.stride,
@@ -288,22 +299,22 @@ def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
 
     c1, k1 = abc_call(block.conv1, x)
     b1, kb1 = ops.batchnorm2d_forward(
-        c1, block.bn1.params["gamma"], block.bn1.params["beta"], **bn_pair(block.bn1)
+        c1, block.bn1.params["weight"], block.bn1.params["bias"], **bn_pair(block.bn1)
     )
     c2, k2 = abc_call(block.conv2, b1)
     b2, kb2 = ops.batchnorm2d_forward(
-        c2, block.bn2.params["gamma"], block.bn2.params["beta"], **bn_pair(block.bn2)
+        c2, block.bn2.params["weight"], block.bn2.params["bias"], **bn_pair(block.bn2)
     )
     sc = block.shortcut
     s1, ks1 = fast_conv.conv2d_forward(
         x,
-        sc.conv.params["W"],
-        sc.conv.params.get("b"),
+        sc.conv.params["weight"],
+        sc.conv.params.get("bias"),
         stride=sc.conv.stride,
         padding=sc.conv.padding,
     )
     s2, ks2 = ops.batchnorm2d_forward(
-        s1, sc.bn.params["gamma"], sc.bn.params["beta"], **bn_pair(sc.bn)
+        s1, sc.bn.params["weight"], sc.bn.params["bias"], **bn_pair(sc.bn)
     )
     expected_out = b2 + s2
 
@@ -318,21 +329,21 @@ def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
     ds1, dgs, dbetas = ops.batchnorm2d_backward(dout, ks2)
     dxs, dws, _ = fast_conv.conv2d_backward(ds1, ks1)
     expected = {
-        "conv1.W": g1["W"],
+        "conv1.weight": g1["W"],
         "conv1.v": g1["v"],
         "conv1.beta": g1["beta"],
-        "bn1.gamma": dg1,
-        "bn1.beta": dbeta1,
-        "conv2.W": g2["W"],
+        "bn1.weight": dg1,
+        "bn1.bias": dbeta1,
+        "conv2.weight": g2["W"],
         "conv2.v": g2["v"],
         "conv2.beta": g2["beta"],
-        "bn2.gamma": dg2,
-        "bn2.beta": dbeta2,
-        "shortcut.conv.W": dws,
-        "shortcut.bn.gamma": dgs,
-        "shortcut.bn.beta": dbetas,
+        "bn2.weight": dg2,
+        "bn2.bias": dbeta2,
+        "shortcut.conv.weight": dws,
+        "shortcut.bn.weight": dgs,
+        "shortcut.bn.bias": dbetas,
     }
-    grads = {name: g for name, _, g in block.named_parameters()}
+    grads = dict(block.named_grads())
     assert set(expected) <= set(grads)
     for name, value in expected.items():
         np.testing.assert_allclose(grads[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
@@ -358,7 +369,7 @@ def test_models_preserve_dtype(dtype):
         out = model.forward(randn(2, c, 8, 8, dtype=dtype))
         assert out.dtype == dtype
         assert model.backward(np.ones_like(out)).dtype == dtype
-        assert all(p.dtype == dtype for _, p, _ in model.named_parameters())
+        assert all(p.dtype == dtype for p in model.parameters())
 
 
 def test_layer_bad_inputs():

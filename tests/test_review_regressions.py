@@ -113,8 +113,8 @@ def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma
     from abcref.nn.layers import BatchNorm2d
 
     bn = BatchNorm2d(1, dtype=dtype)
-    bn.params["gamma"][...] = sign * gamma
-    bn.params["beta"][...] = beta
+    bn.params["weight"][...] = sign * gamma
+    bn.params["bias"][...] = beta
     bn.buffers["running_var"] = np.array([5.0], dtype=dtype)  # a = gamma / sqrt(5) -> 0
     bn.eval()
     a, b, bn_fn = batchnorm_affine(bn)

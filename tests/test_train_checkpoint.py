@@ -44,7 +44,8 @@ def test_round_trip_is_exact(tmp_path):
     )
     ck = load_checkpoint(path)
     assert ck.epoch == 3 and ck.metadata["metrics"] == {"a": 0.5}
-    assert ck.metadata["format_version"] == 1 and ck.model_config == model.config
+    assert ck.metadata["format_version"] == 2 and ck.model_config == model.config
+    assert "conv1.weight" in ck.model_state and "bn1.bias" in ck.model_state
     fresh = build_model(ck.model_config)
     fresh_opt = Adam(fresh, lr=0.5)
     restored_rng = restore(ck, fresh, fresh_opt)
@@ -157,7 +158,7 @@ def test_failed_restore_leaves_model_and_optimizer_untouched(tmp_path):
     from abcref.train import SGD
 
     target = build_model(CONFIG)
-    for _, p, _ in target.named_parameters():
+    for p in target.parameters():
         p += 1.0  # differ from the checkpoint, so any write would show
     before = target.state_dict()
     with pytest.raises(CheckpointError, match="does not fit the optimizer"):
@@ -177,3 +178,51 @@ def test_failed_restore_leaves_model_and_optimizer_untouched(tmp_path):
     assert opt_after["step"] == opt_before["step"]
     for k in opt_before["arrays"]:
         np.testing.assert_array_equal(opt_before["arrays"][k], opt_after["arrays"][k])
+
+
+def _write_version1(path, model, optimizer, epoch):
+    """A checkpoint as abcref 0.1 wrote it: W/b, BN gamma/beta, format_version 1."""
+    new = load_checkpoint(save_checkpoint(path, model, optimizer=optimizer, epoch=epoch))
+    bns = {n.rpartition(".")[0] for n in new.model_state if n.endswith("running_var")}
+
+    def old(name):
+        prefix, dot, leaf = name.rpartition(".")
+        table = (
+            {"weight": "gamma", "bias": "beta"} if prefix in bns else {"weight": "W", "bias": "b"}
+        )
+        return prefix + dot + table.get(leaf, leaf)
+
+    arrays = {f"model/{old(k)}": v for k, v in new.model_state.items()}
+    for key, value in new.optimizer_state["arrays"].items():
+        slot, _, name = key.partition("/")
+        arrays[f"optimizer/{slot}/{old(name)}"] = value
+    metadata = {**new.metadata, "format_version": 1, "arrays": sorted(arrays)}
+    text = json.dumps(metadata).encode()
+    np.savez(path, **arrays, **{"metadata.json": np.frombuffer(text, np.uint8)})
+    return sorted(arrays)
+
+
+def test_version1_checkpoints_load_under_pytorch_names(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    old_names = _write_version1(tmp_path / "v1.npz", model, opt, epoch=2)
+    assert "model/conv1.W" in old_names and "model/bn1.gamma" in old_names
+    assert "model/conv2.beta" in old_names and "model/bn2.beta" in old_names  # ABC vs BN beta
+    assert "model/fc.b" in old_names and "optimizer/exp_avg/bn1.gamma" in old_names
+    ck = load_checkpoint(tmp_path / "v1.npz")
+    assert sorted(ck.model_state) == sorted(model.state_dict())
+    again = load_model(tmp_path / "v1.npz")
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(again.state_dict()[name], value, err_msg=name)
+    fresh = build_model(CONFIG)
+    fresh_opt = Adam(fresh, lr=0.01)
+    restore(ck, fresh, fresh_opt)
+    for key, value in opt.state_dict()["arrays"].items():
+        np.testing.assert_array_equal(fresh_opt.state_dict()["arrays"][key], value, err_msg=key)
+
+
+def test_non_finite_weights_in_a_checkpoint_are_refused(tmp_path):
+    model, _ = trained_model_and_optimizer()
+    model.bn1.running_var[0] = np.inf
+    path = save_checkpoint(tmp_path / "inf.npz", model, epoch=1)
+    with pytest.raises(CheckpointError, match=r"bn1.running_var.*NaN or Inf"):
+        load_model(path)

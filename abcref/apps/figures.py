@@ -162,7 +162,7 @@ def make_all(
     written: list[Path] = []
 
     fig = viz.plot_weight_approximation(
-        fp_model.conv1.params["W"], Ms=(1, 2, 3, 4, 5), num_filters=8
+        fp_model.conv1.params["weight"], Ms=(1, 2, 3, 4, 5), num_filters=8
     )
     written.append(save_figure(fig, out / "weight_approximation.png"))
 
@@ -171,7 +171,7 @@ def make_all(
     gaussian = rng.normal(size=(64, 32, 3, 3))
     # Filters whose norms differ by ~10x, as in real layers (tutorial 01, section 6).
     uneven = gaussian * np.exp(rng.normal(scale=0.8, size=(64, 1, 1, 1)))
-    trained = fp_model.conv1.params["W"]
+    trained = fp_model.conv1.params["weight"]
 
     def errors(W, per_channel=False):
         return (Ms, [viz.reconstruction_error(W, m, per_channel=per_channel) for m in Ms])

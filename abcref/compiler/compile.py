@@ -1,9 +1,11 @@
 """Compile a trained model for inference with bits.
 
+:func:`compile_layer` packs one trained ``ABCConv2d`` (and the batch norm
+feeding it) into a :class:`~abcref.compiler.packed.PackedABCConv2d`;
 :func:`compile_model` replaces every ABC convolution that has binary
-activations by a :class:`BitABCConv2d`, which runs the packed engine of
-:mod:`abcref.compiler.packed`, and folds each batch norm that feeds such a
-layer into its comparators (section 5.3, :mod:`abcref.bitpack.thresholds`).
+activations by a :class:`BitABCConv2d`, the layer that runs it, and folds
+each batch norm that feeds such a layer into its comparators (section
+5.3, :mod:`abcref.bitpack.thresholds`).
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ from collections.abc import Callable
 import numpy as np
 
 from abcref.bitpack.thresholds import fold_batchnorm_exact
-from abcref.compiler.packed import CompiledABCConv2d, compile_abc_conv
+from abcref.compiler.packed import PackedABCConv2d, pack_abc_conv
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
 from abcref.nn.module import Module, Sequential
 from abcref.ops import batchnorm2d_forward
 
-__all__ = ["BitABCConv2d", "batchnorm_affine", "compile_abcconv", "compile_model"]
+__all__ = ["BitABCConv2d", "batchnorm_affine", "compile_layer", "compile_model"]
 
 
-def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
-    """Compile an ``abcref.nn.abcconv.ABCConv2d`` for bitwise inference.
+def compile_layer(layer, batchnorm=None) -> PackedABCConv2d:
+    """Pack a trained ``abcref.nn.abcconv.ABCConv2d`` for bitwise inference.
 
     Parameters
     ----------
@@ -38,7 +40,7 @@ def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
 
     Returns
     -------
-    CompiledABCConv2d
+    PackedABCConv2d
 
     Raises
     ------
@@ -64,7 +66,7 @@ def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
     pad_value = layer.pad_value
     if pad_value not in (0.0, 1.0, -1.0):
         raise ValueError(f"layer.pad_value must be 0, +1 or -1, got {pad_value}")
-    return compile_abc_conv(
+    return pack_abc_conv(
         bases,
         alphas,
         v,
@@ -77,14 +79,14 @@ def compile_abcconv(layer, *, batchnorm=None) -> CompiledABCConv2d:
 
 
 class BitABCConv2d(Module):
-    """Inference-only layer that runs a :class:`CompiledABCConv2d`.
+    """Inference-only layer that runs a :class:`PackedABCConv2d`.
 
     It takes the place of an ``ABCConv2d`` (and of the batch norm folded
     into it, named by ``folded_batchnorm``) in a compiled model. There
     is no backward: the packed bases are a snapshot of trained weights.
     """
 
-    def __init__(self, compiled: CompiledABCConv2d, *, folded_batchnorm: str | None = None):
+    def __init__(self, compiled: PackedABCConv2d, *, folded_batchnorm: str | None = None):
         super().__init__()
         self.compiled = compiled
         self.folded_batchnorm = folded_batchnorm
@@ -96,12 +98,13 @@ class BitABCConv2d(Module):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise RuntimeError("BitABCConv2d is inference-only: train the float model instead")
 
-    def __repr__(self) -> str:
+    def extra_repr(self) -> str:
         c = self.compiled
-        fold = f", folded {self.folded_batchnorm}" if self.folded_batchnorm else ""
+        fold = f", folded_batchnorm={self.folded_batchnorm!r}" if self.folded_batchnorm else ""
         return (
-            f"BitABCConv2d({c.in_channels}, {c.out_channels}, kernel_size={c.kernel_size}, "
-            f"M={c.num_bases}, N={c.num_activations}{fold})"
+            f"{c.in_channels}, {c.out_channels}, kernel_size={c.kernel_size}, "
+            f"M={c.num_bases}, N={c.num_activations}, stride={c.stride}, "
+            f"padding={c.padding}{fold}"
         )
 
 
@@ -119,7 +122,7 @@ def _compile_sequential(seq: Sequential) -> Sequential:
         if isinstance(child, BatchNorm2d) and _binary_abc(following):
             # BN output feeds only the next layer's comparators: fold it (section 5.3).
             next_name = items[i + 1][0]
-            compiled = compile_abcconv(following, batchnorm=child)
+            compiled = compile_layer(following, batchnorm=child)
             layers[next_name] = BitABCConv2d(compiled, folded_batchnorm=name)
             i += 2
             continue
@@ -130,16 +133,20 @@ def _compile_sequential(seq: Sequential) -> Sequential:
 
 def _compile_module(module: Module) -> Module:
     if _binary_abc(module):
-        return BitABCConv2d(compile_abcconv(module))
+        return BitABCConv2d(compile_layer(module))
     if isinstance(module, Sequential):
         return _compile_sequential(module)
     children = module.children()
     if not children:
-        return copy.deepcopy(module)  # a float layer: snapshot it like the packed ones
+        # A float layer: snapshot it like the packed ones, without the cache of
+        # its last forward (the memo maps that cache to None instead of copying it).
+        cache = module.__dict__.get("_cache")
+        return copy.deepcopy(module, {} if cache is None else {id(cache): None})
     # Any other container (e.g. a residual block): copy it, compile its children,
     # and re-point attributes and lists of children at the compiled ones.
     new = copy.copy(module)
     object.__setattr__(new, "_modules", {})
+    object.__setattr__(new, "_cache", None)
     replaced = {}
     for name, child in children.items():
         compiled = _compile_module(child)
@@ -206,14 +213,15 @@ def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray],
     -------
     a, b : ndarray of shape (C,)
         ``a = gamma / sqrt(running_var + eps)``, ``b = beta - a * running_mean``
-        (computed in float64, returned in the layer's dtype; ``sign(a)`` is
-        ``sign(gamma)``, also when ``a`` would underflow to 0).
+        with ``gamma = bn.weight``, ``beta = bn.bias`` (computed in float64,
+        returned in the layer's dtype; ``sign(a)`` is ``sign(gamma)``, also
+        when ``a`` would underflow to 0).
     batchnorm : callable
         (C,) -> (C,): the layer's own float computation
         (``abcref.ops.batchnorm2d_forward`` in eval mode), whose rounding
         the folded comparators reproduce exactly.
     """
-    gamma, beta = bn.params["gamma"], bn.params["beta"]
+    gamma, beta = bn.params["weight"], bn.params["bias"]
     mean, var = bn.buffers["running_mean"], bn.buffers["running_var"]
     a64 = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + bn.eps)
     b64 = beta.astype(np.float64) - a64 * mean.astype(np.float64)

@@ -42,16 +42,17 @@ from abcref.fast.xnor import (
     subtract_border_correction,
 )
 
-__all__ = ["CompiledABCConv2d", "compile_abc_conv"]
+__all__ = ["PackedABCConv2d", "pack_abc_conv"]
 
-# -- the compiled layer ------------------------------------------------------
+# -- the packed layer --------------------------------------------------------
 
 
 @dataclass
-class CompiledABCConv2d:
-    """An ABC convolution ready for bitwise inference (eq. 12).
+class PackedABCConv2d:
+    """An ABC convolution packed for bitwise inference (eq. 12).
 
-    Build it with :func:`compile_abc_conv` or :func:`compile_abcconv`.
+    Build it from arrays with :func:`pack_abc_conv`, or from a trained
+    ``ABCConv2d`` with :func:`abcref.compiler.compile_layer`.
 
     Attributes
     ----------
@@ -164,7 +165,7 @@ class CompiledABCConv2d:
     __call__ = forward
 
 
-def compile_abc_conv(
+def pack_abc_conv(
     bases: np.ndarray,
     alphas: np.ndarray,
     v: np.ndarray,
@@ -174,8 +175,8 @@ def compile_abc_conv(
     padding=0,
     pad_value: int = 0,
     comparator: ActivationComparator | None = None,
-) -> CompiledABCConv2d:
-    """Pack an ABC convolution given as arrays.
+) -> PackedABCConv2d:
+    """Pack an ABC convolution given as arrays (bases, alphas, v, betas).
 
     Parameters
     ----------
@@ -216,7 +217,7 @@ def compile_abc_conv(
         )
     check_choice(pad_value, "pad_value", (0, 1, -1))
     stacked = bases.reshape(m * o, c, kh, kw)
-    return CompiledABCConv2d(
+    return PackedABCConv2d(
         base_words=pack_conv_weights(stacked),
         base_channel_sums=2 * np.count_nonzero(stacked > 0, axis=1).astype(np.int64) - c,
         alphas=alphas.copy(),

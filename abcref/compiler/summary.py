@@ -1,42 +1,51 @@
-"""Model summary: parameters by bit width, memory and operations, float vs packed.
+"""Model summary: parameters, memory and operations of a float model and its packed form.
 
-In the spirit of Larq's ``summary``: for each layer of a float model, what
-it costs as trained (float) and what it costs once compiled by
-:func:`abcref.compiler.compile_model` (packed bases, alpha, beta,
-comparator thresholds, batch norms folded into thresholds).
+:func:`summary` prints a table as Larq's ``larq.models.summary`` does (it
+is ``abcref.summary``); :func:`model_summary` returns its rows. For each
+layer of a float model: what it costs as trained (the **float model**)
+and what it costs once compiled by :func:`abcref.compiler.compile_model`
+(the **packed model**: packed bases, alpha, beta, comparator thresholds,
+batch norms folded into thresholds). Every column is named for the model
+it describes: ``float_model_*`` or ``packed_*``.
 
 Counting rules (per example; one row per leaf layer)
 ----------------------------------------------------
-- **Float-model memory**: every parameter and buffer in the model's float
+- ``float_model_params``: the layer's parameters (every one a float).
+- ``float_model_bytes``: every parameter and buffer in the model's float
   dtype (the latent weights of an ABC layer included).
-- **Packed-model memory**: an ABC layer stores its M bases in the packed
+- ``float_model_macs``: multiply-accumulates of the float model, the ABC
+  layer counted as one float convolution of its shape
+  (``O*C*kh*kw*Ho*Wo``), a batch norm as one per element.
+- ``packed_float_params`` and ``packed_binary_params``: the values the
+  packed model keeps as floats (alpha: M, or O*M channel-wise; beta: N;
+  thresholds: N per channel when a batch norm is folded in, else N; every
+  parameter of a float layer) and as single bits (the bases).
+- ``packed_model_bytes``: an ABC layer stores its M bases in the packed
   format (``M * O * kh * kw * ceil(C / 64)`` uint64 words, tail bits
-  included), plus alpha (M, or O*M channel-wise), beta (N) and the
-  thresholds (N per channel when a batch norm is folded in, else N) as
-  floats. A batch norm folded into the next ABC layer costs nothing;
-  every other layer costs what it costs in the float model.
-- **Float MACs**: multiply-accumulates of the float model, the ABC layer
-  counted as one float convolution of its shape (``O*C*kh*kw*Ho*Wo``),
-  a batch norm as one per element.
-- **Binary MACs**: xnor/popcount multiply-accumulates of the packed model,
+  included) plus its floats. A batch norm folded into the next ABC layer
+  costs nothing; every other layer costs what it costs in the float model.
+- ``packed_binary_macs``: xnor/popcount multiply-accumulates,
   ``M * N * K * O * Ho * Wo`` for an ABC layer (K = C*kh*kw).
-- **Packed float MACs**: float multiply-accumulates left in the packed
+- ``packed_float_macs``: float multiply-accumulates left in the packed
   model: the alpha*beta combination of eq. (12) (``M*N*O*Ho*Wo``), the
   float layers, and for weight-only ABC (N = None) the ``M*K*O*Ho*Wo``
   multiplication-free additions of eq. (6).
+- ``packed_fixed_point_macs``: k-bit activation MACs (below).
 
 A compiled model (:func:`~abcref.compiler.compile_model`) can be
-summarised too: its ``BitABCConv2d`` layers count only their packed form
-(no float weights, no float MACs of their own), and its plain thresholds
-(one per activation and channel) are counted as stored.
+summarised too: its ``BitABCConv2d`` layers exist only in packed form, so
+their float-model columns describe that form as stored (no float MACs of
+their own), and its plain thresholds (one per activation and channel) are
+counted as stored.
 
-The comparison systems (:mod:`abcref.nn.baselines`) are counted with the
+The comparison systems (:mod:`abcref.nn.quantconv`) are counted with the
 same columns: binary weights are packed (one bit per weight, plus their
 scale), BNN and XNOR-Net convolutions are binary MACs (XNOR-Net's input
 scale ``K`` and ``alpha`` are float work), BWN's are additions (float
 MACs, as weight-only ABC). DoReFa and the K-bit layer of §5.2 have
-fixed-point activations: their MACs go to ``fixed_point_macs`` (a k-bit
-activation times a 1-bit weight, see ``note``), neither float nor binary.
+fixed-point activations: their MACs go to ``packed_fixed_point_macs`` (a
+k-bit activation times a 1-bit weight, see ``note``), neither float nor
+binary.
 
 Adding a layer type means adding one small counting function to
 ``_COUNTERS``.
@@ -45,35 +54,36 @@ Adding a layer type means adding one small counting function to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from abcref._checks import check_int
 from abcref.bitpack.pack import num_words
-from abcref.compiler import BitABCConv2d
+from abcref.compiler.compile import BitABCConv2d
 from abcref.nn.abcconv import ABCConv2d
-from abcref.nn.baselines import QuantConv2d, XNORConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, Linear
 from abcref.nn.module import Module, Sequential
+from abcref.nn.quantconv import QuantConv2d, XNORConv2d
 
 
 @dataclass
 class LayerSummary:
-    """One row of :func:`model_summary` (counts per example)."""
+    """One row of :func:`model_summary` (counts per example; module docstring)."""
 
     name: str
     kind: str
     output_shape: tuple
-    float_params: int  # parameters kept as floats in the packed model
-    binary_params: int  # 1-bit parameters of the packed model
-    float_model_bytes: int
-    packed_model_bytes: int
-    float_macs: int
-    binary_macs: int
-    packed_float_macs: int
+    float_model_params: int = 0  # parameters of the float model
+    float_model_bytes: int = 0  # its memory
+    float_model_macs: int = 0  # its multiply-accumulates
+    packed_float_params: int = 0  # values the packed model keeps as floats
+    packed_binary_params: int = 0  # values the packed model keeps as single bits
+    packed_model_bytes: int = 0  # its memory
+    packed_binary_macs: int = 0  # its xnor/popcount multiply-accumulates
+    packed_float_macs: int = 0  # its float multiply-accumulates
+    packed_fixed_point_macs: int = 0  # its k-bit activation MACs (DoReFa, K-bit)
     note: str = ""
-    fixed_point_macs: int = 0  # k-bit activation MACs of the packed model (DoReFa, K-bit)
 
 
 def _nbytes(arrays) -> int:
@@ -85,22 +95,28 @@ def _float_model_bytes(layer: Module) -> int:
 
 
 def _count_default(layer, in_shape, out_shape, ctx):
+    """A float layer: the packed model keeps it as it is."""
     params = int(sum(p.size for p in layer.params.values()))
     nbytes = _float_model_bytes(layer)
-    return {"float_params": params, "float_model_bytes": nbytes, "packed_model_bytes": nbytes}
+    return {
+        "float_model_params": params,
+        "float_model_bytes": nbytes,
+        "packed_float_params": params,
+        "packed_model_bytes": nbytes,
+    }
 
 
 def _count_conv(layer, in_shape, out_shape, ctx):
-    o, c, kh, kw = layer.params["W"].shape
+    o, c, kh, kw = layer.params["weight"].shape
     macs = o * c * kh * kw * int(np.prod(out_shape[1:]))
     row = _count_default(layer, in_shape, out_shape, ctx)
-    return {**row, "float_macs": macs, "packed_float_macs": macs}
+    return {**row, "float_model_macs": macs, "packed_float_macs": macs}
 
 
 def _count_linear(layer, in_shape, out_shape, ctx):
-    macs = int(layer.params["W"].size)
+    macs = int(layer.params["weight"].size)
     row = _count_default(layer, in_shape, out_shape, ctx)
-    return {**row, "float_macs": macs, "packed_float_macs": macs}
+    return {**row, "float_model_macs": macs, "packed_float_macs": macs}
 
 
 def _count_batchnorm(layer, in_shape, out_shape, ctx):
@@ -108,29 +124,30 @@ def _count_batchnorm(layer, in_shape, out_shape, ctx):
     row = _count_default(layer, in_shape, out_shape, ctx)
     folded_into = ctx["folded"].get(id(layer))
     if folded_into is None:
-        return {**row, "float_macs": macs, "packed_float_macs": macs}
+        return {**row, "float_model_macs": macs, "packed_float_macs": macs}
     return {
         **row,
-        "float_params": 0,
+        "packed_float_params": 0,
         "packed_model_bytes": 0,
-        "float_macs": macs,
+        "float_model_macs": macs,
         "packed_float_macs": 0,
         "note": f"folded into {folded_into}",
     }
 
 
 def _count_abcconv(layer, in_shape, out_shape, ctx):
-    o, c, kh, kw = layer.params["W"].shape
+    o, c, kh, kw = layer.params["weight"].shape
     m, n = layer.M, layer.N
     k = c * kh * kw
     outputs = int(np.prod(out_shape))  # O * Ho * Wo
-    itemsize = layer.params["W"].itemsize
+    itemsize = layer.params["weight"].itemsize
     alphas = o * m if layer.per_channel else m
     packed_bases = m * o * kh * kw * num_words(c) * 8
     row = {
-        "binary_params": m * o * k,
+        "float_model_params": int(sum(p.size for p in layer.params.values())),
         "float_model_bytes": _float_model_bytes(layer),
-        "float_macs": k * outputs,
+        "float_model_macs": k * outputs,
+        "packed_binary_params": m * o * k,
     }
     if n is None:  # weight-only ABC: float input, additions only (eq. 6)
         floats = alphas
@@ -139,10 +156,10 @@ def _count_abcconv(layer, in_shape, out_shape, ctx):
         folded = ctx["folds_into"].get(id(layer), False)
         thresholds = n * c if folded else n
         floats = alphas + n + thresholds
-        row.update(binary_macs=m * n * k * outputs, packed_float_macs=m * n * outputs)
+        row.update(packed_binary_macs=m * n * k * outputs, packed_float_macs=m * n * outputs)
         if layer.train_shifts:
             row["note"] = "trained shifts u are not needed at inference"
-    row.update(float_params=floats, packed_model_bytes=packed_bases + floats * itemsize)
+    row.update(packed_float_params=floats, packed_model_bytes=packed_bases + floats * itemsize)
     return row
 
 
@@ -153,21 +170,23 @@ def _count_bit_abcconv(layer, in_shape, out_shape, ctx):
     outputs = int(np.prod(out_shape))
     itemsize = c.alphas.itemsize
     floats = c.alphas.size + c.betas.size + c.comparator.thresholds.size
+    bits = m * c.out_channels * k
     packed = c.base_words.nbytes + floats * itemsize
     note = f"folds {layer.folded_batchnorm}" if layer.folded_batchnorm else ""
     return {
-        "float_params": floats,
-        "binary_params": m * c.out_channels * k,
+        "float_model_params": floats + bits,  # the model as stored: its packed form
         "float_model_bytes": packed,
+        "packed_float_params": floats,
+        "packed_binary_params": bits,
         "packed_model_bytes": packed,
-        "binary_macs": m * n * k * outputs,
+        "packed_binary_macs": m * n * k * outputs,
         "packed_float_macs": m * n * outputs,
         "note": note,
     }
 
 
 def quantizer_bits(layer) -> tuple[int | None, int | None]:
-    """(weight bits, activation bits) of a baseline conv; None means float."""
+    """(weight bits, activation bits) of a QuantConv2d or XNORConv2d; None means float."""
     if isinstance(layer, XNORConv2d):
         return 1, 1
     options = layer.resolved_options
@@ -177,11 +196,11 @@ def quantizer_bits(layer) -> tuple[int | None, int | None]:
 
 
 def _count_quantconv(layer, in_shape, out_shape, ctx):
-    """BWN, BNN, DoReFa, K-bit and FP baseline convs (packed weights, see docstring)."""
-    o, c, kh, kw = layer.params["W"].shape
+    """BWN, BNN, DoReFa, K-bit and FP quantized convs (packed weights, see docstring)."""
+    o, c, kh, kw = layer.params["weight"].shape
     k, outputs = c * kh * kw, int(np.prod(out_shape))
     row = _count_default(layer, in_shape, out_shape, ctx)
-    row["float_macs"] = k * outputs
+    row["float_model_macs"] = k * outputs
     w_bits, a_bits = quantizer_bits(layer)
     if w_bits is None:  # float weights: nothing to pack
         if a_bits is None:
@@ -194,20 +213,20 @@ def _count_quantconv(layer, in_shape, out_shape, ctx):
     scales = {"bwn": o, "sign": 0}.get(layer.weights)
     if scales is None:  # DoReFa: one E per layer (or channel); k-bit weights have none
         scales = (o if layer.resolved_options["per_channel"] else 1) if w_bits == 1 else 0
-    itemsize = layer.params["W"].itemsize
+    itemsize = layer.params["weight"].itemsize
     row.update(
-        float_params=scales,
-        binary_params=w_bits * o * k,
+        packed_float_params=scales,
+        packed_binary_params=w_bits * o * k,
         packed_model_bytes=w_bits * o * kh * kw * num_words(c) * 8 + scales * itemsize,
     )
     scale_macs = outputs if scales else 0
     if a_bits is None:  # BWN: +-1 weights on float inputs are additions
         row.update(packed_float_macs=k * outputs + scale_macs, note="additions (float inputs)")
     elif a_bits == 1 and w_bits == 1:
-        row.update(binary_macs=k * outputs, packed_float_macs=scale_macs)
+        row.update(packed_binary_macs=k * outputs, packed_float_macs=scale_macs)
     else:
         row.update(
-            fixed_point_macs=k * outputs,
+            packed_fixed_point_macs=k * outputs,
             packed_float_macs=scale_macs,
             note=f"{a_bits}-bit activations x {w_bits}-bit weights (fixed point)",
         )
@@ -216,19 +235,19 @@ def _count_quantconv(layer, in_shape, out_shape, ctx):
 
 def _count_xnorconv(layer, in_shape, out_shape, ctx):
     """XNOR-Net: binary MACs, plus K (channel mean of |x|, box filter) and alpha*K."""
-    o, c, kh, kw = layer.params["W"].shape
+    o, c, kh, kw = layer.params["weight"].shape
     k, outputs = c * kh * kw, int(np.prod(out_shape))
     row = _count_default(layer, in_shape, out_shape, ctx)
-    itemsize = layer.params["W"].itemsize
+    itemsize = layer.params["weight"].itemsize
     scale_work = outputs + int(np.prod(in_shape)) + kh * kw * int(np.prod(out_shape[1:]))
     if not layer.scale_input:
         scale_work = outputs
     row.update(
-        float_params=o,
-        binary_params=o * k,
+        packed_float_params=o,
+        packed_binary_params=o * k,
         packed_model_bytes=o * kh * kw * num_words(c) * 8 + o * itemsize,
-        float_macs=k * outputs,
-        binary_macs=k * outputs,
+        float_model_macs=k * outputs,
+        packed_binary_macs=k * outputs,
         packed_float_macs=scale_work,
     )
     return row
@@ -277,7 +296,7 @@ def _trace_shapes(model: Module, input_shape) -> dict[int, tuple[tuple, tuple]]:
 
         return wrapped
 
-    dtype = next((p.dtype for _, p, _ in model.named_parameters()), np.dtype(np.float32))
+    dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float32))
     try:
         model.eval()
         for mod in leaves:
@@ -288,6 +307,7 @@ def _trace_shapes(model: Module, input_shape) -> dict[int, tuple[tuple, tuple]]:
             del mod.forward  # back to the class method
         for _, mod in model.named_modules():
             mod.training = modes[id(mod)]
+            mod._cache = None  # a later backward must not run on the zero example
     return shapes
 
 
@@ -315,38 +335,35 @@ def model_summary(model: Module, input_shape) -> list[LayerSummary]:
     folded, folds_into = _fold_pairs(model)
     ctx = {"folded": folded, "folds_into": folds_into}
     shapes = _trace_shapes(model, input_shape)
-    names = {id(mod): name for name, mod in model.named_modules()}
+    modules = {id(mod): (name, mod) for name, mod in model.named_modules()}
     rows = []
     for key, (in_shape, out_shape) in shapes.items():  # dicts keep execution order
-        mod = next(m for _, m in model.named_modules() if id(m) == key)
+        name, mod = modules[key]
         counter = next((f for cls, f in _COUNTERS.items() if isinstance(mod, cls)), _count_default)
-        counts = {
-            "float_params": 0,
-            "binary_params": 0,
-            "float_model_bytes": 0,
-            "packed_model_bytes": 0,
-            "float_macs": 0,
-            "binary_macs": 0,
-            "packed_float_macs": 0,
-        }
-        counts.update(counter(mod, in_shape, out_shape, ctx))
-        rows.append(
-            LayerSummary(
-                name=names[key], kind=type(mod).__name__, output_shape=out_shape, **counts
-            )
-        )
+        counts = counter(mod, in_shape, out_shape, ctx)
+        kind = type(mod).__name__
+        rows.append(LayerSummary(name=name, kind=kind, output_shape=out_shape, **counts))
     return rows
 
 
 def summary_totals(rows: list[LayerSummary]) -> dict:
-    """Column sums of :func:`model_summary` rows, plus the headline ratios."""
-    keys = [k for k, v in asdict(rows[0]).items() if isinstance(v, int)] if rows else []
-    totals = {k: int(sum(getattr(r, k) for r in rows)) for k in keys}
-    packed = totals.get("packed_model_bytes", 0)
-    ratio = totals.get("float_model_bytes", 0) / packed if packed else float("nan")
-    totals["memory_ratio"] = ratio
-    ops = sum(totals.get(k, 0) for k in ("binary_macs", "packed_float_macs", "fixed_point_macs"))
-    totals["binary_fraction"] = totals.get("binary_macs", 0) / ops if ops else 0.0
+    """Column sums of :func:`model_summary` rows, plus the headline ratios.
+
+    Returns
+    -------
+    dict
+        Every count of :class:`LayerSummary` summed, plus ``memory_ratio``
+        (float-model bytes / packed-model bytes) and ``binary_fraction``
+        (the packed model's binary MACs / all its MACs).
+    """
+    counts = [f.name for f in fields(LayerSummary) if f.type in ("int", int)]
+    totals = {k: int(sum(getattr(r, k) for r in rows)) for k in counts}
+    packed = totals["packed_model_bytes"]
+    totals["memory_ratio"] = totals["float_model_bytes"] / packed if packed else float("nan")
+    ops = sum(
+        totals[k] for k in ("packed_binary_macs", "packed_float_macs", "packed_fixed_point_macs")
+    )
+    totals["binary_fraction"] = totals["packed_binary_macs"] / ops if ops else 0.0
     return totals
 
 
@@ -357,58 +374,61 @@ def _human(n: float, unit: str = "") -> str:
     return f"{n:g}{unit}"
 
 
+# (group, column header, LayerSummary field, formatter); the groups name the model.
+_COLUMNS = (
+    ("", "layer", "name", str),
+    ("", "type", "kind", str),
+    ("", "output", "output_shape", lambda shape: "x".join(map(str, shape))),
+    ("float model", "params", "float_model_params", str),
+    ("float model", "memory", "float_model_bytes", lambda n: _human(n, "B")),
+    ("float model", "MACs", "float_model_macs", _human),
+    ("packed model", "float params", "packed_float_params", str),
+    ("packed model", "1-bit params", "packed_binary_params", str),
+    ("packed model", "memory", "packed_model_bytes", lambda n: _human(n, "B")),
+    ("packed model", "binary MACs", "packed_binary_macs", _human),
+    ("packed model", "float MACs", "packed_float_macs", _human),
+)
+
+
 def format_summary(rows: list[LayerSummary]) -> str:
-    """Text table of :func:`model_summary` rows with totals (one example)."""
-    header = (
-        "layer",
-        "type",
-        "output",
-        "float par",
-        "1-bit par",
-        "float mem",
-        "packed mem",
-        "float MACs",
-        "binary MACs",
-        "packed fMACs",
-    )
-    table = [header]
-    for r in rows:
-        table.append(
-            (
-                r.name,
-                r.kind,
-                "x".join(map(str, r.output_shape)),
-                str(r.float_params),
-                str(r.binary_params),
-                _human(r.float_model_bytes, "B"),
-                _human(r.packed_model_bytes, "B"),
-                _human(r.float_macs),
-                _human(r.binary_macs),
-                _human(r.packed_float_macs),
-            )
-        )
+    """Text table of :func:`model_summary` rows with totals (one example).
+
+    The columns come in three groups: the layer, the **float model** (as
+    trained) and the **packed model** (as compiled); the first header line
+    names the groups, the second the columns.
+    """
     t = summary_totals(rows)
-    table.append(
-        (
-            "total",
-            "",
-            "",
-            str(t["float_params"]),
-            str(t["binary_params"]),
-            _human(t["float_model_bytes"], "B"),
-            _human(t["packed_model_bytes"], "B"),
-            _human(t["float_macs"]),
-            _human(t["binary_macs"]),
-            _human(t["packed_float_macs"]),
-        )
-    )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in table
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    lines.insert(-1, "-" * len(lines[0]))
+    body = [[fmt(getattr(r, field)) for _, _, field, fmt in _COLUMNS] for r in rows]
+    total = ["total", "", ""] + [fmt(t[field]) for _, _, field, fmt in _COLUMNS[3:]]
+    headers = [header for _, header, _, _ in _COLUMNS]
+    widths = [max(len(row[i]) for row in [headers, *body, total]) for i in range(len(_COLUMNS))]
+    groups = [g for i, (g, *_rest) in enumerate(_COLUMNS) if i == 0 or g != _COLUMNS[i - 1][0]]
+    members = {g: [i for i, c in enumerate(_COLUMNS) if c[0] == g] for g in groups}
+    for g in groups[1:]:  # widen a group's last column until its title fits
+        span = sum(widths[i] for i in members[g]) + 2 * (len(members[g]) - 1)
+        widths[members[g][-1]] += max(0, len(g) - span)
+
+    def line(cells, title_line=False) -> str:
+        parts = []
+        for g in groups:
+            idx = members[g]
+            if title_line and g:
+                span = sum(widths[i] for i in idx) + 2 * (len(idx) - 1)
+                parts.append(g.ljust(span))
+                continue
+            parts.append(
+                "  ".join(
+                    cells[i].ljust(widths[i]) if i < 3 else cells[i].rjust(widths[i]) for i in idx
+                )
+            )
+        return " | ".join(parts).rstrip()
+
+    blank_names = [""] * 3 + headers[3:]
+    lines = [line(headers, title_line=True), line(blank_names)]
+    rule = "-" * max(len(s) for s in lines)
+    lines.append(rule)
+    lines += [line(row) for row in body]
+    lines += [rule, line(total)]
     notes = [f"  {r.name}: {r.note}" for r in rows if r.note]
     lines += [
         f"memory: float model {_human(t['float_model_bytes'], 'B')}, packed model "
@@ -416,10 +436,39 @@ def format_summary(rows: list[LayerSummary]) -> str:
         f"operations per example: {100 * t['binary_fraction']:.1f}% of the packed model's "
         "MACs are binary (xnor/popcount)",
     ]
-    if t.get("fixed_point_macs"):
+    if t["packed_fixed_point_macs"]:
         lines.append(
-            f"fixed-point MACs per example (k-bit activations): {_human(t['fixed_point_macs'])}"
+            "packed model's fixed-point MACs per example (k-bit activations): "
+            f"{_human(t['packed_fixed_point_macs'])}"
         )
     if notes:
         lines += ["notes:", *notes]
     return "\n".join(lines)
+
+
+def summary(model: Module, input_shape, *, print_fn: Callable[[str], object] = print) -> None:
+    """Print a model's summary table, as Larq's ``larq.models.summary``.
+
+    ``abcref.summary`` is this function.
+
+    Parameters
+    ----------
+    model : Module
+        A float model (its train/eval modes are left as they were) or a
+        compiled one.
+    input_shape : (C, H, W)
+        Shape of one example (needed to count operations).
+    print_fn : callable
+        Receives the table as one string (default ``print``); pass e.g.
+        ``lines.append`` to capture it.
+
+    Examples
+    --------
+    >>> import abcref
+    >>> from abcref.nn import small_cnn
+    >>> abcref.summary(small_cnn(), (1, 8, 8))  # doctest: +SKIP
+
+    See :func:`model_summary` for the rows as data and the module
+    docstring for what each column counts.
+    """
+    print_fn(format_summary(model_summary(model, input_shape)))

@@ -1,10 +1,13 @@
 """``ABCConv2d``: the ABC-Net convolution layer (paper section 3).
 
-A thin stateful wrapper over :func:`abcref.binarize.abc_conv2d_forward`
-and :func:`abcref.binarize.abc_conv2d_backward`: it holds the latent
-float weights, the activation shifts and scales (and trainable weight
-shifts), and accumulates their gradients. Every forward recomputes the
-binary bases and alphas from the latent weights, as in training.
+A thin stateful layer over the ABC convolution of eq. (12): it holds the
+latent float weights ``weight``, the activation shifts ``v`` and scales
+``beta`` (and trainable weight shifts ``u``), and accumulates their
+gradients. Every forward recomputes the binary bases and alphas from the
+latent weights, as in training. The reference equations are
+:func:`abcref.binarize.abc_conv2d_forward` / ``abc_conv2d_backward``;
+the layer runs the same computation through the fast tier
+(:mod:`abcref.fast.abcconv`), after validating its input once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from abcref._checks import (
     check_bool,
     check_choice,
     check_conv_args,
+    check_dout,
     check_float_dtype,
     check_int,
     check_pair,
@@ -67,14 +71,15 @@ class ABCConv2d(Module):
     Attributes
     ----------
     params : dict
-        ``"W"`` (C_out, C_in, KH, KW); ``"v"``, ``"beta"`` (N,) unless
-        N is None; ``"u"`` (M,) when ``train_shifts``.
+        ``"weight"`` (C_out, C_in, KH, KW), the latent weights W of the
+        paper; ``"v"``, ``"beta"`` (N,) unless N is None; ``"u"`` (M,)
+        when ``train_shifts``.
 
     Notes
     -----
-    Initialisation: ``W ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, PyTorch's
-    default ``Conv2d`` init (kaiming-uniform with a = sqrt(5)), so a
-    PyTorch port starts from the same distribution; the scale of W only
+    Initialisation: ``weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
+    PyTorch's default ``Conv2d`` init (kaiming-uniform with a = sqrt(5)),
+    so a PyTorch port starts from the same distribution; the scale of W only
     scales alpha, and BN follows. ``v`` and ``beta`` come from
     :func:`abcref.binarize.default_activation_params` (thresholds at the
     Gaussian quantiles ``n/(N+1)``, beta the least-squares fit of the
@@ -125,7 +130,7 @@ class ABCConv2d(Module):
         kh, kw = self.kernel_size
         bound = 1.0 / np.sqrt(self.in_channels * kh * kw)
         shape = (self.out_channels, self.in_channels, kh, kw)
-        self.add_param("W", rng.uniform(-bound, bound, size=shape).astype(dtype))
+        self.add_param("weight", rng.uniform(-bound, bound, size=shape).astype(dtype))
         if self.N is not None:
             v, beta = default_activation_params(self.N, dtype)
             self.add_param("v", v)
@@ -135,7 +140,6 @@ class ABCConv2d(Module):
             self._fixed_shifts = None
         else:
             self._fixed_shifts = u.copy()
-        self._cache = None
 
     @property
     def shifts(self) -> np.ndarray:
@@ -153,11 +157,12 @@ class ABCConv2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x`` (B, C_in, H, W) -> (B, C_out, H_out, W_out), eq. (12)."""
-        W = self.params["W"]
-        check_conv_args(x, W, stride=self.stride, padding=self.padding, names=("x", "W", "b"))
-        out, self._cache = abc_conv2d_forward(
+        weight = self.params["weight"]
+        names = ("x", "weight", "bias")
+        check_conv_args(x, weight, stride=self.stride, padding=self.padding, names=names)
+        out, cache = abc_conv2d_forward(
             x,
-            self.params["W"],
+            weight,
             self.params.get("v"),
             self.params.get("beta"),
             stride=self.stride,
@@ -167,14 +172,15 @@ class ABCConv2d(Module):
             train_shifts=self.train_shifts,
             **self._op_kwargs(),
         )
+        self._cache = (cache, out.shape)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """Accumulate parameter gradients; return ``dc/dx``."""
-        if self._cache is None:
-            raise RuntimeError("ABCConv2d.backward called before forward (or twice)")
-        grads = abc_conv2d_backward(dout, self._cache)
-        self._cache = None  # the conv cache's buffers are released by backward
+        cache, out_shape = self._take_cache()
+        check_dout(dout, out_shape, self.dtype)
+        grads = abc_conv2d_backward(dout, cache)
+        grads["weight"] = grads.pop("W")
         for name in self.params:
             self.grads[name] += grads[name]
         return grads["R"]
@@ -185,7 +191,7 @@ class ABCConv2d(Module):
         ``B`` has shape (M, C_out, C_in, KH, KW) and holds only +-1;
         ``alphas`` is (M,) or (C_out, M) when ``per_channel``.
         """
-        return approximate_weights(self.params["W"], **self._op_kwargs())
+        return approximate_weights(self.params["weight"], **self._op_kwargs())
 
     def extra_repr(self) -> str:
         kh, kw = self.kernel_size
@@ -206,6 +212,3 @@ class ABCConv2d(Module):
             parts.append(f"ridge={self.ridge:g}")
         parts.append(f"weight_ste={self.weight_ste!r}, dtype={self.dtype.name}")
         return ", ".join(parts)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"

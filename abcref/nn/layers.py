@@ -1,17 +1,18 @@
 """Thin stateful layers over :mod:`abcref.ops`.
 
-Each layer holds parameters (``params``/``grads``), buffers and the cache
-of its last ``forward``; the math lives in the pure ``*_forward`` /
-``*_backward`` functions of :mod:`abcref.ops`. See
+Each layer holds parameters (``params``/``grads``, named as in PyTorch:
+``weight``, ``bias``), buffers and the cache of its last ``forward``; the
+math lives in the pure ``*_forward`` / ``*_backward`` functions of
+:mod:`abcref.ops` (the convolution in :mod:`abcref.fast.conv`). See
 :mod:`abcref.nn.module` for the conventions (gradients accumulate,
-parameters are updated in place).
+parameters are updated in place, one backward per forward).
 
 Initialisation
 --------------
 ``Conv2d`` and ``Linear`` default to He (Kaiming) normal initialisation,
-``W ~ N(0, 2 / fan_in)`` with ``fan_in = C_in * kH * kW`` (He et al.,
+``weight ~ N(0, 2 / fan_in)`` with ``fan_in = C_in * kH * kW`` (He et al.,
 2015), suited to the ReLU networks abcref builds, and zero biases.
-``init="pytorch"`` reproduces PyTorch's default instead: ``W, b ~
+``init="pytorch"`` reproduces PyTorch's default instead: ``weight, bias ~
 U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (``kaiming_uniform_(a=sqrt(5))``).
 Every layer draws from the ``rng`` it is given (a
 ``numpy.random.Generator``; default ``np.random.default_rng(0)``), so a
@@ -24,6 +25,7 @@ import numpy as np
 
 from abcref import ops
 from abcref._checks import (
+    check_array,
     check_choice,
     check_conv_args,
     check_dout,
@@ -32,7 +34,6 @@ from abcref._checks import (
     check_pair,
     check_real,
     check_rng,
-    output_size,
 )
 from abcref.fast import conv as fast_conv
 from abcref.nn.module import Module
@@ -67,8 +68,8 @@ class Conv2d(Module):
     kernel_size : int or (int, int)
     stride, padding : int or (int, int)
     bias : bool
-        Add a learnable bias ``"b"`` (C_out,). Builders pass False when a
-        batch norm follows (its beta makes a bias redundant).
+        Add a learnable bias ``"bias"`` (C_out,). Builders pass False when
+        a batch norm follows (its shift makes a bias redundant).
     init : {"he", "pytorch"}
         Weight initialisation (see module docstring).
     rng : numpy.random.Generator, optional
@@ -76,8 +77,8 @@ class Conv2d(Module):
 
     Notes
     -----
-    Params ``"W"`` (C_out, C_in, kH, kW) and optionally ``"b"``. Output
-    size ``H_out = (H + 2 * pad_h - kH) // stride_h + 1``.
+    Params ``"weight"`` (C_out, C_in, kH, kW) and optionally ``"bias"``.
+    Output size ``H_out = (H + 2 * pad_h - kH) // stride_h + 1``.
     """
 
     def __init__(
@@ -102,41 +103,41 @@ class Conv2d(Module):
         dtype = check_float_dtype(dtype)
         rng = check_rng(rng)
         fan_in = c_in * kh * kw
-        self.add_param("W", init_weight((c_out, c_in, kh, kw), fan_in, init, rng, dtype))
+        self.add_param("weight", init_weight((c_out, c_in, kh, kw), fan_in, init, rng, dtype))
         if bias:
-            self.add_param("b", _init_bias(c_out, fan_in, init, rng, dtype))
-        self._cache = None
+            self.add_param("bias", _init_bias(c_out, fan_in, init, rng, dtype))
 
     def forward(self, x):
-        W, b = self.params["W"], self.params.get("b")
-        check_conv_args(x, W, b, stride=self.stride, padding=self.padding, names=("x", "W", "b"))
-        out, self._cache = fast_conv.conv2d_forward(
-            x, W, b, stride=self.stride, padding=self.padding
+        """``x`` (N, C_in, H, W) -> (N, C_out, H_out, W_out)."""
+        weight, bias = self.params["weight"], self.params.get("bias")
+        names = ("x", "weight", "bias")
+        check_conv_args(x, weight, bias, stride=self.stride, padding=self.padding, names=names)
+        out, cache = fast_conv.conv2d_forward(
+            x, weight, bias, stride=self.stride, padding=self.padding
         )
+        self._cache = (cache, out.shape)
         return out
 
     def backward(self, dout):
-        cache = _take(self)
-        check_dout(dout, (cache["x_shape"][0], *self._out_chw(cache)), cache["w"].dtype)
+        """Accumulate ``grads["weight"]`` (and ``"bias"``); return ``dc/dx``."""
+        cache, out_shape = self._take_cache()
+        check_dout(dout, out_shape, self.params["weight"].dtype)
         dx, dw, db = fast_conv.conv2d_backward(dout, cache)
-        self.grads["W"] += dw
-        if "b" in self.params:
-            self.grads["b"] += db
+        self.grads["weight"] += dw
+        if "bias" in self.params:
+            self.grads["bias"] += db
         return dx
 
-    def _out_chw(self, cache) -> tuple[int, int, int]:
-        _, _, h, w = cache["x_shape"]
-        o, _, kh, kw = self.params["W"].shape
-        ho = output_size(h, kh, self.stride[0], self.padding[0])
-        return o, ho, output_size(w, kw, self.stride[1], self.padding[1])
-
     def extra_repr(self) -> str:
-        o, i, kh, kw = self.params["W"].shape
-        return f"{i}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+        o, i, kh, kw = self.params["weight"].shape
+        return (
+            f"{i}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, "
+            f"padding={self.padding}, bias={'bias' in self.params}"
+        )
 
 
 class Linear(Module):
-    """Fully connected layer ``y = x W^T + b``; ``W`` is (out, in).
+    """Fully connected layer ``y = x weight^T + bias``; ``weight`` is (out, in).
 
     Parameters
     ----------
@@ -162,25 +163,26 @@ class Linear(Module):
         n_out = check_int(out_features, "out_features", min_value=1)
         dtype = check_float_dtype(dtype)
         rng = check_rng(rng)
-        self.add_param("W", init_weight((n_out, n_in), n_in, init, rng, dtype))
+        self.add_param("weight", init_weight((n_out, n_in), n_in, init, rng, dtype))
         if bias:
-            self.add_param("b", _init_bias(n_out, n_in, init, rng, dtype))
-        self._cache = None
+            self.add_param("bias", _init_bias(n_out, n_in, init, rng, dtype))
 
     def forward(self, x):
-        out, self._cache = ops.linear_forward(x, self.params["W"], self.params.get("b"))
+        """``x`` (N, in) -> (N, out)."""
+        out, self._cache = ops.linear_forward(x, self.params["weight"], self.params.get("bias"))
         return out
 
     def backward(self, dout):
-        dx, dw, db = ops.linear_backward(dout, _take(self))
-        self.grads["W"] += dw
-        if "b" in self.params:
-            self.grads["b"] += db
+        """Accumulate ``grads["weight"]`` (and ``"bias"``); return ``dc/dx``."""
+        dx, dw, db = ops.linear_backward(dout, self._take_cache())
+        self.grads["weight"] += dw
+        if "bias" in self.params:
+            self.grads["bias"] += db
         return dx
 
     def extra_repr(self) -> str:
-        o, i = self.params["W"].shape
-        return f"{i}, {o}, bias={'b' in self.params}"
+        o, i = self.params["weight"].shape
+        return f"in_features={i}, out_features={o}, bias={'bias' in self.params}"
 
 
 class BatchNorm2d(Module):
@@ -198,10 +200,11 @@ class BatchNorm2d(Module):
 
     Notes
     -----
-    Params ``"gamma"`` (ones) and ``"beta"`` (zeros); buffers
-    ``"running_mean"`` (zeros) and ``"running_var"`` (ones). In training
-    mode the batch statistics normalise and the buffers are replaced by
-    the updated ones; in eval mode the buffers normalise.
+    Params ``"weight"`` (the scale gamma, ones) and ``"bias"`` (the shift
+    beta, zeros), buffers ``"running_mean"`` (zeros) and ``"running_var"``
+    (ones), named as PyTorch's. In training mode the batch statistics
+    normalise and the buffers are replaced by the updated ones; in eval
+    mode the buffers normalise.
     """
 
     def __init__(
@@ -216,17 +219,17 @@ class BatchNorm2d(Module):
         if self.eps <= 0:
             raise ValueError(f"eps must be > 0, got {self.eps}")
         dtype = check_float_dtype(dtype)
-        self.add_param("gamma", np.ones(c, dtype=dtype))
-        self.add_param("beta", np.zeros(c, dtype=dtype))
+        self.add_param("weight", np.ones(c, dtype=dtype))
+        self.add_param("bias", np.zeros(c, dtype=dtype))
         self.buffers["running_mean"] = np.zeros(c, dtype=dtype)
         self.buffers["running_var"] = np.ones(c, dtype=dtype)
-        self._cache = None
 
     def forward(self, x):
+        """``x`` (N, C, H, W) -> same shape."""
         out, cache = ops.batchnorm2d_forward(
             x,
-            self.params["gamma"],
-            self.params["beta"],
+            self.params["weight"],
+            self.params["bias"],
             running_mean=self.buffers["running_mean"],
             running_var=self.buffers["running_var"],
             training=self.training,
@@ -240,13 +243,14 @@ class BatchNorm2d(Module):
         return out
 
     def backward(self, dout):
-        dx, dgamma, dbeta = ops.batchnorm2d_backward(dout, _take(self))
-        self.grads["gamma"] += dgamma
-        self.grads["beta"] += dbeta
+        """Accumulate ``grads["weight"]`` and ``grads["bias"]``; return ``dc/dx``."""
+        dx, dgamma, dbeta = ops.batchnorm2d_backward(dout, self._take_cache())
+        self.grads["weight"] += dgamma
+        self.grads["bias"] += dbeta
         return dx
 
     def extra_repr(self) -> str:
-        return f"{self.params['gamma'].shape[0]}, momentum={self.momentum}, eps={self.eps}"
+        return f"{self.params['weight'].shape[0]}, momentum={self.momentum}, eps={self.eps}"
 
 
 class _Stateless(Module):
@@ -263,7 +267,7 @@ class _Stateless(Module):
         return out
 
     def backward(self, dout):
-        return self._backward_op(dout, _take(self))
+        return self._backward_op(dout, self._take_cache())
 
 
 class ReLU(_Stateless):
@@ -306,31 +310,66 @@ def Hardtanh() -> Clip:  # noqa: N802 - named like the layer it builds
 
 
 class MaxPool2d(_Stateless):
-    """Max pooling over ``kernel`` windows (stride defaults to kernel)."""
+    """Max pooling over ``kernel`` windows, optionally padded (PyTorch's sizes).
+
+    Parameters
+    ----------
+    kernel : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``kernel``.
+    padding : int or (int, int)
+        At most half the kernel. ``Ho = (H + 2 ph - kh) // sh + 1``. The
+        border is padded with the lowest finite value of the dtype (the
+        ops reject infinities), so a padded position never wins unless
+        every real value of its window equals that value; the gradient of
+        a padded position is dropped. The ResNet stem's pool is
+        ``MaxPool2d(3, stride=2, padding=1)``.
+    """
+
+    def __init__(self, kernel, stride=None, padding=0) -> None:
+        super().__init__()
+        self.kernel = check_pair(kernel, "kernel", min_value=1)
+        self.stride = self.kernel if stride is None else check_pair(stride, "stride", min_value=1)
+        self.padding = check_pair(padding, "padding", min_value=0)
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel, strict=True)):
+            raise ValueError(
+                f"padding must be at most half the kernel, got padding={self.padding} "
+                f"for kernel={self.kernel}"
+            )
+
+    def _forward_op(self, x):
+        ph, pw = self.padding
+        if ph or pw:
+            check_array(x, "x", ndim=4)
+            low = np.finfo(x.dtype).min
+            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
+        return ops.maxpool2d_forward(x, kernel=self.kernel, stride=self.stride)
+
+    def _backward_op(self, dout, cache):
+        dx = ops.maxpool2d_backward(dout, cache)
+        ph, pw = self.padding
+        return dx[:, :, ph : dx.shape[2] - ph, pw : dx.shape[3] - pw]
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_Stateless):
+    """Average pooling over ``kernel`` windows (stride defaults to kernel)."""
 
     def __init__(self, kernel, stride=None) -> None:
         super().__init__()
         self.kernel = check_pair(kernel, "kernel", min_value=1)
-        self.stride = None if stride is None else check_pair(stride, "stride", min_value=1)
-
-    def _forward_op(self, x):
-        return ops.maxpool2d_forward(x, kernel=self.kernel, stride=self.stride)
-
-    def _backward_op(self, dout, cache):
-        return ops.maxpool2d_backward(dout, cache)
-
-    def extra_repr(self) -> str:
-        return f"kernel={self.kernel}, stride={self.stride or self.kernel}"
-
-
-class AvgPool2d(MaxPool2d):
-    """Average pooling over ``kernel`` windows (stride defaults to kernel)."""
+        self.stride = self.kernel if stride is None else check_pair(stride, "stride", min_value=1)
 
     def _forward_op(self, x):
         return ops.avgpool2d_forward(x, kernel=self.kernel, stride=self.stride)
 
     def _backward_op(self, dout, cache):
         return ops.avgpool2d_backward(dout, cache)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}"
 
 
 class GlobalAvgPool2d(_Stateless):
@@ -346,29 +385,25 @@ class GlobalAvgPool2d(_Stateless):
 class Flatten(Module):
     """(N, ...) -> (N, prod(...)); backward restores the shape."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._shape = None
-
     def forward(self, x):
-        self._shape = x.shape
+        check_array(x, "x")
+        self._cache = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):
-        if self._shape is None:
-            raise RuntimeError("Flatten.backward called before forward")
-        return dout.reshape(self._shape)
+        return dout.reshape(self._take_cache())
 
 
 class Unflatten2d(Module):
     """(N, C) -> (N, C, 1, 1), so a 1x1 convolution can act as a linear layer."""
 
     def forward(self, x):
-        if x.ndim != 2:
-            raise ValueError(f"x must be 2-dimensional (N, C), got shape {x.shape}")
+        check_array(x, "x", ndim=2)
+        self._cache = x.shape
         return x[:, :, None, None]
 
     def backward(self, dout):
+        self._take_cache()
         return dout[:, :, 0, 0]
 
 
@@ -376,180 +411,9 @@ class Identity(Module):
     """Returns its input (and its gradient) unchanged."""
 
     def forward(self, x):
+        self._cache = True  # nothing to keep, but backward still needs a forward
         return x
 
     def backward(self, dout):
+        self._take_cache()
         return dout
-
-
-def _take(layer: Module):
-    """The cache of the layer's last forward (kept: backward may repeat)."""
-    cache = getattr(layer, "_cache", None)
-    if cache is None:
-        raise RuntimeError(f"{type(layer).__name__}.backward called before forward")
-    return cache
-
-
-class ResidualBlock(Module):
-    """Shared body of :class:`BasicBlock` and the ImageNet ``Bottleneck``.
-
-    A chain of ``[act_i] -> conv_i -> bn_i`` stages (children named
-    ``act1, conv1, bn1, act2, ...``), a shortcut (identity, or a 1x1
-    ``shortcut_conv`` + BN projection) and their sum. Subclasses describe
-    their stages and call :meth:`_build`; forward and backward are here.
-    """
-
-    def _build(
-        self, stages, *, stride, conv, activation, shortcut_conv, projection, bn, rng, dtype
-    ) -> None:
-        """Create the stages ``(c_in, c_out, kernel, stride, padding)`` and the shortcut."""
-        for i, (a, b, k, s, p) in enumerate(stages, start=1):
-            act = activation() if activation is not None else None
-            if act is not None:
-                setattr(self, f"act{i}", act)
-            setattr(self, f"conv{i}", conv(a, b, k, stride=s, padding=p, rng=rng, dtype=dtype))
-            setattr(self, f"bn{i}", BatchNorm2d(b, **bn))
-        c_in, c_out = stages[0][0], stages[-1][1]
-        if projection is None:
-            projection = stride != 1 or c_in != c_out
-        if not projection and (stride != 1 or c_in != c_out):
-            raise ValueError(
-                f"an identity shortcut needs stride=1 and as many output channels as input "
-                f"channels, got stride={stride}, {c_in} -> {c_out}"
-            )
-        if projection:
-            sc = shortcut_conv(c_in, c_out, 1, stride=stride, padding=0, rng=rng, dtype=dtype)
-            self.shortcut = _SequentialShortcut(sc, BatchNorm2d(c_out, **bn))
-        # A list of children: compile_model re-points it at compiled copies.
-        self._main = [m for name, m in self.children().items() if name != "shortcut"]
-        self._add_cache = None
-
-    def forward(self, x):
-        """``x`` (N, C_in, H, W) -> main path + shortcut, (N, C_out, Ho, Wo)."""
-        main = x
-        for layer in self._main:
-            main = layer.forward(main)
-        short = self.shortcut.forward(x) if "shortcut" in self._modules else x
-        out, self._add_cache = ops.residual_add_forward(main, short)
-        return out
-
-    def backward(self, dout):
-        """Backward through both paths; returns ``dc/dx``."""
-        if self._add_cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        dmain, dshort = ops.residual_add_backward(dout, self._add_cache)
-        for layer in reversed(self._main):
-            dmain = layer.backward(dmain)
-        if "shortcut" in self._modules:
-            dshort = self.shortcut.backward(dshort)
-        return dmain + dshort
-
-
-class BasicBlock(ResidualBlock):
-    """Residual block with two 3x3 convolutions (He et al., 2016).
-
-    ::
-
-        main:     [act1] -> conv1 (stride) -> bn1 -> [act2] -> conv2 -> bn2
-        shortcut: identity, or 1x1 conv (stride) -> bn  (projection)
-        out = main + shortcut
-
-    Parameters
-    ----------
-    in_channels, out_channels : int
-    stride : int
-        Of conv1 and of the projection.
-    conv : callable
-        ``conv(in_channels, out_channels, kernel_size, *, stride, padding,
-        rng, dtype) -> Module``: makes conv1 and conv2. Pass an ABC-Net
-        factory (e.g. ``functools.partial(ABCConv2d, M=3, N=3)``) to make
-        the residual path binary.
-    activation : callable or None
-        ``activation() -> Module or None``: the nonlinearity in front of
-        each conv of the main path. For a full-precision conv this is
-        ``ReLU``; for an ABC conv with binary activations it is None,
-        because ``ABCConv2d`` binarises its own input (eq. 11).
-    shortcut_conv : callable, optional
-        Factory for the projection (default: full-precision ``Conv2d``
-        without bias). The projection has no activation of its own; an
-        ABC factory here binarises the block input inside the conv.
-    projection : bool, optional
-        Force (True) or forbid (False) the projection; default: only when
-        ``stride != 1`` or the channel count changes.
-    bn_momentum, bn_eps : float
-    rng : numpy.random.Generator, optional
-    dtype : float32 or float64
-
-    Notes
-    -----
-    There is no activation after the sum: the next block's (or the
-    classifier's) input nonlinearity is that layer's own (see
-    :mod:`abcref.nn.models`), so a full-precision and an ABC block differ
-    only in what happens at each conv's input.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        *,
-        stride: int = 1,
-        conv=None,
-        activation=ReLU,
-        shortcut_conv=None,
-        projection: bool | None = None,
-        bn_momentum: float = 0.1,
-        bn_eps: float = 1e-5,
-        rng: np.random.Generator | None = None,
-        dtype=np.float32,
-    ) -> None:
-        super().__init__()
-        c_in = check_int(in_channels, "in_channels", min_value=1)
-        c_out = check_int(out_channels, "out_channels", min_value=1)
-        stride = check_int(stride, "stride", min_value=1)
-        rng = check_rng(rng)
-        dtype = check_float_dtype(dtype)
-        conv = conv or _fp_conv
-        shortcut_conv = shortcut_conv or _fp_conv
-        bn = {"momentum": bn_momentum, "eps": bn_eps, "dtype": dtype}
-
-        stages = ((c_in, c_out, 3, stride, 1), (c_out, c_out, 3, 1, 1))
-        self._build(
-            stages,
-            stride=stride,
-            conv=conv,
-            activation=activation,
-            shortcut_conv=shortcut_conv,
-            projection=projection,
-            bn=bn,
-            rng=rng,
-            dtype=dtype,
-        )
-
-
-def _fp_conv(in_channels, out_channels, kernel_size, *, stride, padding, rng, dtype):
-    return Conv2d(
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=stride,
-        padding=padding,
-        bias=False,
-        rng=rng,
-        dtype=dtype,
-    )
-
-
-class _SequentialShortcut(Module):
-    """conv -> bn, with children named ``conv`` and ``bn``."""
-
-    def __init__(self, conv: Module, bn: Module) -> None:
-        super().__init__()
-        self.conv = conv
-        self.bn = bn
-
-    def forward(self, x):
-        return self.bn.forward(self.conv.forward(x))
-
-    def backward(self, dout):
-        return self.conv.backward(self.bn.backward(dout))

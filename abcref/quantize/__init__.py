@@ -3,7 +3,7 @@
 BWN and XNOR-Net (Rastegari et al. 2016), BNN (Courbariaux et al. 2016),
 DoReFa-Net (Zhou et al. 2016) and full precision, as pure
 ``*_forward(...) -> (out, cache)`` / ``*_backward(dout, cache)`` functions.
-The stateful layers live in :mod:`abcref.nn.baselines`; the published
+The stateful layers live in :mod:`abcref.nn.quantconv`; the published
 definitions and every choice made are listed in docs/baselines.md.
 """
 

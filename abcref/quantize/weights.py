@@ -166,8 +166,9 @@ def sign_weights_forward(
     -----
     Courbariaux et al. 2016, eq. 1 and Algorithm 1. The latent weights
     are clipped to [-1, 1] after every update in the original; the layer
-    :class:`abcref.nn.baselines.BNNConv2d` offers that as
-    ``after_update()``. Inside [-1, 1] both rules agree.
+    :class:`abcref.nn.quantconv.QuantConv2d` with BNN's preset
+    (``clip_weights=True``) offers that as ``after_update()``. Inside
+    [-1, 1] both rules agree.
     """
     _check_weight(W)
     check_choice(weight_ste, "weight_ste", SIGN_WEIGHT_STES)

@@ -10,7 +10,7 @@ A checkpoint is a single NumPy ``.npz`` archive (a zip file) holding
   (momentum buffer, Adam moments), if an optimizer was saved;
 - ``metadata.json``: a ``uint8`` array holding UTF-8 JSON::
 
-    {"format": "abcref-checkpoint", "format_version": 1,
+    {"format": "abcref-checkpoint", "format_version": 2,
      "abcref_version": "0.1.0",
      "model_config": {...} | null,   # build_model() input
      "epoch": 3,                     # completed epochs
@@ -28,6 +28,14 @@ the old or the new checkpoint, never half of one.
 Loading uses ``np.load(..., allow_pickle=False)`` and reads every array
 eagerly, so a truncated or corrupted file (the zip CRC catches flipped
 bytes) fails at load time with a :class:`CheckpointError` naming the file.
+
+Format versions
+---------------
+Version 2 names parameters as PyTorch does (``conv1.weight``,
+``bn1.weight``, ``bn1.bias``, ``fc.bias``). Version 1 (abcref 0.1) named
+them ``W`` and ``b``, and a batch norm's ``gamma`` and ``beta``;
+:func:`load_checkpoint` renames a version-1 file's arrays on reading, so
+old checkpoints keep loading.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from abcref._io import atomic_write
 from abcref.nn.module import Module
 
 FORMAT_NAME = "abcref-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_KEY = "metadata.json"
 
 # Only these bit generators may be named by a checkpoint's RNG state (a
@@ -189,13 +197,37 @@ def load_checkpoint(path) -> Checkpoint:
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks arrays {missing}")
     model_state = {k[len("model/") :]: v for k, v in contents.items() if k.startswith("model/")}
+    renames = _version1_renames(model_state) if metadata["format_version"] == 1 else {}
+    model_state = {renames.get(k, k): v for k, v in model_state.items()}
     optimizer_state = None
     if metadata.get("optimizer") is not None:
-        opt_arrays = {
-            k[len("optimizer/") :]: v for k, v in contents.items() if k.startswith("optimizer/")
-        }
+        opt_arrays = {}
+        for key, value in contents.items():
+            if key.startswith("optimizer/"):
+                slot, _, name = key[len("optimizer/") :].partition("/")
+                opt_arrays[f"{slot}/{renames.get(name, name)}"] = value
         optimizer_state = {**metadata["optimizer"], "arrays": opt_arrays}
     return Checkpoint(str(path), metadata, model_state, optimizer_state)
+
+
+def _version1_renames(names) -> dict[str, str]:
+    """Format-1 parameter names -> PyTorch's (see "Format versions" above).
+
+    ``W`` and ``b`` become ``weight`` and ``bias``; so do ``gamma`` and
+    ``beta`` of a batch norm, recognised by its ``gamma`` (an ABC layer's
+    ``beta`` has no ``gamma`` beside it and keeps its name).
+    """
+    batchnorms = {n.rpartition(".")[0] for n in names if n.rpartition(".")[2] == "gamma"}
+    leaves = {"W": "weight", "b": "bias"}
+    bn_leaves = {"gamma": "weight", "beta": "bias"}
+    renames = {}
+    for name in names:
+        prefix, dot, leaf = name.rpartition(".")
+        new = bn_leaves.get(leaf) if prefix in batchnorms else None
+        new = new or leaves.get(leaf)
+        if new is not None:
+            renames[name] = f"{prefix}{dot}{new}"
+    return renames
 
 
 def _parse_metadata(raw, path: Path) -> dict:

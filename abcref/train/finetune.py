@@ -3,21 +3,21 @@
 "Since our binarization scheme approximates full-precision weights, using
 the full-precision pre-train model serves as a perfect initialization"
 (§3.3). :func:`init_from_full_precision` copies a full-precision model's
-weights into the ABC model's *latent* weights ``W``, from which every
+weights into the ABC model's *latent* weights W (``weight``), from which every
 forward recomputes the binary bases and alphas (eqs. 2-5).
 
 Correspondence
 --------------
 The builders of :mod:`abcref.nn.models` give a full-precision model and
 an ABC model built from configs that differ only in ``"conv"`` (and
-``"seed"``) the same parameter names: a full-precision ``conv2.W`` (an
-``activation -> Conv2d``) and an ABC ``conv2.W`` (an ``ABCConv2d``) are
-the same OIHW tensor. Hence, name by name:
+``"seed"``) the same parameter names: a full-precision ``conv2.weight``
+(an ``activation -> Conv2d``) and an ABC ``conv2.weight`` (an
+``ABCConv2d``'s latent W) are the same OIHW tensor. Hence, name by name:
 
-- conv and linear weights and biases, BN ``gamma``/``beta`` and BN
-  running statistics are copied (same name, shape and dtype);
-- a full-precision linear classifier ``fc.W`` (out, in) goes into an
-  ABC 1x1 classifier ``fc.conv.W`` (out, in, 1, 1) when
+- conv and linear weights and biases, BN ``weight``/``bias`` (gamma and
+  beta) and BN running statistics are copied (same name, shape and dtype);
+- a full-precision linear classifier ``fc.weight`` (out, in) goes into an
+  ABC 1x1 classifier ``fc.conv.weight`` (out, in, 1, 1) when
   ``first_last_fp=False``;
 - ABC-only parameters (activation thresholds ``v``, scales ``beta``,
   trainable shifts ``u``) keep their initialisation;
@@ -83,7 +83,7 @@ def init_from_full_precision(model: Module, source) -> dict:
         # FP linear classifier (out, in) -> ABC 1x1 conv classifier.
         prefix, _, leaf = name.rpartition(".")
         alt = f"{prefix}.conv.{leaf}" if prefix else f"conv.{leaf}"
-        if leaf == "W" and value.ndim == 2 and alt in target:
+        if leaf == "weight" and value.ndim == 2 and alt in target:
             mapped[alt] = value.reshape(*value.shape, 1, 1)
     for name, value in mapped.items():
         if value.shape != target[name].shape:

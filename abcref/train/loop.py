@@ -30,6 +30,7 @@ from abcref import ops
 from abcref._checks import check_array, check_int
 from abcref._io import write_text_atomic
 from abcref.nn.module import Module
+from abcref.nn.quantconv import apply_after_update
 from abcref.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -100,10 +101,7 @@ def train_step(
     dlogits = ops.softmax_cross_entropy_backward(1.0, cache)
     model.backward(dlogits)
     optimizer.step()
-    for _, module in model.named_modules():
-        hook = getattr(module, "after_update", None)
-        if callable(hook):
-            hook()
+    apply_after_update(model)
     return float(loss), logits
 
 

@@ -12,11 +12,13 @@ as PyTorch's ``torch.optim.SGD`` / ``torch.optim.Adam``: the decay term
 ``Adam(..., decoupled_weight_decay=True)`` gives AdamW (Loshchilov &
 Hutter): ``p <- p * (1 - lr * weight_decay)`` before the Adam update.
 
-Which parameters are decayed is decided by ``decay_filter(name)``. The
-default, :func:`decay_weights_only`, decays conv and linear weights (names
-ending in ``"W"``) and nothing else: decaying BN's gamma/beta, biases, or
-ABC-Net's activation coefficients beta_n and thresholds v_n pulls them
-towards 0, which has no regularising meaning for them.
+Which parameters are decayed is decided by ``decay_filter(name, param)``.
+The default, :func:`decay_weights_only`, decays conv and linear weights
+(parameters named ``weight`` with at least two dimensions) and nothing
+else: decaying a batch norm's scale and shift (its 1-D ``weight`` and
+``bias``), biases, or ABC-Net's activation coefficients beta_n and
+thresholds v_n pulls them towards 0, which has no regularising meaning
+for them.
 
 State
 -----
@@ -37,12 +39,17 @@ from abcref._checks import check_real
 from abcref.nn.module import Module
 
 
-def decay_weights_only(name: str) -> bool:
-    """Default ``decay_filter``: decay parameters whose own name is ``"W"``."""
-    return name.rsplit(".", 1)[-1] == "W"
+def decay_weights_only(name: str, param: np.ndarray) -> bool:
+    """Default ``decay_filter``: conv and linear weights only.
+
+    That is, parameters whose own name is ``"weight"`` and that have at
+    least two dimensions: a batch norm's ``weight`` (its 1-D scale) is not
+    decayed.
+    """
+    return name.rsplit(".", 1)[-1] == "weight" and param.ndim >= 2
 
 
-def decay_all(name: str) -> bool:
+def decay_all(name: str, param: np.ndarray) -> bool:
     """``decay_filter`` that decays every parameter (PyTorch's default)."""
     return True
 
@@ -60,7 +67,8 @@ class Optimizer:
         L2 coefficient (>= 0), applied to parameters selected by
         ``decay_filter``.
     decay_filter : callable, optional
-        ``decay_filter(name) -> bool``; default :func:`decay_weights_only`.
+        ``decay_filter(name, param) -> bool``; default
+        :func:`decay_weights_only`.
     """
 
     slots: tuple[str, ...] = ()
@@ -71,7 +79,7 @@ class Optimizer:
         *,
         lr: float,
         weight_decay: float = 0.0,
-        decay_filter: Callable[[str], bool] | None = None,
+        decay_filter: Callable[[str, np.ndarray], bool] | None = None,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"model must be an abcref.nn.Module, got {type(model).__name__}")
@@ -81,7 +89,7 @@ class Optimizer:
         self.decay_filter = decay_weights_only if decay_filter is None else decay_filter
         self.step_count = 0
         self.state: dict[str, dict[str, np.ndarray]] = {
-            slot: {name: np.zeros_like(p) for name, p, _ in model.named_parameters()}
+            slot: {name: np.zeros_like(p) for name, p in model.named_parameters()}
             for slot in self.slots
         }
 
@@ -89,8 +97,9 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter in place from its gradient."""
         self.step_count += 1
-        for name, p, g in self.model.named_parameters():
-            decay = self.weight_decay if self.decay_filter(name) else 0.0
+        grads = self.model.named_grads()
+        for (name, p), (_, g) in zip(self.model.named_parameters(), grads, strict=True):
+            decay = self.weight_decay if self.decay_filter(name, p) else 0.0
             self._update(name, p, g, decay)
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray, decay: float) -> None:
@@ -210,7 +219,7 @@ class SGD(Optimizer):
         momentum: float = 0.9,
         nesterov: bool = False,
         weight_decay: float = 0.0,
-        decay_filter: Callable[[str], bool] | None = None,
+        decay_filter: Callable[[str, np.ndarray], bool] | None = None,
     ) -> None:
         momentum = check_real(momentum, "momentum")
         if not 0.0 <= momentum < 1.0:
@@ -276,7 +285,7 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         decoupled_weight_decay: bool = False,
-        decay_filter: Callable[[str], bool] | None = None,
+        decay_filter: Callable[[str, np.ndarray], bool] | None = None,
     ) -> None:
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair of floats, got {betas!r}")

@@ -238,7 +238,7 @@ from abcref.train import Adam, fit
 data = load_digits()
 fp_model = build_model({"arch": "small_cnn", "conv": "fp", "widths": [16, 32, 32], "seed": 0})
 fit(fp_model, data, epochs=2, optimizer=Adam(fp_model, lr=3e-3), batch_size=64, progress=False)
-W_trained = fp_model.conv1.params["W"]
+W_trained = fp_model.conv1.weight  # the trained OIHW weights (params["weight"])
 print("first layer:", W_trained.shape, W_trained.dtype)
 fig = viz.plot_weight_approximation(W_trained, Ms=(1, 2, 3, 4, 5), num_filters=8)
 fig

@@ -224,7 +224,7 @@ def run(reading, optimizer_name):
         optimizer = SGD(model, lr=0.05, momentum=0.9)
     else:
         optimizer = Adam(model, lr=3e-3)
-    W = model.conv2.params["W"]  # updated in place by the optimizer
+    W = model.conv2.weight  # the latent W, updated in place by the optimizer
     losses, steps = [], []
     for idx in batches:
         before = W.copy()
@@ -244,7 +244,7 @@ for col, opt_name in enumerate(("SGD", "Adam")):
         axes[0, col].plot(losses, label=reading)
         axes[1, col].plot([np.linalg.norm(s) for s in steps], label=reading)
     axes[0, col].set_title(f"{opt_name}: training loss", fontsize=9)
-    axes[1, col].set_title(f"{opt_name}: |update of conv2.W| per step", fontsize=9)
+    axes[1, col].set_title(f"{opt_name}: |update of conv2.weight| per step", fontsize=9)
     axes[1, col].set_yscale("log")
     axes[1, col].set_xlabel("step")
     axes[0, col].legend(fontsize=8)

@@ -20,6 +20,7 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import matplotlib.pyplot as plt
 import numpy as np
 
+import abcref
 from abcref import ops
 from abcref.binarize import binarize_activations
 from abcref.bitpack import (
@@ -29,7 +30,7 @@ from abcref.bitpack import (
     xnor_conv2d,
     zero_padding_correction,
 )
-from abcref.compiler import compile_abcconv, format_summary, model_summary, summary_totals
+from abcref.compiler import compile_layer, model_summary, summary_totals
 from abcref.nn import ABCConv2d, build_model
 
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
@@ -138,7 +139,7 @@ print("xnor_conv2d == float conv for pad_value 0, +1 and -1")
 #
 # ## 5. A real ABC layer, bit-exact
 #
-# `compile_abcconv(layer)` turns a trained `ABCConv2d` into a `CompiledABCConv2d`: the $M$ bases packed once and stacked,
+# `compile_layer(layer)` turns a trained `ABCConv2d` into a `PackedABCConv2d`: the $M$ bases packed once and stacked,
 # $\alpha$, $\beta$, and one comparator per activation $R \ge 0.5 - v_n$. Its `integer_convolutions(x)` are the $M \times N$ exact
 # integers $\operatorname{Conv}(B_m, A_n)$ of eq. 12. Take a layer with 70 input channels (so each pixel needs two words,
 # the second mostly tail) and check all nine convolutions against float convolutions of the same ±1 tensors:
@@ -147,7 +148,7 @@ print("xnor_conv2d == float conv for pad_value 0, +1 and -1")
 layer = ABCConv2d(70, 32, 3, M=3, N=3, padding=1, rng=np.random.default_rng(1))
 layer.eval()
 x = rng.standard_normal((4, 70, 10, 10)).astype(np.float32)  # a batch-normalised input R
-compiled = compile_abcconv(layer)
+compiled = compile_layer(layer)
 dots = compiled.integer_convolutions(x)  # (M, N, batch, O, Ho, Wo), int64
 print("integer convolutions:", dots.shape, dots.dtype)
 
@@ -177,24 +178,24 @@ print(f"max |float - bits| / max |out| = {np.max(np.abs(float_out - bit_out)) / 
 # tail bits when $C$ is not a multiple of 64:
 
 # %%
-float_bytes = layer.params["W"].nbytes
+float_bytes = layer.weight.nbytes
 packed_bytes = compiled.base_words.nbytes
 print(f"float32 weights: {float_bytes} bytes; M=3 packed bases: {packed_bytes} bytes "
       f"({float_bytes / packed_bytes:.1f}x smaller; with 64 channels it would be {32 / 3:.1f}x)")
 
 # %% [markdown]
-# `model_summary` counts every layer of a model: parameters kept in float and 1-bit parameters, memory of the float
-# model against the packed one, multiply-accumulates of the float model, binary MACs (xnor/popcount) and the float
-# MACs left in the packed model (the $\alpha\beta$ combination, the full-precision first and last layers, batch norms
-# that could not be folded). Here is the default digits CNN with $M = N = 3$ (tutorial 5 trains it):
+# `abcref.summary(model, input_shape)` (Larq's `summary`) counts every layer twice. Under **float model**: its parameters,
+# memory and multiply-accumulates as trained. Under **packed model**: the values kept as floats ($\alpha$, $\beta$,
+# thresholds, and every parameter of a full-precision layer), the 1-bit parameters (the bases), the memory, the binary
+# MACs (xnor/popcount) and the float MACs left (the $\alpha\beta$ combination, the full-precision first and last layers,
+# batch norms that could not be folded). Here is the default digits CNN with $M = N = 3$ (tutorial 5 trains it):
 
 # %%
 model = build_model({"arch": "small_cnn", "conv": {"kind": "abc", "M": 3, "N": 3}, "seed": 0})
-rows = model_summary(model, (1, 8, 8))
-print(format_summary(rows))
+abcref.summary(model, (1, 8, 8))
 
 # %%
-totals = summary_totals(rows)
+totals = summary_totals(model_summary(model, (1, 8, 8)))  # the same counts as data
 print(f"{100 * totals['binary_fraction']:.1f}% of the packed model's multiply-accumulates are xnor/popcount; "
       f"memory {totals['memory_ratio']:.1f}x smaller")
 

@@ -25,9 +25,10 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without
 import matplotlib.pyplot as plt
 import numpy as np
 
+import abcref
 from abcref.binarize import H_v, activation_thresholds
 from abcref.bitpack import fold_batchnorm_exact
-from abcref.compiler import batchnorm_affine, compile_model, format_summary, model_summary
+from abcref.compiler import batchnorm_affine, compile_model
 from abcref.data import load_digits
 from abcref.nn import abc_conv, build_model
 from abcref.train import Adam, Cosine, fit
@@ -109,7 +110,7 @@ assert same.all()
 # %%
 edited = build_model(config)
 edited.load_state_dict(model.state_dict())
-gamma = edited.bn2.params["gamma"]
+gamma = edited.bn2.weight  # the batch norm scale gamma, PyTorch's name
 gamma[:4] *= -1  # a < 0 on channels 0..3
 gamma[4] = 0.0  # a = 0 on channel 4
 edited.eval()
@@ -204,14 +205,15 @@ print("bits where the quotient comparator disagrees with the float model (a > 0 
 #
 # ## 5. The model summary
 #
-# `model_summary` counts parameters, memory and multiply-accumulates of the float model and its packed form (rules in
-# `docs/bitpack.md`); it accepts the compiled model too.
+# `abcref.summary` counts parameters, memory and multiply-accumulates of the float model and of its packed form, each
+# column under the model it describes (rules in `docs/bitpack.md`); it accepts the compiled model too, whose float-model
+# columns then describe its packed form as stored.
 
 # %%
-print(format_summary(model_summary(model, (1, 8, 8))))
+abcref.summary(model, (1, 8, 8))
 
 # %%
-print(format_summary(model_summary(bit_model, (1, 8, 8))))
+abcref.summary(bit_model, (1, 8, 8))
 
 # %% [markdown]
 # **Take-aways**

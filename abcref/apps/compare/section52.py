@@ -41,7 +41,7 @@ from abcref.apps.results import SweepResult, mean_std
 from abcref.apps.sweep import run_sweep
 from abcref.compiler.summary import model_summary, quantizer_bits
 
-#: Weight quantizers the K-bit side can use (``KBitActConv2d(weights=...)``).
+#: Weight quantizers the K-bit side can use (the ``"weights"`` option of conv kind ``"kbit"``).
 KBIT_WEIGHTS = ("bwn", "sign", "dorefa", "fp")
 
 DEFAULT_BASE = {"arch": "small_cnn"}
@@ -113,15 +113,20 @@ def operation_costs(model, input_shape) -> dict:
     rows = model_summary(model, input_shape)
     layers = dict(model.named_modules())
     out = {
-        key: int(sum(getattr(r, key) for r in rows))
-        for key in ("float_macs", "binary_macs", "fixed_point_macs", "packed_float_macs")
+        key: int(sum(getattr(r, field) for r in rows))
+        for key, field in (
+            ("float_macs", "float_model_macs"),
+            ("binary_macs", "packed_binary_macs"),
+            ("fixed_point_macs", "packed_fixed_point_macs"),
+            ("packed_float_macs", "packed_float_macs"),
+        )
     }
     square = product = 0
     for r in rows:
-        if r.fixed_point_macs:
+        if r.packed_fixed_point_macs:
             w_bits, a_bits = quantizer_bits(layers[r.name])
-            square += r.fixed_point_macs * max(w_bits, a_bits) ** 2
-            product += r.fixed_point_macs * w_bits * a_bits
+            square += r.packed_fixed_point_macs * max(w_bits, a_bits) ** 2
+            product += r.packed_fixed_point_macs * w_bits * a_bits
     out["cost_square"] = out["binary_macs"] + square
     out["cost_product"] = out["binary_macs"] + product
     return out

@@ -3,7 +3,7 @@
 For each configuration of ABC-Net's Table 2 (ResNet-18 with M, N in
 {1, 3, 5}, ResNet-34 with (1, 1), (3, 3), (5, 5), ResNet-50 with (5, 5),
 and each full-precision model) this builds the ImageNet-style ResNet of
-:mod:`abcref.nn.resnet_imagenet` and totals
+:mod:`abcref.nn.resnet` and totals
 :func:`abcref.compiler.summary.model_summary` over one 3x224x224 image.
 The paper's top-1 is attached where Table 2 reports one. The models are
 not trained: the counts depend only on the topology.
@@ -94,18 +94,13 @@ def table2_summary(
             "M": M,
             "N": N,
             "params": model.num_parameters(),
-            **{
-                k: totals[k]
-                for k in (
-                    "binary_params",
-                    "float_model_bytes",
-                    "packed_model_bytes",
-                    "memory_ratio",
-                    "float_macs",
-                    "binary_macs",
-                    "packed_float_macs",
-                )
-            },
+            "binary_params": totals["packed_binary_params"],
+            "float_model_bytes": totals["float_model_bytes"],
+            "packed_model_bytes": totals["packed_model_bytes"],
+            "memory_ratio": totals["memory_ratio"],
+            "float_macs": totals["float_model_macs"],
+            "binary_macs": totals["packed_binary_macs"],
+            "packed_float_macs": totals["packed_float_macs"],
             "paper_top1": PAPER_TABLE2_TOP1.get((arch, M, N)),
         }
         rows.append(row)

@@ -1,4 +1,4 @@
-"""ImageNet-style ResNet-18/34/50 (Table 2 topologies): counts, shapes, compiled inference."""
+"""abcref.nn.resnet: the ImageNet ResNet-18/34/50 (Table 2): counts, shapes, compiled inference."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from abcref.compiler import BitABCConv2d, compile_model
 from abcref.compiler.summary import model_summary
 from abcref.gradcheck import check_gradient
 from abcref.nn import ABCConv2d, build_model
-from abcref.nn.layers import Conv2d, Linear
-from abcref.nn.resnet_imagenet import Bottleneck, PaddedMaxPool2d
+from abcref.nn.layers import Conv2d, Linear, MaxPool2d
+from abcref.nn.resnet import Bottleneck
 
 RNG = np.random.default_rng(2024)
 
@@ -171,7 +171,7 @@ def test_float64_preserved_and_config_round_trip():
         "seed": 3,
     }
     a, b = build_model(config), build_model(build_model(config).config)
-    for (na, pa, _), (nb, pb, _) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert na == nb and pa.dtype == np.float64
         np.testing.assert_array_equal(pa, pb)
     assert a.forward(RNG.standard_normal((2, 3, 32, 32))).dtype == np.float64
@@ -188,8 +188,8 @@ def _randomise_bn(model, rng):
             dt = m.buffers["running_mean"].dtype
             m.buffers["running_mean"] = rng.normal(0, 0.3, c).astype(dt)
             m.buffers["running_var"] = rng.uniform(0.5, 2.0, c).astype(dt)
-            m.params["gamma"][...] = rng.normal(1.0, 0.5, c)
-            m.params["beta"][...] = rng.normal(0, 0.3, c)
+            m.params["weight"][...] = rng.normal(1.0, 0.5, c)
+            m.params["bias"][...] = rng.normal(0, 0.3, c)
 
 
 @pytest.mark.parametrize(("arch", "width"), [("resnet18", 16), ("resnet50", 8)])
@@ -225,7 +225,7 @@ def _summary_macs(model, hw):
     rows = model_summary(model, (3, hw, hw))
     layers = dict(model.named_modules())
     kinds = (Conv2d, Linear, ABCConv2d)
-    return sum(r.float_macs for r in rows if isinstance(layers[r.name], kinds)), rows
+    return sum(r.float_model_macs for r in rows if isinstance(layers[r.name], kinds)), rows
 
 
 @pytest.mark.parametrize(("arch", "hw"), [("resnet18", 224), ("resnet34", 64), ("resnet50", 64)])
@@ -233,7 +233,8 @@ def test_summary_macs_equal_independent_count(arch, hw):
     model = build_model({"arch": arch, "conv": "fp"})
     macs, rows = _summary_macs(model, hw)
     assert macs == reference_macs(arch, hw)
-    assert sum(r.float_params for r in rows) == TORCHVISION_PARAMS[arch]
+    assert sum(r.float_model_params for r in rows) == TORCHVISION_PARAMS[arch]
+    assert sum(r.packed_float_params for r in rows) == TORCHVISION_PARAMS[arch]  # nothing binary
 
 
 def test_summary_binary_ops_of_abc_resnet18():
@@ -243,8 +244,8 @@ def test_summary_binary_ops_of_abc_resnet18():
     layers = reference_layers("resnet18")
     # Binary convs: every 3x3 conv but the stem; projections (1x1) and the fc stay float.
     binary = sum(ci * co * k * k * o * o for kind, ci, co, k, _, o in layers[1:] if k == 3)
-    assert sum(r.binary_macs for r in rows) == M * N * binary
-    assert sum(r.binary_params for r in rows) == M * sum(
+    assert sum(r.packed_binary_macs for r in rows) == M * N * binary
+    assert sum(r.packed_binary_params for r in rows) == M * sum(
         ci * co * k * k for _, ci, co, k, _, _ in layers[1:] if k == 3
     )
 
@@ -264,7 +265,7 @@ def test_bottleneck_finite_differences():
 
 
 def test_padded_maxpool_matches_definition_and_gradient():
-    pool = PaddedMaxPool2d(3, stride=2, padding=1)
+    pool = MaxPool2d(3, stride=2, padding=1)
     x = RNG.standard_normal((2, 3, 7, 6))
     out = pool.forward(x)
     assert out.shape == (2, 3, 4, 3)
@@ -289,6 +290,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="identity shortcut"):
         Bottleneck(4, 2, projection=False)
     with pytest.raises(ValueError, match="padding must be at most half the kernel"):
-        PaddedMaxPool2d(3, stride=2, padding=2)
+        MaxPool2d(3, stride=2, padding=2)
     with pytest.raises(RuntimeError, match="before forward"):
         Bottleneck(8, 2).backward(np.zeros((1, 8, 2, 2), np.float32))
