@@ -73,6 +73,9 @@ class ActivationComparator:
                 f"x has {x.shape[1]} channels, the comparator {self.thresholds.shape[1]} "
                 f"(x shape {x.shape})"
             )
+        return self._bits(x)
+
+    def _bits(self, x: np.ndarray) -> np.ndarray:
         t = self.thresholds[:, None, :, None, None]
         bits = x[None] >= t
         flipped = self.direction < 0

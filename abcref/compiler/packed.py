@@ -112,7 +112,7 @@ class PackedABCConv2d:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         check_kernel_fits((x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), (kh, kw), "padded input")
         ho, wo = output_size(x.shape[2], kh, sh, ph), output_size(x.shape[3], kw, sw, pw)
-        bits = self.comparator.bits(x)
+        bits = self.comparator._bits(x)  # x checked above
         for n in range(self.num_activations):
             a_words = pack_bits_nchw(bits[n], padding=self.padding, fill_bit=self.pad_value >= 0)
             dot = packed_conv2d(
