@@ -72,10 +72,11 @@ print(W[0, 0])
 # \qquad u_i = -1 + (i-1)\frac{2}{M-1}.$$
 #
 # Each base is the sign of the centred weights after a shift by $u_i$ standard deviations: the shifts are evenly
-# spaced over $[-1, 1]$, so the bases cut the weight distribution at $M$ different levels. Two details the paper
-# leaves open and abcref fixes (see `docs/conventions.md`):
+# spaced over $[-1, 1]$, so the bases cut the weight distribution at $M$ different levels. In abcref this is
+# `abcref.binarize.weights.weight_bases` (the shifts $u_i$: `weight_shifts`; mean and std: `weight_statistics`), written
+# as the formula above. Two details the paper leaves open and abcref fixes (see `docs/conventions.md`):
 #
-# * $\operatorname{sign}(0) = -1$ (rows 1): a base never holds a 0, otherwise it would not be binary;
+# * $\operatorname{sign}(0) = -1$ (row 1): a base never holds a 0, otherwise it would not be binary;
 # * $\operatorname{std}$ is the population std (`ddof=0`, row 3), and $M = 1$ uses $u = 0$ (row 4; the formula divides by $M-1$).
 
 # %%
@@ -96,7 +97,8 @@ for i in range(M):
 #
 # With $D$ fixed, eq. 1 is ordinary linear regression, $\min_\alpha \|w - D\alpha\|^2$, whose normal equations
 # give $\alpha = (D^\top D)^{-1} D^\top w$ when $D$ has full column rank. abcref solves the ridge-augmented
-# system $[D; \sqrt{\lambda} I]\,\alpha = [w; 0]$ with `scipy.linalg.lstsq` (section 7 explains why).
+# system $[D; \sqrt{\lambda} I]\,\alpha = [w; 0]$ with `scipy.linalg.lstsq` (section 7 explains why): that is
+# `abcref.binarize.weights.fit_alphas`, and `combine_bases` forms $\tilde W = \sum_m \alpha_m B_m$.
 
 # %%
 alphas = fit_alphas(W, B)
@@ -107,7 +109,8 @@ print("residual W - W_tilde:\n", (W - W_tilde)[0, 0])
 
 # %% [markdown]
 # $\tilde W$ takes at most $M + 1 = 4$ distinct values here (the bases are nested, so only $M+1$ sign patterns occur per
-# element): the approximation is a **staircase** applied to $W$. `approximate_weights` does both steps in one call.
+# element): the approximation is a **staircase** applied to $W$. `approximate_weights` does both steps in one call
+# (eq. 4, the bases, then eq. 5, solve eq. 3 for $\alpha$).
 # A least-squares residual is orthogonal to every base, $D^\top(w - D\alpha) = 0$ (up to the tiny ridge), which we can check:
 
 # %%

@@ -48,7 +48,9 @@ rng = np.random.default_rng(0)
 # $$H_v(R) = \begin{cases} +1 & R \ge 0.5 - v \\ -1 & R < 0.5 - v\end{cases}$$
 #
 # — a **comparator** with threshold $t = 0.5 - v$ (§5.3). That is how hardware computes it, and how abcref does
-# (ties go to +1, conventions row 2). $v$ is just a learnable threshold in disguise.
+# (ties go to +1, conventions row 2): `abcref.binarize.activations.h_v` is eq. 8 and `H_v` is eq. 9 written as this
+# comparator, with $0.5 - v$ rounded once to $R$'s dtype (the two forms agree in exact arithmetic; conventions row 2
+# shows the one-ulp case where rounding $R + v$ would not). $v$ is just a learnable threshold in disguise.
 
 # %%
 x = np.linspace(-2.5, 2.5, 501)

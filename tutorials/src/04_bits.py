@@ -92,9 +92,9 @@ assert K - 2 * p == a @ b
 #
 # ## 3. A convolution
 #
-# `xnor_conv2d(a, b)` packs each pixel's channels into words, gathers the words of every receptive field (an
-# im2col of words, 64× smaller than an im2col of floats) and applies the identity with $K = C\,k_h\,k_w$. Its int64
-# output equals the float convolution of the same ±1 arrays:
+# `abcref.bitpack.xnor_conv2d(a, b)` is the identity as written: it packs the $K = C\,k_h\,k_w$ signs of every
+# receptive field into words, the filters likewise, and returns $K - 2\,\operatorname{popcount}(a' \oplus b')$ for every
+# output value. Its int64 output equals the float convolution of the same ±1 arrays:
 
 # %%
 A = signs(2, 3, 5, 5)  # activations, NCHW
@@ -105,14 +105,30 @@ print(ints.dtype, ints.shape, "\n", ints[0, 0])
 np.testing.assert_array_equal(ints, floats)  # exact: integers against floats holding integers
 
 # %% [markdown]
+# Its fast twin, `abcref.fast.xnor.xnor_conv2d`, computes the same integers faster: it packs each pixel's channels
+# into words once, gathers the words of every receptive field (an im2col of words, 64× smaller than an im2col of
+# floats) and runs the XOR/popcount in cache-sized blocks on a thread pool. The compiled layers of section 5 run on it;
+# tests check it against the reference with exact equality, as here:
+
+# %%
+from abcref.fast.xnor import xnor_conv2d as fast_xnor_conv2d
+
+np.testing.assert_array_equal(fast_xnor_conv2d(A, Bf, stride=(1, 1), padding=(0, 0)), ints)
+print("fast twin == reference")
+
+# %% [markdown]
 # ## 4. Zero padding: a bit cannot hold 0
 #
 # The float network pads its binary activations with **0** (ordinary zero padding, `pad_value=0`). A packed bit can
-# only say +1 or −1. Two ways out (conventions row 10):
+# only say +1 or −1. Three ways out (conventions row 10):
 #
 # * **Pad with a sign** (`pad_value=+1` or `-1`), as hardware engines do — and train the float graph with the same
 #   padding (`ABCConv2d(..., pad_value=-1)`), so nothing needs correcting.
-# * **Pack the border as +1 and subtract what it added.** At output pixel $(y, x)$ the border taps contributed
+# * **Leave the border taps out of the count**: a zero adds nothing to a dot product. The reference
+#   `xnor_conv2d` does this, with a mask of the taps inside the image: $\operatorname{popcount}(\text{inside}) -
+#   2\,\operatorname{popcount}((a' \oplus b') \wedge \text{inside})$.
+# * **Pack the border as +1 and subtract what it added**, as the fast twin and the compiled engine do, so that every
+#   pixel is packed the same way. At output pixel $(y, x)$ the border taps contributed
 #   $\sum_{(i,j)\text{ on border}} \sum_c w_{o,c,i,j}$, so
 #
 # $$\operatorname{conv}_0 = \operatorname{conv}_{+1} - \text{corr}, \qquad
@@ -130,7 +146,9 @@ np.testing.assert_array_equal(pad_plus - corr[None], pad_zero)
 for pad_value in (0, 1, -1):
     ref, _ = ops.conv2d_forward(A, Bf, padding=1, pad_value=float(pad_value))
     np.testing.assert_array_equal(xnor_conv2d(A, Bf, padding=1, pad_value=pad_value), ref)
-print("xnor_conv2d == float conv for pad_value 0, +1 and -1")
+    fast = fast_xnor_conv2d(A, Bf, stride=(1, 1), padding=(1, 1), pad_value=pad_value)
+    np.testing.assert_array_equal(fast, ref)
+print("xnor_conv2d (masked border) and its fast twin (+1 border, corrected) == float conv for pad_value 0, +1 and -1")
 
 # %% [markdown]
 # **Pitfall.** Packing the border as +1 *without* the correction gives a convolution that is right in the interior and
@@ -139,7 +157,7 @@ print("xnor_conv2d == float conv for pad_value 0, +1 and -1")
 #
 # ## 5. A real ABC layer, bit-exact
 #
-# `compile_layer(layer)` turns a trained `ABCConv2d` into a `PackedABCConv2d`: the $M$ bases packed once and stacked,
+# `abcref.compiler.compile_layer(layer)` turns a trained `ABCConv2d` into a `PackedABCConv2d`: the $M$ bases packed once and stacked,
 # $\alpha$, $\beta$, and one comparator per activation $R \ge 0.5 - v_n$. Its `integer_convolutions(x)` are the $M \times N$ exact
 # integers $\operatorname{Conv}(B_m, A_n)$ of eq. 12. Take a layer with 70 input channels (so each pixel needs two words,
 # the second mostly tail) and check all nine convolutions against float convolutions of the same ±1 tensors:

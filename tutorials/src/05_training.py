@@ -46,6 +46,9 @@ np.set_printoptions(precision=4, suppress=True, linewidth=100)
 # binarisation** (§3.3: max-pooling binary values gives mostly +1), and **batch norm precedes every binarisation**,
 # so the thresholds of tutorial 2 see roughly unit-Gaussian inputs. The full-precision baseline is the same graph
 # with `ReLU -> Conv2d` in place of each ABC convolution, so the two differ only in what the paper changes.
+# The layers train on the fast tier: each `ABCConv2d` computes eq. 12 as one float convolution of $\tilde W$ and
+# $\tilde R$ (`abcref.fast.abcconv`, tied by tests to the reference $M \times N$ sum `abcref.binarize.abc_conv2d_forward`
+# of tutorial 3).
 
 # %%
 data = load_digits()
@@ -114,8 +117,9 @@ viz.plot_accuracy_heatmap(accuracy, Ms, Ns, full_precision=fp_accuracy, title="d
 # such a sweep with 3 seeds). Two patterns
 # to look for, both in the paper: more binary activations help more than more weight bases (binarising
 # activations loses more information than binarising weights, tutorial 2 vs tutorial 1), and every configuration
-# stays below full precision. With a generous budget (40 epochs) every configuration reaches 99–100 % on digits and
-# the trend drowns in noise; short budgets or narrow networks are where $M$ and $N$ show.
+# stays below full precision. With a longer budget the configurations with $N \ge 3$ catch up with full precision and
+# the trend drowns in noise (`docs/cli.md` compares 3 and 5 epochs over three seeds); short budgets or narrow networks
+# are where $M$ and $N$ show.
 #
 # ## 4. Fine-tuning from full precision (§3.3)
 #

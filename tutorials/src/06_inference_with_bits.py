@@ -3,7 +3,7 @@
 #
 # At test time ABC-Net needs neither the latent weights nor batch norm as a separate step: the bases are fixed ±1
 # tensors (packed once), every binariser is a comparator, and a batch norm that feeds a binariser can be **folded into
-# its threshold** (§5.3). `abcref.bitpack.compile_model` does all of that to a trained model and returns an
+# its threshold** (§5.3). `abcref.compiler.compile_model` does all of that to a trained model and returns an
 # inference-only copy whose ABC layers run on xnor and popcount. This notebook compiles a trained digits model and
 # checks that it makes **the same predictions on every test image**.
 #
@@ -27,7 +27,7 @@ import numpy as np
 
 import abcref
 from abcref.binarize import H_v, activation_thresholds
-from abcref.bitpack import fold_batchnorm_exact
+from abcref.bitpack import fold_batchnorm, fold_batchnorm_exact
 from abcref.compiler import batchnorm_affine, compile_model
 from abcref.data import load_digits
 from abcref.nn import abc_conv, build_model
@@ -175,26 +175,27 @@ for name in ("bn1", "bn2", "bn3"):
 # or two away from the true boundary. An $R$ that lands in that gap is binarised differently, and one flipped bit
 # changes the integer convolutions. Rare, but an oracle must not depend on luck.
 #
-# `fold_batchnorm_exact` therefore finds the exact boundary: $R \mapsto \mathrm{fl}(\mathrm{BN}(R))$ is monotone (every
-# rounded step is), so $\{R : \mathrm{fl}(\mathrm{BN}(R)) \ge t\}$ is a ray of floats, and a bisection over the ordered bit
-# patterns of float32 (at most 32 steps, vectorised over channels) finds its end point $R^*$. Compare it with the
-# quotient, in units in the last place:
+# `abcref.bitpack.fold_batchnorm` is the paper's formula as written (the quotient $(0.5 - v - b)/a$ rounded once, with
+# the flip for $a < 0$ and the constant for $a = 0$ of section 3). `fold_batchnorm_exact`, which `compile_model` uses,
+# finds the exact boundary instead: $R \mapsto \mathrm{fl}(\mathrm{BN}(R))$ is monotone (every rounded step is), so
+# $\{R : \mathrm{fl}(\mathrm{BN}(R)) \ge t\}$ is a ray of floats, and a bisection over the ordered bit patterns of float32
+# (at most 32 steps, vectorised over channels) finds its end point $R^*$. Compare the two, in units in the last place:
 
 # %%
 a0, b0, bn_fn = batchnorm_affine(model.bn2)
 v0 = model.conv3.params["v"]
-exact = fold_batchnorm_exact(a0, b0, v0, batchnorm=bn_fn).thresholds  # (N, C)
-quotient = (activation_thresholds(v0)[:, None] - b0[None]) / a0[None]
-ulps = (exact.view(np.int32).astype(np.int64) - quotient.view(np.int32).astype(np.int64))
+paper = fold_batchnorm(a0, b0, v0)  # section 5.3 (2): (0.5 - v - b) / a, rounded once
+exact = fold_batchnorm_exact(a0, b0, v0, batchnorm=bn_fn)  # the exact float boundary
+ulps = exact.thresholds.view(np.int32).astype(np.int64) - paper.thresholds.view(np.int32).astype(np.int64)
 print("exact boundary minus rounded quotient, in ulps (N x first 8 channels):\n", ulps[:, :8])
 print("thresholds where the two differ:", np.count_nonzero(ulps), "of", ulps.size)
 
 R0 = inputs_of(model, "bn2", data.x_test)
-reference0 = np.stack([H_v(model.bn2.forward(R0), v_n) for v_n in v0]) > 0
-positive = a0 > 0
-quotient_bits = R0[None] >= quotient[:, None, :, None, None]
-print("bits where the quotient comparator disagrees with the float model (a > 0 channels, test set):",
-      np.count_nonzero((quotient_bits != reference0)[:, :, positive]))
+reference0 = np.stack([H_v(model.bn2.forward(R0), v_n) for v_n in v0]) > 0  # the float model's bits
+print("bits where the paper's comparator disagrees with the float model (test set):",
+      np.count_nonzero(paper.bits(R0) != reference0))
+print("bits where the exact comparator disagrees with the float model (test set):",
+      np.count_nonzero(exact.bits(R0) != reference0))
 
 # %% [markdown]
 # Most thresholds differ from the quotient by a few ulps: $a$ and $b$ are themselves rounded, and the float model does
@@ -221,7 +222,7 @@ abcref.summary(bit_model, (1, 8, 8))
 # * `compile_model(model.eval())` packs every binary ABC layer and folds each batch norm that feeds one into its comparators.
 # * Predictions agree on every test image; binary activations agree bit for bit; logits agree to rounding.
 # * Folding batch norm needs care: the comparison flips for $a < 0$, is constant for $a = 0$, and the threshold should be
-#   the exact float boundary, not the rounded quotient.
+#   the exact float boundary (`fold_batchnorm_exact`), not the rounded quotient (`fold_batchnorm`, the paper's formula).
 #
 # This is the end of the tutorials. The reference documentation is in `docs/`; `figures/make_figures.py` regenerates
 # the figures of the README.
