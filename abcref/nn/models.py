@@ -90,7 +90,7 @@ _SMALL_CNN_DEFAULTS = {"widths": [32, 64, 64, 64], "pool_after": None}
 def small_cnn(**options) -> Module:
     """A plain CNN for small images such as the 8x8 digits.
 
-    With the defaults (modelled on ``experiments.md``)::
+    With the defaults::
 
         conv1  FP 3x3 1->32, pad 1            (first layer, FP)
         bn1

@@ -8,8 +8,9 @@ to run abcref on the inputs, and how to run the convention-switchable
 reference of :mod:`abcref.oracle.variants` (used by the checker's hints).
 
 Gradient names: :func:`abcref.binarize.abc_conv2d_backward` returns a
-dict keyed ``"x", "W", "v", "beta"``; in a suite they are the arrays
-``dx, dW, dv, dbeta``, and the upstream gradient is the input ``dout``.
+dict keyed ``"R", "W", "v", "beta"``; in a suite they are the arrays
+``dx, dW, dv, dbeta`` (the input ``R`` is the array ``x``), and the
+upstream gradient is the input ``dout``.
 """
 
 from __future__ import annotations
