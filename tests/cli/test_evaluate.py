@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from abcref.cli import main
-from tests._cli_helpers import TINY, run
+from tests.cli._helpers import TINY, run
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import json
 
-from tests._cli_helpers import run
+from tests.cli._helpers import run
 
 TINY = {"arch": "small_cnn", "widths": [4, 4, 4, 4]}
 

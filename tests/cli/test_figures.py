@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abcref.apps.figures import FIGURES, SWEEP_FILES
-from tests._cli_helpers import run
+from tests.cli._helpers import run
 
 
 def test_figures_quick_and_from_a_saved_sweep(capsys, tmp_path):

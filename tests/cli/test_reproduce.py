@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from abcref.apps.reproduce import QUICK
-from tests._cli_helpers import run
+from tests.cli._helpers import run
 
 
 def test_reproduce_quick(capsys, tmp_path):

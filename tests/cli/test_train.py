@@ -10,7 +10,7 @@ import pytest
 
 from abcref.cli import main
 from abcref.train import load_checkpoint
-from tests._cli_helpers import TINY, run
+from tests.cli._helpers import TINY, run
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import json
 
-from tests._cli_helpers import run
+from tests.cli._helpers import run
 
 CONFIG = json.dumps({"arch": "small_cnn", "in_channels": 1, "widths": [8, 16], "pool_after": [1]})
 SHAPE = ["--input-shape", "1", "8", "8"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from tests._cli_helpers import TINY, run
+from tests.cli._helpers import TINY, run
 
 
 def test_sweep_writes_table_csv_heatmap(capsys, tmp_path):

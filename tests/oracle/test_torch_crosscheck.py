@@ -1,7 +1,7 @@
 """An independent PyTorch ABC-Net (examples/torch_abc.py) passes the oracle check.
 
 Skipped when torch is not installed. Run with ``pip install torch`` (CPU
-build) and ``python -m pytest tests/test_torch_crosscheck.py``.
+build) and ``python -m pytest tests/oracle/test_torch_crosscheck.py``.
 """
 
 import importlib.util
@@ -14,7 +14,7 @@ from abcref.oracle import check_against, export_suite, load_manifest
 
 torch = pytest.importorskip("torch")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "torch_abc.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "torch_abc.py"
 
 
 @pytest.fixture(scope="module")

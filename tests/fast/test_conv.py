@@ -4,11 +4,11 @@ import copy
 
 import numpy as np
 from hypothesis import given, settings
-from test_ops_conv import conv_cases, make_conv
 
 from abcref import ops
 from abcref._checks import check_pair
 from abcref.fast.conv import _ColumnPool, clear_conv_workspace, conv2d_backward, conv2d_forward
+from tests.ops.test_conv import conv_cases, make_conv
 
 
 def fast_forward(x, w, b=None, *, stride=1, padding=0, pad_value=0.0):
