@@ -275,3 +275,13 @@ def test_eq12_identity_over_random_shapes(
     kw = dict(M=M, stride=stride, padding=padding, per_channel=per_channel, pad_value=pad_value)
     out, _ = abc_conv2d_forward(x, W, v, beta, **kw)
     np.testing.assert_allclose(out, looped_eq12(x, W, v, beta, **kw), rtol=0, atol=1e-12)
+
+
+# -- v and beta that are not arrays: a TypeError naming the argument -----------
+def test_abc_conv_with_list_v_or_beta_names_the_argument():
+    rng = np.random.default_rng(2)
+    x, W = rng.normal(size=(1, 2, 4, 4)), rng.normal(size=(3, 2, 3, 3))
+    with pytest.raises(TypeError, match="v must be a numpy.ndarray, got list"):
+        abc_conv2d_forward(x, W, [0.5], np.array([1.0]), M=2)
+    with pytest.raises(TypeError, match="beta must be a numpy.ndarray, got float"):
+        abc_conv2d_forward(x, W, np.array([0.5]), 1.0, M=2)

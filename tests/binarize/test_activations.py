@@ -195,3 +195,25 @@ def test_fast_sum_and_backward_equal_the_stacked_reference(dtype):
     np.testing.assert_allclose(dR, dR_ref, rtol=tol, atol=tol)
     np.testing.assert_allclose(dv, dv_ref, rtol=tol, atol=tol)
     np.testing.assert_allclose(dbeta, (A * dout).reshape(3, -1).sum(1), rtol=tol, atol=tol)
+
+
+# -- a broadcastable upstream gradient is an error -----------------------------
+def test_activation_backwards_reject_broadcastable_upstream_gradients():
+    rng = np.random.default_rng(3)
+    R, v, beta = rng.normal(size=(6, 1)), np.array([0.5, 0.2]), np.array([1.0, 0.5])
+    _, cache = approximate_activations_forward(R, v, beta)
+    with pytest.raises(ValueError, match=r"dR_tilde must have shape \(6, 1\), got shape \(1, 6\)"):
+        approximate_activations_backward(np.ones((1, 6)), cache)  # used to return (6, 6)
+    with pytest.raises(TypeError, match="dR_tilde must have dtype float64"):
+        approximate_activations_backward(np.ones((6, 1), np.float32), cache)
+    _, cache = binarize_activations_forward(R, v)
+    with pytest.raises(ValueError, match=r"dA must have shape \(2, 6, 1\)"):
+        binarize_activations_backward(np.ones((2, 1, 6)), cache)
+
+
+# -- integer dtypes would truncate the initial (v, beta) -----------------------
+def test_integer_dtype_and_nan_shift_are_rejected():
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got int32"):
+        default_activation_params(3, np.int32)  # gave v = [1, 0, 0], beta = [0, 0, 0]
+    with pytest.raises(ValueError, match="v must be finite, got nan"):
+        h_v(np.zeros(2), float("nan"))  # gave [nan, nan]

@@ -332,3 +332,27 @@ def test_ridge_zero_gives_minimum_norm_solution_on_rank_deficient_bases(per_chan
     np.testing.assert_allclose(np.atleast_2d(alphas)[0], [-0.1, -0.1, -0.1], rtol=1e-12)
     B_ref, alphas_ref = approximate_weights_looped(W, 3, ridge=0.0, per_channel=per_channel)
     np.testing.assert_allclose(alphas, alphas_ref, rtol=1e-12, atol=1e-15)
+
+
+# -- flags that are not bools: TypeError, not a silently truthy string ---------
+def test_non_bool_per_channel_is_a_type_error():
+    W = np.random.default_rng(1).normal(size=(2, 3, 3, 3))
+    with pytest.raises(TypeError, match="per_channel must be a bool, got 'no'"):
+        approximate_weights(W, 2, per_channel="no")
+
+
+# -- a broadcastable upstream gradient is an error -----------------------------
+def test_weights_backward_rejects_broadcastable_upstream_gradients():
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(3, 2, 1, 1))
+    _, cache = approximate_weights_forward(W, 2, per_channel=True)
+    with pytest.raises(ValueError, match=r"dW_tilde must have shape \(3, 2, 1, 1\)"):
+        approximate_weights_backward(np.ones((1, 2, 1, 1)), cache)  # used to broadcast
+    with pytest.raises(TypeError, match="dW_tilde must have dtype float64"):
+        approximate_weights_backward(np.ones((3, 2, 1, 1), np.float32), cache)
+
+
+# -- an integer dtype would truncate the shifts ---------------------------------
+def test_integer_dtype_is_rejected_by_weight_shifts():
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got int64"):
+        weight_shifts(4, np.int64)  # gave [-1, 0, 0, 1]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from abcref.bitpack.thresholds import fold_batchnorm, fold_batchnorm_exact
+from abcref.bitpack.thresholds import fold_batchnorm, fold_batchnorm_exact, plain_comparator
 from tests._bitpack_helpers import values_around
 
 
@@ -105,3 +105,12 @@ def test_paper_fold_and_exact_fold_agree_except_within_ulps_of_the_threshold(dty
     agree = (paper.bits(x) == exact.bits(x))[..., 0, 0]
     assert agree[~near].all()
     assert (~near).mean() > 0.99  # the comparison covers almost every value
+
+
+# -- a channel count that would broadcast is an error --------------------------
+def test_comparator_rejects_a_channel_count_that_would_broadcast():
+    comparator = plain_comparator(np.array([0.5]), 3)
+    with pytest.raises(ValueError, match="x has 1 channels, the comparator 3"):
+        comparator.bits(np.zeros((2, 1, 4, 4)))  # gave (1, 2, 3, 4, 4) bits
+    with pytest.raises(ValueError, match="x must be 4-dimensional"):
+        comparator.bits(np.zeros((2, 3, 4)))

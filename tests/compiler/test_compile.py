@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from abcref.compiler import BitABCConv2d, compile_model
+from abcref.binarize import binarize_activations
+from abcref.bitpack.thresholds import fold_batchnorm_exact
+from abcref.compiler import BitABCConv2d, batchnorm_affine, compile_model
 from abcref.data import load_digits
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
@@ -113,3 +115,25 @@ def test_compiled_layers_are_inference_only(trained_small_cnn):
     layer = next(m for _, m in compiled.named_modules() if isinstance(m, BitABCConv2d))
     with pytest.raises(RuntimeError, match="inference-only"):
         layer.backward(np.zeros((1, 1, 1, 1)))
+
+
+# -- BN folding: a subnormal gamma must not make the comparator constant --------
+@pytest.mark.parametrize(
+    ("dtype", "gamma", "beta", "R"),
+    [(np.float64, 5e-324, -1e-24, 1e300), (np.float32, 1.4e-45, -1e-8, 1e38)],
+)
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma, beta, R, sign):
+    bn = BatchNorm2d(1, dtype=dtype)
+    bn.params["weight"][...] = sign * gamma
+    bn.params["bias"][...] = beta
+    bn.buffers["running_var"] = np.array([5.0], dtype=dtype)  # a = gamma / sqrt(5) -> 0
+    bn.eval()
+    a, b, bn_fn = batchnorm_affine(bn)
+    assert np.sign(a[0]) == sign
+    v = np.array([0.5], dtype=dtype)  # threshold 0: BN(R) = beta + tiny * R crosses it
+    comparator = fold_batchnorm_exact(a, b, v, batchnorm=bn_fn)
+    x = np.array([-R, 0.0, R], dtype=dtype).reshape(3, 1, 1, 1)
+    float_bits = binarize_activations(bn.forward(x), v) > 0
+    assert float_bits.any() and not float_bits.all()  # the BN output is not constant
+    np.testing.assert_array_equal(comparator.bits(x), float_bits)

@@ -130,3 +130,11 @@ def test_bad_arguments_raise_clear_errors():
         layer.backward(np.zeros((1, 2, 1, 1), np.float32))
     with pytest.raises(ValueError, match=r"weight has 2 input channels .* but x has 3 channels"):
         layer.forward(np.zeros((1, 3, 5, 5), np.float32))
+
+
+# -- flags that are not bools: TypeError, not a silently truthy string ---------
+def test_non_bool_flags_are_type_errors():
+    with pytest.raises(TypeError, match="train_shifts must be a bool, got 'false'"):
+        ABCConv2d(3, 2, 3, M=2, N=1, train_shifts="false")
+    with pytest.raises(TypeError, match="per_channel must be a bool, got 1"):
+        ABCConv2d(3, 2, 3, M=2, N=1, per_channel=1)

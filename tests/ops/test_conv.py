@@ -158,3 +158,10 @@ def test_conv2d_rejects_bad_input():
         conv2d_backward(np.zeros((1, 2, 4, 4)), cache)
     with pytest.raises(TypeError, match="dout must have dtype float64"):
         conv2d_backward(out.astype(np.float32), cache)
+
+
+def test_conv_with_an_empty_kernel_names_w():
+    for w_shape, x_shape in (((2, 2, 0, 0), (1, 2, 3, 3)), ((2, 0, 3, 3), (1, 0, 3, 3))):
+        for conv in (conv2d_forward, conv2d_naive):
+            with pytest.raises(ValueError, match=r"w must have at least one filter"):
+                conv(np.ones(x_shape), np.ones(w_shape))

@@ -1,38 +1,23 @@
-"""Weight and activation quantizers of the comparison systems (Table 3).
+"""Tests of abcref.quantize.weights: the weight quantizers of the comparison systems (Table 3).
 
-Forward values are checked against arrays written out by hand; straight-through
-estimators against their written formulas (boundaries included); the
-differentiable parts (BWN's alpha, DoReFa's tanh normalisation) against
-central finite differences in float64.
+BWN, BNN and DoReFa-Net weights. Forward values are checked against arrays
+written out by hand; straight-through estimators against their written
+formulas (boundaries included); the differentiable parts (BWN's alpha,
+DoReFa's tanh normalisation) against central finite differences in float64.
 """
 
 import numpy as np
 import pytest
 
 from abcref.gradcheck import numerical_gradient, relative_error
-from abcref.ops import binary_sign
 from abcref.quantize import (
     bwn_weights_backward,
     bwn_weights_forward,
-    dorefa_activations_backward,
-    dorefa_activations_forward,
     dorefa_weights_backward,
     dorefa_weights_forward,
-    identity_backward,
-    identity_forward,
-    sign_activations_backward,
-    sign_activations_forward,
     sign_weights_backward,
     sign_weights_forward,
 )
-
-
-# -- sign ----------------------------------------------------------------------
-def test_binary_sign_zero_rule_and_no_zeros():
-    x = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0])
-    np.testing.assert_array_equal(binary_sign(x, 1), [-1, 1, 1, 1, 1])
-    np.testing.assert_array_equal(binary_sign(x, -1), [-1, -1, -1, 1, 1])
-
 
 # -- BWN ---------------------------------------------------------------------------
 W_BWN = np.array([[0.5, -1.5, 0.0, 2.0], [0.25, 0.75, -0.5, -0.5]])
@@ -169,86 +154,25 @@ def test_dorefa_kbit_weights_all_zero_is_an_error():
         dorefa_weights_forward(np.zeros((2, 2)), bits=2)
 
 
-# -- activations ---------------------------------------------------------------------
-def test_sign_activations_forward_and_clipped_ste():
-    x = np.array([-1.5, -1.0, -0.3, 0.0, 0.3, 1.0, 1.5])
-    g = np.arange(1.0, 8.0)
-    A, cache = sign_activations_forward(x)
-    np.testing.assert_array_equal(A, [-1, -1, -1, 1, 1, 1, 1])
-    np.testing.assert_array_equal(sign_activations_backward(g, cache), [0, 2, 3, 4, 5, 6, 0])
-    A, _ = sign_activations_forward(x, zero_sign=-1)
-    np.testing.assert_array_equal(A, [-1, -1, -1, -1, 1, 1, 1])
-
-
-def test_dorefa_activations_hand_computed():
-    x = np.array([-0.5, 0.0, 0.2, 0.5, 0.6, 1.0, 1.5])
-    g = np.arange(1.0, 8.0)
-    # bits = 2: clip, 3x = [0, 0, .6, 1.5, 1.8, 3, 3], round -> [0, 0, 1, 2, 2, 3, 3]
-    out, cache = dorefa_activations_forward(x, bits=2)
-    np.testing.assert_allclose(out, [0, 0, 1 / 3, 2 / 3, 2 / 3, 1, 1], rtol=1e-15)
-    # STE: 1 on [0, 1], both ends included
-    np.testing.assert_array_equal(dorefa_activations_backward(g, cache), [0, 2, 3, 4, 5, 6, 0])
-    # bits = 4 (Table 3): 15 x = [0, 0, 3, 7.5, 9, 15, 15] -> [0, 0, 3, 8, 9, 15, 15]
-    out, _ = dorefa_activations_forward(x)
-    np.testing.assert_allclose(out, np.array([0, 0, 3, 8, 9, 15, 15]) / 15, rtol=1e-15)
-
-
-def test_dorefa_activations_one_bit_tie_rule():
-    x = np.array([0.25, 0.5, 0.75])
-    np.testing.assert_array_equal(dorefa_activations_forward(x, bits=1)[0], [0, 0, 1])
-    out, _ = dorefa_activations_forward(x, bits=1, rounding="half_up")
-    np.testing.assert_array_equal(out, [0, 1, 1])
-
-
-def test_dorefa_activations_levels_for_any_k():
-    x = np.linspace(-0.5, 1.5, 401)
-    for bits in (1, 2, 3, 5, 8):
-        out, _ = dorefa_activations_forward(x, bits=bits)
-        levels = out * (2**bits - 1)
-        np.testing.assert_allclose(levels, np.round(levels), atol=1e-9)
-        assert np.all(np.abs(out - np.clip(x, 0, 1)) <= 0.5 / (2**bits - 1) + 1e-12)
-
-
-def test_identity_quantizer():
-    x = np.array([[-3.0, 0.5]])
-    out, cache = identity_forward(x)
-    np.testing.assert_array_equal(out, x)
-    np.testing.assert_array_equal(identity_backward(2 * x, cache), 2 * x)
-
-
 # -- dtype ---------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_preserved_everywhere(dtype):
-    rng = np.random.default_rng(4)
-    W = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
-    x = rng.standard_normal((2, 3, 4, 4)).astype(dtype)
+    W = np.random.default_rng(4).standard_normal((3, 2, 3, 3)).astype(dtype)
     cases = [
-        (bwn_weights_forward, bwn_weights_backward, W, {"weight_ste": "exact"}),
-        (bwn_weights_forward, bwn_weights_backward, W, {"weight_ste": "paper"}),
-        (sign_weights_forward, sign_weights_backward, W, {"weight_ste": "clipped"}),
-        (dorefa_weights_forward, dorefa_weights_backward, W, {}),
-        (dorefa_weights_forward, dorefa_weights_backward, W, {"bits": 3}),
-        (sign_activations_forward, sign_activations_backward, x, {}),
-        (dorefa_activations_forward, dorefa_activations_backward, x, {"bits": 4}),
-        (identity_forward, identity_backward, x, {}),
+        (bwn_weights_forward, bwn_weights_backward, {"weight_ste": "exact"}),
+        (bwn_weights_forward, bwn_weights_backward, {"weight_ste": "paper"}),
+        (sign_weights_forward, sign_weights_backward, {"weight_ste": "clipped"}),
+        (dorefa_weights_forward, dorefa_weights_backward, {}),
+        (dorefa_weights_forward, dorefa_weights_backward, {"bits": 3}),
     ]
-    for fwd, bwd, a, kwargs in cases:
-        out, cache = fwd(a, **kwargs)
+    for fwd, bwd, kwargs in cases:
+        out, cache = fwd(W, **kwargs)
         assert out.dtype == dtype, fwd.__name__
-        assert bwd(np.ones_like(a), cache).dtype == dtype, bwd.__name__
+        assert bwd(np.ones_like(W), cache).dtype == dtype, bwd.__name__
 
 
 # -- bad inputs ------------------------------------------------------------------------
 def test_bad_bits():
-    x = np.zeros(3)
-    with pytest.raises(ValueError, match="bits must be >= 1, got 0"):
-        dorefa_activations_forward(x, bits=0)
-    with pytest.raises(TypeError, match="bits must be an integer, got 2.5"):
-        dorefa_activations_forward(x, bits=2.5)
-    with pytest.raises(TypeError, match="bits must be an integer, got True"):
-        dorefa_activations_forward(x, bits=True)
-    with pytest.raises(ValueError, match="bits must be <= 24, got 25"):
-        dorefa_activations_forward(x, bits=25)
     with pytest.raises(ValueError, match="bits must be >= 1, got -1"):
         dorefa_weights_forward(np.ones((2, 2)), bits=-1)
     with pytest.raises(ValueError, match="per_channel applies to bits=1 only"):
@@ -256,12 +180,8 @@ def test_bad_bits():
 
 
 def test_bad_arrays_and_options():
-    with pytest.raises(ValueError, match="x must be finite, got 1 NaN"):
-        sign_activations_forward(np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match="W must be finite"):
         bwn_weights_forward(np.array([[0.0, np.inf]]))
-    with pytest.raises(TypeError, match="x must have dtype float32 or float64, got dtype int64"):
-        dorefa_activations_forward(np.array([1, 2]))
     with pytest.raises(TypeError, match="W must be a numpy.ndarray, got list"):
         sign_weights_forward([[1.0]])
     with pytest.raises(ValueError, match=r"at least 2 dimensions, got shape \(3,\)"):
@@ -270,10 +190,6 @@ def test_bad_arrays_and_options():
         bwn_weights_forward(np.ones((2, 2)), weight_ste="sum")
     with pytest.raises(ValueError, match="weight_ste must be one of"):
         sign_weights_forward(np.ones((2, 2)), weight_ste="paper")
-    with pytest.raises(ValueError, match="rounding must be one of"):
-        dorefa_activations_forward(np.ones(2), rounding="up")
-    with pytest.raises(ValueError, match="zero_sign must be 1 or -1"):
-        sign_activations_forward(np.ones(2), zero_sign=0)
     with pytest.raises(ValueError, match="zero_sign must be 1 or -1"):
         bwn_weights_forward(np.ones((2, 2)), zero_sign=True)
     with pytest.raises(TypeError, match="per_channel must be a bool"):
@@ -281,11 +197,6 @@ def test_bad_arrays_and_options():
 
 
 def test_bad_upstream_gradients():
-    _, cache = sign_activations_forward(np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"dout must have shape \(2, 3\)"):
-        sign_activations_backward(np.ones((3, 2)), cache)
-    with pytest.raises(TypeError, match="dout must have dtype float64"):
-        sign_activations_backward(np.ones((2, 3), dtype=np.float32), cache)
     _, cache = bwn_weights_forward(np.ones((2, 3)))
     with pytest.raises(ValueError, match="dW_q must be finite"):
         bwn_weights_backward(np.full((2, 3), np.nan), cache)

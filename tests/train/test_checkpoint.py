@@ -1,6 +1,5 @@
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest
@@ -15,10 +14,18 @@ from abcref.train import (
     save_checkpoint,
     train_step,
 )
+from tests.train._helpers import rewrite, with_metadata
 
 CONFIG = {
     "arch": "small_cnn",
     "widths": [4, 6],
+    "pool_after": [1],
+    "conv": {"kind": "abc", "M": 2, "N": 2},
+}
+# A small ABC model with binary activations, for the regression tests at the end.
+TINY_ABC = {
+    "arch": "small_cnn",
+    "widths": [3, 4],
     "pool_after": [1],
     "conv": {"kind": "abc", "M": 2, "N": 2},
 }
@@ -94,21 +101,6 @@ def test_truncated_and_corrupted_files_give_clear_errors(tmp_path):
         load_checkpoint(garbage)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.npz")
-
-
-def rewrite(src, dst, *, drop=(), metadata=None):
-    """Copy an npz archive, dropping members or replacing the metadata."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for item in zin.infolist():
-            if item.filename in drop:
-                continue
-            if metadata is not None and item.filename == "metadata.json.npy":
-                with zout.open(item.filename, "w") as f:
-                    np.lib.format.write_array(
-                        f, np.frombuffer(json.dumps(metadata).encode(), np.uint8)
-                    )
-                continue
-            zout.writestr(item, zin.read(item.filename))
 
 
 def test_missing_arrays_and_bad_metadata(tmp_path):
@@ -226,3 +218,42 @@ def test_non_finite_weights_in_a_checkpoint_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "inf.npz", model, epoch=1)
     with pytest.raises(CheckpointError, match=r"bn1.running_var.*NaN or Inf"):
         load_model(path)
+
+
+# -- checkpoint metadata of the wrong type: CheckpointError, not int()/.get ----
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"epoch": "3"}, r"field 'epoch' must be an integer >= 0, got str"),
+        ({"epoch": -1}, r"field 'epoch' must be an integer >= 0"),
+        ({"arrays": 5}, r"field 'arrays' must be a list of array names, got int"),
+        ({"arrays": "model/fc.W"}, r"field 'arrays' must be a list of array names, got str"),
+        ({"extra": 5}, r"field 'extra' must be a dict, got int"),
+        ({"model_config": [1]}, r"field 'model_config' must be a dict or null"),
+        ({"rng_state": "PCG64"}, r"field 'rng_state' must be a dict or null"),
+        ({"optimizer": {"type": "Adam"}}, r"field 'optimizer' must be null or a dict with"),
+        (
+            {"optimizer": {"type": "Adam", "hyper": {}, "step": 2}},
+            r"\"hyper\" is a dict holding \"lr\"",
+        ),
+    ],
+)
+def test_checkpoint_metadata_of_the_wrong_type_is_a_checkpoint_error(tmp_path, changes, match):
+    model = build_model(TINY_ABC)
+    path = save_checkpoint(tmp_path / "ck.npz", model, optimizer=Adam(model), epoch=1)
+    bad = with_metadata(path, tmp_path / "bad.npz", **changes)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(bad)
+    assert "bad.npz" in str(info.value)
+
+
+# -- every bit generator the loader accepts can also be saved ------------------
+@pytest.mark.parametrize("bit_generator", ["PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937"])
+def test_checkpoint_round_trips_every_allowed_bit_generator(tmp_path, bit_generator):
+    model = build_model(TINY_ABC)
+    rng = np.random.Generator(getattr(np.random, bit_generator)(7))
+    rng.random(5)
+    path = save_checkpoint(tmp_path / "ck.npz", model, rng=rng)  # TypeError for arrays
+    restored = load_checkpoint(path).rng()
+    np.testing.assert_array_equal(restored.random(20), rng.random(20))
+    assert type(restored.bit_generator).__name__ == bit_generator

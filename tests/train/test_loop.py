@@ -16,8 +16,16 @@ from abcref.train import (
     topk_correct,
     train_step,
 )
+from tests.train._helpers import with_metadata
 
 TINY = {"arch": "small_cnn", "widths": [6, 8], "pool_after": [1]}
+# A small ABC model with binary activations, for the regression tests at the end.
+TINY_ABC = {
+    "arch": "small_cnn",
+    "widths": [3, 4],
+    "pool_after": [1],
+    "conv": {"kind": "abc", "M": 2, "N": 2},
+}
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +203,26 @@ def test_train_step_calls_after_update_hooks(small_digits):
     train_step(wrapped, opt, small_digits["x_train"][:8], small_digits["y_train"][:8])
     train_step(wrapped, opt, small_digits["x_train"][:8], small_digits["y_train"][:8])
     assert Clamp.calls == 2
+
+
+def test_resume_from_malformed_fit_history_is_a_checkpoint_error(tmp_path):
+    rng = np.random.default_rng(0)
+    data = {
+        "x_train": rng.standard_normal((8, 1, 6, 6)).astype(np.float32),
+        "y_train": rng.integers(0, 10, 8),
+        "x_test": np.zeros((0, 1, 6, 6), np.float32),
+        "y_test": np.zeros(0, np.int64),
+    }
+    model = build_model(TINY_ABC)
+    path = tmp_path / "ck.npz"
+    fit(model, data, epochs=1, batch_size=4, checkpoint_path=path, progress=False)
+    extra = load_checkpoint(path).metadata["extra"]
+    bad = with_metadata(path, tmp_path / "bad.npz", extra={**extra, "history": "epoch 1"})
+    with pytest.raises(CheckpointError, match=r"malformed extra\['fit'\] or extra\['history'\]"):
+        fit(build_model(TINY_ABC), data, epochs=2, batch_size=4, resume_from=bad, progress=False)
+
+
+def test_evaluate_on_no_examples_is_an_error_not_zero_accuracy():
+    model = build_model(TINY_ABC)
+    with pytest.raises(ValueError, match="x must hold at least one example to evaluate"):
+        evaluate(model, np.zeros((0, 1, 6, 6), np.float32), np.zeros(0, np.int64))
