@@ -114,3 +114,10 @@ def test_comparator_rejects_a_channel_count_that_would_broadcast():
         comparator.bits(np.zeros((2, 1, 4, 4)))  # gave (1, 2, 3, 4, 4) bits
     with pytest.raises(ValueError, match="x must be 4-dimensional"):
         comparator.bits(np.zeros((2, 3, 4)))
+
+
+def test_fold_batchnorm_exact_bad_arguments():
+    with pytest.raises(TypeError, match="a must have dtype float32 or float64"):
+        fold_batchnorm_exact(np.ones(2, dtype=int), np.ones(2), np.ones(1))
+    with pytest.raises(TypeError, match="arrays must share one dtype"):
+        fold_batchnorm_exact(np.ones(2), np.ones(2, np.float32), np.ones(1))

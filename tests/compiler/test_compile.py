@@ -1,15 +1,24 @@
+"""Tests of abcref.compiler.compile: compile_layer, compile_model and the batch-norm fold.
+
+A compiled layer with its batch norm folded into the comparators equals the
+float graph (bits identical at and next to every threshold); a compiled
+trained model predicts what the float model predicts on every example.
+"""
+
 import numpy as np
 import pytest
 
 from abcref.binarize import binarize_activations
 from abcref.bitpack.thresholds import fold_batchnorm_exact
-from abcref.compiler import BitABCConv2d, batchnorm_affine, compile_model
+from abcref.compiler import BitABCConv2d, batchnorm_affine, compile_layer, compile_model
 from abcref.data import load_digits
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
 from abcref.nn.models import build_model
 from abcref.train.loop import train_step
 from abcref.train.optim import Adam
+from tests._bitpack_helpers import values_around
+from tests.compiler._helpers import random_abc_layer
 
 
 def _randomise_batchnorms(model, rng):
@@ -137,3 +146,50 @@ def test_folded_comparator_keeps_the_direction_of_a_subnormal_gamma(dtype, gamma
     float_bits = binarize_activations(bn.forward(x), v) > 0
     assert float_bits.any() and not float_bits.all()  # the BN output is not constant
     np.testing.assert_array_equal(comparator.bits(x), float_bits)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma_sign", [1.0, -1.0, 0.0])
+def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dtype):
+    rng = np.random.default_rng(7)
+    c_in = 5
+    bn = BatchNorm2d(c_in, dtype=dtype)
+    bn.params["weight"][...] = gamma_sign * rng.uniform(0.5, 2.0, c_in)
+    bn.params["weight"][0] = 0.0
+    bn.params["bias"][...] = rng.normal(size=c_in)
+    bn.buffers["running_mean"] = rng.normal(size=c_in).astype(dtype)
+    bn.buffers["running_var"] = rng.uniform(0.5, 2.0, c_in).astype(dtype)
+    bn.eval()
+    layer = random_abc_layer(
+        rng,
+        c_in=c_in,
+        c_out=4,
+        k=3,
+        M=3,
+        N=3,
+        stride=1,
+        padding=1,
+        pad_value=0.0,
+        per_channel=False,
+        dtype=dtype,
+    )
+    x = rng.normal(size=(3, c_in, 7, 7)).astype(dtype)
+    compiled = compile_layer(layer, batchnorm=bn)
+    y = bn.forward(x)
+    expected = layer.forward(y)
+    atol = (1e-5 if dtype == np.float32 else 1e-12) * np.abs(expected).max()
+    np.testing.assert_allclose(compiled(x), expected, rtol=0, atol=atol)
+    a, b, _ = batchnorm_affine(bn)
+    np.testing.assert_array_equal(compiled.comparator.direction, np.sign(a).astype(np.int8))
+    # Bits identical to binarising the float BN output, also at and next to every threshold.
+    edges = values_around(compiled.comparator.thresholds, dtype)  # (values, C)
+    for probe in (x, edges[:, :, None, None]):
+        np.testing.assert_array_equal(
+            compiled.comparator.bits(probe),
+            binarize_activations(bn.forward(probe), layer.params["v"]) > 0,
+        )
+
+
+def test_compile_layer_needs_binary_activations():
+    with pytest.raises(ValueError, match="full-precision activations"):
+        compile_layer(ABCConv2d(2, 2, 3, M=2, N=None))

@@ -1,14 +1,22 @@
+"""Tests of abcref.nn.models: small_cnn, build_model and whole models.
+
+The default model, its config round trip and its PyTorch names; whole models'
+gradients against finite differences and against the op calls chained by hand.
+"""
+
 import json
 
 import numpy as np
 import pytest
 
+from abcref import ops
+from abcref.fast import conv as fast_conv
+from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
+from abcref.gradcheck import check_gradient
 from abcref.nn import (
-    CONV_KINDS,
     ABCConv2d,
     Clip,
     Conv2d,
-    ConvKindSpec,
     Linear,
     ReLU,
     abc_conv,
@@ -16,7 +24,12 @@ from abcref.nn import (
     cifar_resnet,
     small_cnn,
 )
-from abcref.train import Adam, init_from_full_precision, save_checkpoint, train_step
+
+RNG = np.random.default_rng(1234)
+
+
+def randn(*shape, dtype=np.float64):
+    return RNG.standard_normal(shape).astype(dtype)
 
 
 def child_names(model):
@@ -83,47 +96,6 @@ def test_first_last_binary():
     assert model.backward(np.ones_like(out)).shape == x.shape
 
 
-def test_cifar_resnet_structure():
-    model = cifar_resnet(depth=14, width=4, conv=abc_conv(M=1, N=2))
-    assert child_names(model) == ["conv1", "bn1", "layer1", "layer2", "layer3", "gap", "fc"]
-    assert [len(getattr(model, f"layer{i}")) for i in (1, 2, 3)] == [2, 2, 2]
-    first2 = model.layer2[0]
-    assert first2.conv1.stride == (2, 2) and isinstance(first2.shortcut.conv, Conv2d)
-    assert "shortcut" not in model.layer1[0].children()
-    assert isinstance(first2.conv1, ABCConv2d) and "act1" not in first2.children()
-    out = model.forward(np.zeros((2, 3, 8, 8), np.float32))
-    assert out.shape == (2, 10)
-    binary = cifar_resnet(depth=8, width=4, binary_shortcut=True)
-    assert isinstance(binary.layer2[0].shortcut.conv, ABCConv2d)
-    fp = cifar_resnet(depth=8, width=4, conv="fp")
-    assert isinstance(fp.layer1[0].act1, ReLU)
-
-
-def test_a_new_conv_kind_is_one_dict_entry_and_needs_no_builder_change():
-    made = []
-
-    def make_conv(options, c_in, c_out, k, *, stride, padding, init, rng, dtype):
-        made.append(options["scale"])
-        return Conv2d(c_in, c_out, k, stride=stride, padding=padding, bias=False,
-                      rng=rng, dtype=dtype)  # fmt: skip
-
-    CONV_KINDS["test_kind"] = ConvKindSpec(
-        make=make_conv, options=dict, binarizes_input=lambda options: False
-    )
-    try:
-        config = {"arch": "small_cnn", "widths": [3, 3], "conv": {"kind": "test_kind", "scale": 2}}
-        model = build_model({**config, "activation": "hardtanh"})
-        assert made == [2] and isinstance(model.act2, Clip)  # the config's activation feeds it
-        assert (model.act2.low, model.act2.high) == (-1.0, 1.0)
-        assert model.config["conv"] == {"kind": "test_kind", "scale": 2}
-        CONV_KINDS["test_kind"] = CONV_KINDS["test_kind"]._replace(
-            binarizes_input=lambda options: True
-        )
-        assert "act2" not in build_model(config).children()  # it binarises its own input
-    finally:
-        del CONV_KINDS["test_kind"]
-
-
 def test_bad_configs():
     with pytest.raises(ValueError, match=r"config\['arch'\] must be one of"):
         build_model({"arch": "vgg"})
@@ -151,45 +123,6 @@ def test_bad_configs():
         build_model({"arch": "small_cnn", "seed": np.int64(1).item(), "widths": [np.zeros(1)]})
     with pytest.raises(ValueError, match="activation must be one of"):
         small_cnn(activation="gelu")
-
-
-def test_init_from_full_precision(tmp_path):
-    base = {"arch": "small_cnn", "widths": [4, 6], "pool_after": [1]}
-    fp = build_model({**base, "conv": "fp"})
-    opt = Adam(fp, lr=0.05)
-    rng = np.random.default_rng(0)
-    x, y = rng.random((8, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 8)
-    for _ in range(3):
-        train_step(fp, opt, x, y)
-    abc = build_model({**base, "conv": abc_conv(M=3, N=3), "seed": 9})
-    v_before = abc.conv2.params["v"].copy()
-    report = init_from_full_precision(abc, fp)
-    np.testing.assert_array_equal(abc.conv2.params["weight"], fp.conv2.params["weight"])
-    np.testing.assert_array_equal(abc.conv1.params["weight"], fp.conv1.params["weight"])
-    np.testing.assert_array_equal(abc.bn2.buffers["running_var"], fp.bn2.buffers["running_var"])
-    np.testing.assert_array_equal(abc.conv2.params["v"], v_before)
-    assert "conv2.weight" in report["copied"] and report["kept"] == ["conv2.beta", "conv2.v"]
-    assert report["unused"] == []
-
-    path = save_checkpoint(tmp_path / "fp.npz", fp, epoch=3)
-    binary_ends = build_model({**base, "conv": abc_conv(M=2, N=2), "first_last_fp": True})
-    init_from_full_precision(binary_ends, path)
-    np.testing.assert_array_equal(binary_ends.fc.params["weight"], fp.fc.params["weight"])
-
-    all_binary = build_model({**base, "conv": abc_conv(M=2, N=2), "first_last_fp": False})
-    with pytest.raises(ValueError, match=r"differ in \['first_last_fp'\]"):
-        init_from_full_precision(all_binary, fp)
-    all_binary.config = None  # skip the config check: the arrays still correspond
-    report = init_from_full_precision(all_binary, fp)
-    np.testing.assert_array_equal(
-        all_binary.fc.conv.params["weight"][:, :, 0, 0], fp.fc.params["weight"]
-    )
-    assert report["unused"] == ["fc.bias"]
-
-    wider = build_model({**base, "widths": [4, 8], "conv": abc_conv()})
-    wider.config = None
-    with pytest.raises(ValueError, match="architectures do not correspond"):
-        init_from_full_precision(wider, fp)
 
 
 def test_a_pytorch_state_dict_saved_with_numpy_loads_by_name(tmp_path):
@@ -232,3 +165,119 @@ def test_a_pytorch_state_dict_saved_with_numpy_loads_by_name(tmp_path):
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(model.forward(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def loss_of(model, x, y):
+    logits = model.forward(x)
+    return ops.softmax_cross_entropy_forward(logits, y)
+
+
+def backprop(model, x, y):
+    model.zero_grad()
+    loss, cache = loss_of(model, x, y)
+    return model.backward(ops.softmax_cross_entropy_backward(1.0, cache))
+
+
+@pytest.mark.parametrize("arch", ["small_cnn", "cifar_resnet"])
+def test_full_precision_model_matches_finite_differences(arch):
+    if arch == "small_cnn":
+        model = build_model(
+            {"arch": arch, "conv": "fp", "widths": [3, 4], "pool_after": [1], "dtype": "float64"}
+        )
+        x = randn(4, 1, 6, 6)
+    else:
+        model = cifar_resnet(depth=8, width=2, conv="fp", dtype="float64")
+        x = randn(3, 3, 4, 4)
+    y = np.array([1, 0, 3, 2][: len(x)])
+    dx = backprop(model, x, y)
+
+    def f(_):
+        return float(loss_of(model, x, y)[0])
+
+    check_gradient(f, x, 1.0, dx, name="dx")
+    names = [n for n, _ in model.named_parameters()]
+    grads = dict(model.named_grads())
+    for name, p in model.named_parameters():
+        g = grads[name]
+        if name in (names[0], names[1], names[-2]) or "shortcut" in name:
+            check_gradient(f, p, 1.0, g.copy(), name=name)
+
+
+def test_abc_model_backward_equals_op_chain():
+    """Model-level backward == the pure functions chained by hand."""
+    model = build_model(
+        {
+            "arch": "small_cnn",
+            "widths": [3, 4],
+            "pool_after": [1],
+            "conv": {"kind": "abc", "M": 2, "N": 3},
+            "dtype": "float64",
+        }
+    )
+    x, y = randn(5, 1, 6, 6), np.array([0, 1, 2, 3, 4])
+    dx = backprop(model, x, y)
+    p = dict(model.named_parameters())
+    grads = dict(model.named_grads())
+
+    def bn(x, name, c):
+        return ops.batchnorm2d_forward(
+            x,
+            p[f"{name}.weight"],
+            p[f"{name}.bias"],
+            running_mean=np.zeros(c),
+            running_var=np.ones(c),
+            training=True,
+        )
+
+    h1, c1 = fast_conv.conv2d_forward(x, p["conv1.weight"], padding=(1, 1))
+    h2, c2 = bn(h1, "bn1", 3)
+    conv2 = model.conv2
+    h3, c3 = abc_conv2d_forward(
+        h2,
+        p["conv2.weight"],
+        p["conv2.v"],
+        p["conv2.beta"],
+        M=2,
+        padding=(1, 1),
+        shifts=conv2.shifts,
+    )
+    h4, c4 = ops.maxpool2d_forward(h3, kernel=2)
+    h5, c5 = bn(h4, "bn2", 4)
+    h6, c6 = ops.global_avgpool_forward(h5)
+    h7, c7 = ops.linear_forward(h6, p["fc.weight"], p["fc.bias"])
+    _, cl = ops.softmax_cross_entropy_forward(h7, y)
+    d7 = ops.softmax_cross_entropy_backward(1.0, cl)
+    d6, dfw, dfb = ops.linear_backward(d7, c7)
+    d5 = ops.global_avgpool_backward(d6, c6)
+    d4, dg2, db2 = ops.batchnorm2d_backward(d5, c5)
+    d3 = ops.maxpool2d_backward(d4, c4)
+    g3 = abc_conv2d_backward(d3, c3)
+    d2, dg1, _ = ops.batchnorm2d_backward(g3["R"], c2)
+    d1, dw1, _ = fast_conv.conv2d_backward(d2, c1)
+    np.testing.assert_array_equal(dx, d1)
+    for name, ref in [
+        ("fc.weight", dfw),
+        ("fc.bias", dfb),
+        ("bn2.weight", dg2),
+        ("bn2.bias", db2),
+        ("conv2.weight", g3["W"]),
+        ("conv2.v", g3["v"]),
+        ("conv2.beta", g3["beta"]),
+        ("bn1.weight", dg1),
+        ("conv1.weight", dw1),
+    ]:
+        np.testing.assert_array_equal(grads[name], ref, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_models_preserve_dtype(dtype):
+    name = np.dtype(dtype).name
+    for model in (
+        build_model({"arch": "small_cnn", "widths": [4, 4], "dtype": name, "pool_after": []}),
+        cifar_resnet(depth=8, width=2, dtype=name, conv={"kind": "abc", "M": 1, "N": 1}),
+    ):
+        c = model.config["in_channels"]
+        out = model.forward(randn(2, c, 8, 8, dtype=dtype))
+        assert out.dtype == dtype
+        assert model.backward(np.ones_like(out)).dtype == dtype
+        assert all(p.dtype == dtype for p in model.parameters())

@@ -1,12 +1,11 @@
-"""Layers of the comparison systems (abcref.nn.quantconv): equal to their ops, usable as kinds."""
+"""Tests of abcref.nn.quantconv: the comparison systems' layers equal their ops, build models."""
 
 import json
 
 import numpy as np
 import pytest
 
-from abcref.nn import CONV_KINDS, Conv2d, QuantConv2d, XNORConv2d, conv_layer
-from abcref.nn.config import normalise_conv
+from abcref.nn import Conv2d, QuantConv2d, XNORConv2d, conv_layer
 from abcref.nn.models import build_model
 from abcref.nn.quantconv import PRESETS, apply_after_update
 from abcref.ops import conv2d_forward
@@ -285,28 +284,3 @@ def test_layer_bad_arguments():
         layer.forward(np.zeros((1, 2, 5, 5), dtype=np.float32))
     with pytest.raises(ValueError, match="x must be finite"):
         layer.forward(np.full((1, 3, 5, 5), np.nan, dtype=np.float32))
-
-
-def test_kind_options_bad():
-    with pytest.raises(ValueError, match=r"conv kind 'dorefa' got unknown options \['M'\]"):
-        normalise_conv({"kind": "dorefa", "M": 3})
-    with pytest.raises(ValueError, match="conv kind 'kbit' needs"):
-        normalise_conv({"kind": "kbit"})
-    with pytest.raises(ValueError, match="bits must be >= 1"):
-        build_model({"arch": "small_cnn", "conv": {"kind": "dorefa", "bits": 0}})
-    with pytest.raises(TypeError, match="scale_grad must be a bool"):
-        normalise_conv({"kind": "xnor", "scale_grad": "yes"})
-    with pytest.raises(ValueError, match="pad_value must be finite"):
-        normalise_conv({"kind": "bnn", "pad_value": float("nan")})
-
-
-def test_kind_options_are_validated_without_building_a_layer(monkeypatch):
-    def no_layer(*args, **kwargs):
-        raise AssertionError("validating options must not build a layer")
-
-    monkeypatch.setattr(QuantConv2d, "__init__", no_layer)
-    monkeypatch.setattr(XNORConv2d, "__init__", no_layer)
-    for kind in ("bwn", "bnn", "dorefa", "xnor"):
-        assert normalise_conv(kind)["kind"] == kind
-    assert normalise_conv({"kind": "kbit", "K": 2})["K"] == 2
-    assert set(CONV_KINDS) == {"fp", "abc", "bwn", "xnor", "bnn", "dorefa", "kbit"}

@@ -1,12 +1,21 @@
-"""abcref.nn.resnet: the ImageNet ResNet-18/34/50 (Table 2): counts, shapes, compiled inference."""
+"""Tests of abcref.nn.resnet: the ImageNet ResNet-18/34/50 and the CIFAR ResNet.
+
+ResNet-18/34/50 (Table 2) against an independent description of He et
+al.'s Table 1: parameter and MAC counts, layer order, shapes, compiled
+inference; the blocks' gradients; BasicBlock and cifar_resnet against the
+chain of op calls they stand for.
+"""
 
 import numpy as np
 import pytest
 
+from abcref import ops
 from abcref.compiler import BitABCConv2d, compile_model
 from abcref.compiler.summary import model_summary
+from abcref.fast import conv as fast_conv
+from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
 from abcref.gradcheck import check_gradient
-from abcref.nn import ABCConv2d, build_model
+from abcref.nn import ABCConv2d, BasicBlock, ReLU, abc_conv, build_model, cifar_resnet
 from abcref.nn.layers import Conv2d, Linear, MaxPool2d
 from abcref.nn.resnet import Bottleneck
 
@@ -264,20 +273,6 @@ def test_bottleneck_finite_differences():
     assert "shortcut" not in identity.children()
 
 
-def test_padded_maxpool_matches_definition_and_gradient():
-    pool = MaxPool2d(3, stride=2, padding=1)
-    x = RNG.standard_normal((2, 3, 7, 6))
-    out = pool.forward(x)
-    assert out.shape == (2, 3, 4, 3)
-    for i in range(4):
-        for j in range(3):
-            window = x[:, :, max(2 * i - 1, 0) : 2 * i + 2, max(2 * j - 1, 0) : 2 * j + 2]
-            np.testing.assert_array_equal(out[:, :, i, j], window.max(axis=(2, 3)))
-    dout = RNG.standard_normal(out.shape)
-    dx = pool.backward(dout)
-    check_gradient(lambda _: pool.forward(x), x, dout, dx, name="dx", tol=1e-6)
-
-
 def test_bad_inputs():
     with pytest.raises(ValueError, match="width"):
         build_model({"arch": "resnet18", "width": 0})
@@ -293,3 +288,152 @@ def test_bad_inputs():
         MaxPool2d(3, stride=2, padding=2)
     with pytest.raises(RuntimeError, match="before forward"):
         Bottleneck(8, 2).backward(np.zeros((1, 8, 2, 2), np.float32))
+
+
+# -- the CIFAR ResNet: BasicBlock and cifar_resnet -------------------------------------------
+
+
+def randn(*shape, dtype=np.float64):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def child_names(model):
+    return list(model.children())
+
+
+def abc_factory(c_in, c_out, k, *, stride, padding, rng, dtype):
+    return ABCConv2d(
+        c_in, c_out, k, M=2, N=2, stride=stride, padding=padding, rng=rng, dtype=dtype
+    )
+
+
+def test_basic_block_with_abc_residual_path():
+    block = BasicBlock(4, 6, stride=2, conv=abc_factory, activation=None, dtype=np.float64)
+    names = [n for n, _ in block.named_parameters()]
+    assert names[:3] == ["conv1.weight", "conv1.v", "conv1.beta"]
+    assert "shortcut.conv.weight" in names and "shortcut.conv.v" not in names
+    assert isinstance(block.conv2, ABCConv2d) and isinstance(block.shortcut.conv, Conv2d)
+    x = randn(3, 4, 6, 6)
+    out = block.forward(x)
+    assert out.shape == (3, 6, 3, 3) and out.dtype == np.float64
+    dx = block.backward(randn(*out.shape))
+    assert dx.shape == x.shape and np.isfinite(dx).all()
+    assert np.abs(block.conv1.grads["weight"]).sum() > 0
+    assert np.abs(block.shortcut.conv.grads["weight"]).sum() > 0
+    identity = BasicBlock(4, 4, conv=abc_factory, activation=None)
+    assert "shortcut" not in identity.children()
+
+
+def test_basic_block_with_abc_path_equals_the_chain_of_op_calls():
+    """Block forward/backward == abc_conv2d / batchnorm2d / conv2d / add by hand."""
+    block = BasicBlock(
+        4,
+        6,
+        stride=2,
+        conv=abc_factory,
+        activation=None,
+        dtype=np.float64,
+        rng=np.random.default_rng(3),
+    )
+    x = randn(3, 4, 6, 6)
+    dout = randn(3, 6, 3, 3)
+
+    def bn_pair(bn):
+        return dict(
+            running_mean=bn.buffers["running_mean"],
+            running_var=bn.buffers["running_var"],
+            training=True,
+        )
+
+    def abc_call(layer, inp):
+        p = layer.params
+        return abc_conv2d_forward(
+            inp,
+            p["weight"],
+            p["v"],
+            p["beta"],
+            stride=layer.stride,
+            padding=layer.padding,
+            **layer._op_kwargs(),
+        )
+
+    c1, k1 = abc_call(block.conv1, x)
+    b1, kb1 = ops.batchnorm2d_forward(
+        c1, block.bn1.params["weight"], block.bn1.params["bias"], **bn_pair(block.bn1)
+    )
+    c2, k2 = abc_call(block.conv2, b1)
+    b2, kb2 = ops.batchnorm2d_forward(
+        c2, block.bn2.params["weight"], block.bn2.params["bias"], **bn_pair(block.bn2)
+    )
+    sc = block.shortcut
+    s1, ks1 = fast_conv.conv2d_forward(
+        x,
+        sc.conv.params["weight"],
+        sc.conv.params.get("bias"),
+        stride=sc.conv.stride,
+        padding=sc.conv.padding,
+    )
+    s2, ks2 = ops.batchnorm2d_forward(
+        s1, sc.bn.params["weight"], sc.bn.params["bias"], **bn_pair(sc.bn)
+    )
+    expected_out = b2 + s2
+
+    out = block.forward(x)
+    np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
+    dx = block.backward(dout)
+
+    db2, dg2, dbeta2 = ops.batchnorm2d_backward(dout, kb2)
+    g2 = abc_conv2d_backward(db2, k2)
+    db1, dg1, dbeta1 = ops.batchnorm2d_backward(g2["R"], kb1)
+    g1 = abc_conv2d_backward(db1, k1)
+    ds1, dgs, dbetas = ops.batchnorm2d_backward(dout, ks2)
+    dxs, dws, _ = fast_conv.conv2d_backward(ds1, ks1)
+    expected = {
+        "conv1.weight": g1["W"],
+        "conv1.v": g1["v"],
+        "conv1.beta": g1["beta"],
+        "bn1.weight": dg1,
+        "bn1.bias": dbeta1,
+        "conv2.weight": g2["W"],
+        "conv2.v": g2["v"],
+        "conv2.beta": g2["beta"],
+        "bn2.weight": dg2,
+        "bn2.bias": dbeta2,
+        "shortcut.conv.weight": dws,
+        "shortcut.bn.weight": dgs,
+        "shortcut.bn.bias": dbetas,
+    }
+    grads = dict(block.named_grads())
+    assert set(expected) <= set(grads)
+    for name, value in expected.items():
+        np.testing.assert_allclose(grads[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(dx, g1["R"] + dxs, rtol=1e-12, atol=1e-12)
+
+
+def test_basic_block_identity_shortcut_finite_differences():
+    block = BasicBlock(3, 3, dtype=np.float64, rng=np.random.default_rng(2))
+    x, dout = randn(4, 3, 3, 3), randn(4, 3, 3, 3)
+    block.forward(x)
+    dx = block.backward(dout)
+    check_gradient(lambda _: block.forward(x), x, dout, dx, name="dx")
+
+
+def test_cifar_resnet_structure():
+    model = cifar_resnet(depth=14, width=4, conv=abc_conv(M=1, N=2))
+    assert child_names(model) == ["conv1", "bn1", "layer1", "layer2", "layer3", "gap", "fc"]
+    assert [len(getattr(model, f"layer{i}")) for i in (1, 2, 3)] == [2, 2, 2]
+    first2 = model.layer2[0]
+    assert first2.conv1.stride == (2, 2) and isinstance(first2.shortcut.conv, Conv2d)
+    assert "shortcut" not in model.layer1[0].children()
+    assert isinstance(first2.conv1, ABCConv2d) and "act1" not in first2.children()
+    out = model.forward(np.zeros((2, 3, 8, 8), np.float32))
+    assert out.shape == (2, 10)
+    binary = cifar_resnet(depth=8, width=4, binary_shortcut=True)
+    assert isinstance(binary.layer2[0].shortcut.conv, ABCConv2d)
+    fp = cifar_resnet(depth=8, width=4, conv="fp")
+    assert isinstance(fp.layer1[0].act1, ReLU)
+
+
+def test_basic_block_bad_arguments():
+    with pytest.raises(ValueError, match="identity shortcut needs stride=1"):
+        BasicBlock(2, 4, projection=False)
