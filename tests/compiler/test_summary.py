@@ -1,8 +1,11 @@
+"""Tests of abcref.compiler.summary: parameters, MACs and bytes of every layer, counted by hand."""
+
 import numpy as np
 import pytest
 
 import abcref
 from abcref.compiler.summary import LayerSummary, format_summary, model_summary, summary_totals
+from abcref.nn import PRESETS, QuantConv2d, XNORConv2d, build_model
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d
 from abcref.nn.module import Sequential
@@ -124,3 +127,56 @@ def test_summary_leaves_no_cache_behind():
     model_summary(model, (3, 6, 6))
     with pytest.raises(RuntimeError, match="backward called before forward"):
         model.backward(np.zeros((1, 10), np.float32))
+
+
+# -- the summary counts the comparison systems ---------------------------------------------
+TINY = {"arch": "small_cnn", "widths": [4, 4, 4, 4]}
+
+
+def test_summary_counts_baseline_layers_by_hand():
+    o, c, k, hw = 70, 8, 3, 6  # 70 filters of 8x3x3 on 6x6, padding 1
+    K, outputs = c * k * k, o * hw * hw
+    packed = o * k * k * 1 * 8  # one 64-bit word per tap (C = 8 < 64)
+    layers = {
+        "bwn": QuantConv2d(c, o, k, padding=1, **PRESETS["bwn"]),
+        "xnor": XNORConv2d(c, o, k, padding=1),
+        "bnn": QuantConv2d(c, o, k, padding=1, **PRESETS["bnn"]),
+        "dorefa": QuantConv2d(c, o, k, padding=1, **{**PRESETS["dorefa"], "bits": 4}),
+        "kbit": QuantConv2d(c, o, k, padding=1, **{**PRESETS["kbit"], "weights": "bwn"}, bits=3),
+        "kbitfp": QuantConv2d(c, o, k, padding=1, **PRESETS["kbit"], bits=2),
+    }
+    rows = {
+        name: model_summary(Sequential(layer=layer), (c, hw, hw))[0]
+        for name, layer in layers.items()
+    }
+    for row in rows.values():
+        assert row.float_model_macs == K * outputs and row.float_model_bytes == o * K * 4
+    bwn = rows["bwn"]
+    assert (bwn.packed_binary_params, bwn.packed_float_params) == (o * K, o)
+    assert bwn.packed_model_bytes == packed + o * 4
+    assert bwn.packed_binary_macs == 0 and bwn.packed_float_macs == K * outputs + outputs
+    xnor = rows["xnor"]
+    assert xnor.packed_binary_macs == K * outputs and xnor.packed_model_bytes == packed + o * 4
+    assert xnor.packed_float_macs == outputs + c * hw * hw + k * k * hw * hw
+    bnn = rows["bnn"]
+    assert (bnn.packed_binary_macs, bnn.packed_float_macs, bnn.packed_float_params) == (
+        K * outputs,
+        0,
+        0,
+    )
+    assert bnn.packed_model_bytes == packed
+    dorefa = rows["dorefa"]
+    assert dorefa.packed_fixed_point_macs == K * outputs and dorefa.packed_binary_macs == 0
+    assert dorefa.packed_float_params == 1 and dorefa.packed_model_bytes == packed + 4
+    assert "4-bit activations x 1-bit weights" in dorefa.note
+    assert rows["kbit"].packed_fixed_point_macs == K * outputs and "3-bit" in rows["kbit"].note
+    kbitfp = rows["kbitfp"]
+    assert kbitfp.packed_fixed_point_macs == 0 and kbitfp.packed_float_macs == K * outputs
+    assert kbitfp.packed_model_bytes == kbitfp.float_model_bytes
+
+
+def test_format_summary_reports_fixed_point_macs():
+    model = build_model({**TINY, "conv": {"kind": "kbit", "K": 2, "weights": "sign"}})
+    rows = model_summary(model, (1, 8, 8))
+    assert summary_totals(rows)["packed_fixed_point_macs"] > 0
+    assert "fixed-point MACs per example" in format_summary(rows)
