@@ -1,3 +1,5 @@
+"""Tests of abcref.bitpack.pack: +-1 signs to 64-bit words and back; bit order, tail bits."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings

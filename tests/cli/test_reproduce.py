@@ -1,4 +1,8 @@
-"""Tests of ``abcref reproduce`` (abcref/cli/reproduce.py) on its --quick budget."""
+"""Tests of ``abcref reproduce`` (abcref/cli/reproduce.py) on its --quick budget.
+
+The run goes end to end through abcref.apps.reproduce, so this is that
+module's test too.
+"""
 
 from __future__ import annotations
 

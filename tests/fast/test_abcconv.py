@@ -1,4 +1,4 @@
-"""The fast ABC conv (one float conv of W_tilde and R_tilde) against the reference sums.
+"""Tests of abcref.fast.abcconv: one float conv of W_tilde and R_tilde against the sums.
 
 Both compute eq. (12) (eq. 6 for full-precision input) and its gradients;
 they sum in different orders, so they agree to float64 rounding: every

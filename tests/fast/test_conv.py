@@ -1,4 +1,4 @@
-"""The fast conv (im2col into recycled buffers) against the reference conv."""
+"""Tests of abcref.fast.conv: im2col into recycled buffers against the reference conv."""
 
 import copy
 

@@ -1,4 +1,4 @@
-"""Tests of abcref.nn.abcconv.ABCConv2d."""
+"""Tests of abcref.nn.abcconv: the ABCConv2d layer equals its op, initialises and checks."""
 
 import numpy as np
 import pytest

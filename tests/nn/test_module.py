@@ -1,4 +1,4 @@
-"""abcref.nn.module: names, state, repr and the cache policy of every layer."""
+"""Tests of abcref.nn.module: names, state, repr and the cache policy of every layer."""
 
 import numpy as np
 import pytest

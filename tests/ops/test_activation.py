@@ -1,3 +1,5 @@
+"""Tests of abcref.ops.activation: ReLU and clip, their gradients at the kinks, dtypes, checks."""
+
 import numpy as np
 import pytest
 

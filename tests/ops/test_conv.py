@@ -1,3 +1,9 @@
+"""Tests of abcref.ops.conv: the reference conv equals the naive loop and SciPy; its gradients.
+
+The fast conv is tied to this one in tests/fast/test_conv.py, which draws
+its random cases from ``conv_cases`` here.
+"""
+
 import numpy as np
 import pytest
 import scipy.signal

@@ -1,3 +1,5 @@
+"""Tests of abcref.ops.norm: batch norm in training and eval, its running statistics, gradients."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings

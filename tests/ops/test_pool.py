@@ -1,3 +1,5 @@
+"""Tests of abcref.ops.pool: max, average and global average pooling against loops; gradients."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings

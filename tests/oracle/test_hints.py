@@ -1,4 +1,4 @@
-"""Each convention hint fires on outputs written with that alternative convention.
+"""Tests of abcref.oracle.hints: each hint fires on outputs of that other convention.
 
 The "other implementation" outputs are computed here either by abcref
 with a different option or by a few explicit lines of NumPy, never by

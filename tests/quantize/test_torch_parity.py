@@ -1,4 +1,4 @@
-"""Cross-check against PyTorch autograd (skipped when torch is absent).
+"""abcref.quantize against PyTorch autograd (skipped when torch is absent).
 
 The baselines written directly in PyTorch, with custom straight-through
 functions for sign and round and everything else left to autograd, must

@@ -1,3 +1,5 @@
+"""Tests of abcref.train.checkpoint: exact round trips and clear errors for damaged files."""
+
 import json
 import os
 

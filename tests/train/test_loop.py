@@ -1,3 +1,5 @@
+"""Tests of abcref.train.loop: train_step, fit (resume, shuffling), evaluate and top-k."""
+
 import json
 
 import numpy as np

@@ -1,3 +1,5 @@
+"""Tests of abcref.train.optim: SGD and Adam steps by hand, state dicts, weight decay."""
+
 import numpy as np
 import pytest
 

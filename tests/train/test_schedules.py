@@ -1,3 +1,5 @@
+"""Tests of abcref.train.schedules: constant, step-decay and cosine learning rates."""
+
 import math
 
 import pytest
