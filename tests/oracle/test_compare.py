@@ -31,7 +31,7 @@ def test_other_may_omit_inputs_and_use_another_numeric_dtype(suite, tmp_path):
     assert "dtype int32" in report.format(verbose=True)
 
 
-def test_perturbed_array_fails_naming_thecase_of(suite, copy, capsys):
+def test_perturbed_array_fails_naming_the_case(suite, copy, capsys):
     case = case_of(suite, "abc_paper_s2_p0")
     dW = load_arrays(suite / case["file"])["dW"].copy()
     dW[1, 2, 0, 1] += 1e-3

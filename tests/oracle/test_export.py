@@ -36,7 +36,7 @@ def test_export_writes_manifest_and_small_files(suite):
             assert case["conventions"][key] == value, (case["name"], key)
 
 
-def test_conventions_recorded_percase_of(suite):
+def test_conventions_recorded_per_case(suite):
     conv = case_of(suite, "abc_sum_s1_p1")["conventions"]
     for key in (
         "M",
