@@ -124,9 +124,3 @@ def test_digits_file_with_pickled_object_is_refused(tmp_path):
     np.savez(path, **{**raw, "labels": np.array([object()] * 1797, dtype=object)})
     with pytest.raises(DataFormatError, match="corrupt or truncated"):
         read_digits_npz(path)
-
-
-# ---------------------------------------------------------------- MNIST IDX
-
-
-# ---------------------------------------------------------------- CIFAR-10 binary
