@@ -1,3 +1,5 @@
+"""Tests of abcref._checks: the argument checks every public function uses."""
+
 import numpy as np
 import pytest
 

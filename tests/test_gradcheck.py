@@ -1,3 +1,5 @@
+"""Tests of abcref.gradcheck: the central-difference gradient and the relative error."""
+
 import numpy as np
 import pytest
 

@@ -1,3 +1,5 @@
+"""Tests of abcref._io: atomic writes keep the old file when a write fails."""
+
 import os
 import stat
 

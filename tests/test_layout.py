@@ -3,6 +3,12 @@
 The import graph is read from the source (every ``import`` statement,
 including those inside functions, since a function-level import is as much
 a dependency as a top-level one), not from what happens to be loaded.
+Cross-cutting: it checks every module of abcref/. No package imports
+another that imports it back, no modules import each other in a cycle, the
+library never imports the applications or the command, and the two tiers
+hold: the reference tier (ops, binarize, bitpack) imports nothing above it,
+and the fast tier imports none of the layers, compiler, trainer,
+applications or command built on it.
 """
 
 from __future__ import annotations
@@ -98,10 +104,29 @@ def _package(module: str) -> str:
     return ".".join(module.split(".")[:2])
 
 
+def _reachable(module: str) -> set[str]:
+    """Every abcref module that importing ``module`` loads, directly or through others."""
+    seen, todo = set(), [module]
+    while todo:
+        for dep in GRAPH[todo.pop()]:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen - {module}
+
+
+PACKAGES = sorted({_package(module) for module in MODULES})
+REFERENCE_TIER = ("abcref.ops", "abcref.binarize", "abcref.bitpack")
+ABOVE_FAST = ("abcref.nn", "abcref.compiler", "abcref.train", "abcref.apps", "abcref.cli")
+
+
 def test_the_graph_is_read():
     assert "abcref.apps.sweep" in GRAPH["abcref.cli.sweep"]
     assert "abcref.cli._common" in GRAPH["abcref.cli.train"]
     assert "abcref.apps.results" in GRAPH["abcref.apps.sweep"]
+    assert "abcref.bitpack.pack" not in GRAPH["abcref.compiler.packed"]
+    assert "abcref.bitpack.pack" in _reachable("abcref.compiler.packed")  # through bitpack.conv
+    assert {"abcref.ops", "abcref.cli", "abcref._checks", "abcref.viz"} <= set(PACKAGES)
 
 
 def test_packages_import_one_way():
@@ -114,9 +139,9 @@ def test_packages_import_one_way():
     assert _cycles(graph) == []
 
 
-@pytest.mark.parametrize("package", ["abcref.cli", "abcref.apps"])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_module_import_cycle(package):
-    """No cycle of modules passes through the command or the applications."""
+    """No cycle of modules passes through any module of the package (every module of abcref)."""
     cycles = [c for c in _cycles(GRAPH) if any(_package(m) == package for m in c)]
     assert cycles == []
 
@@ -139,5 +164,23 @@ def test_the_applications_never_import_the_command():
         if _package(module) == "abcref.apps"
         for dep in deps
         if _package(dep) == "abcref.cli"
+    }
+    assert upward == set()
+
+
+@pytest.mark.parametrize(
+    ("tier", "above"),
+    [(package, ("abcref.fast", *ABOVE_FAST)) for package in REFERENCE_TIER]
+    + [("abcref.fast", ABOVE_FAST)],
+    ids=["ops", "binarize", "bitpack", "fast"],
+)
+def test_the_reference_and_fast_tiers_import_nothing_built_on_them(tier, above):
+    """ops, binarize, bitpack import neither fast nor what is built on it; fast, no layer."""
+    upward = {
+        (module, dep)
+        for module in MODULES
+        if _package(module) == tier
+        for dep in _reachable(module)
+        if _package(dep) in above
     }
     assert upward == set()

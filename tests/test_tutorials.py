@@ -1,4 +1,7 @@
-"""Every tutorial notebook runs top to bottom from a fresh kernel."""
+"""Every tutorial notebook (tutorials/*.ipynb) runs top to bottom from a fresh kernel.
+
+Cross-cutting: the notebooks use the whole package, so this sits at the top.
+"""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Plotting functions draw what they are given."""
+"""Tests of abcref.viz: the plotting functions draw what they are given."""
 
 import matplotlib
 

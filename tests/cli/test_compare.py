@@ -1,0 +1,84 @@
+"""Tests of ``abcref compare`` (abcref/cli/compare.py): table3, section52 and table2 end to end."""
+
+import json
+
+from tests.cli._helpers import run
+
+TINY = {"arch": "small_cnn", "widths": [4, 4, 4, 4]}
+
+
+def test_compare_table3_end_to_end(tmp_path, capsys):
+    out = tmp_path / "t3"
+    base = json.dumps({**TINY})
+    argv = [
+        "compare",
+        "table3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--seeds",
+        "0",
+        "--base",
+        base,
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    status, text, _ = run(capsys, *argv)
+    assert status == 0
+    assert "| BNN | 1 | 1 | 42.2 |" in text and "ABC M=5, FP act" in text
+    for name in ("table3.md", "table3.csv", "runs.csv", "table3.png", "sweep.json"):
+        assert (out / name).is_file(), name
+    assert (out / "table3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_lines = (out / "table3.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("label,W,A,paper_top1") and len(csv_lines) == 1 + 7
+
+
+def test_compare_section52_end_to_end(tmp_path, capsys):
+    argv = [
+        "compare",
+        "section52",
+        "--Ks",
+        "1",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--seeds",
+        "0",
+        "--base",
+        json.dumps(TINY),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
+    status, text, _ = run(capsys, *argv)
+    assert status == 0
+    assert text.startswith("| K | ABC M=1, N=K top-1 (%)") and "\n| 2 | " in text
+    costs = json.loads((tmp_path / "section52_costs.json").read_text())
+    assert (
+        costs["2-bit act, bwn weights"]["cost_square"] == 2 * costs["ABC M=1, N=2"]["cost_square"]
+    )
+
+
+def test_compare_table2_prints_and_writes(tmp_path, capsys):
+    argv = ["compare", "table2", "--image-size", "32", "--width", "4", "--out", tmp_path]
+    status, out, err = run(capsys, *argv)
+    assert status == 0
+    assert "| res18 |" in out and (tmp_path / "table2.md").read_text() in out
+    assert err  # progress lines on stderr, so that stdout holds only the table
+    rows = json.loads((tmp_path / "table2.json").read_text())
+    status, out, err = run(capsys, *argv[:-2], "--json", "--no-progress")
+    assert status == 0 and json.loads(out) == rows and err == ""
+
+
+def test_compare_shares_the_training_flags(capsys):
+    """--seeds, --weight-decay, --limit: the same flags, checked the same way, as sweep's."""
+    status, _, err = run(capsys, "compare", "table3", "--seeds", "-1")
+    assert status == 2 and "argument --seeds: expected an integer >= 0, got -1" in err
+    status, _, err = run(capsys, "compare", "section52", "--lr", "0")
+    assert status == 2 and "argument --lr: expected a finite number > 0, got 0" in err
+    status, _, err = run(capsys, "compare", "table3", "--seeds", "0", "0", "--limit", "16")
+    assert status == 2 and "seeds must be distinct" in err

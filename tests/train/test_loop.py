@@ -1,0 +1,230 @@
+"""Tests of abcref.train.loop: train_step, fit (resume, shuffling), evaluate and top-k."""
+
+import json
+
+import numpy as np
+import pytest
+
+from abcref.data import load_digits
+from abcref.nn import build_model
+from abcref.train import (
+    SGD,
+    Adam,
+    CheckpointError,
+    Cosine,
+    evaluate,
+    fit,
+    load_checkpoint,
+    topk_correct,
+    train_step,
+)
+from tests.train._helpers import with_metadata
+
+TINY = {"arch": "small_cnn", "widths": [6, 8], "pool_after": [1]}
+# A small ABC model with binary activations, for the regression tests at the end.
+TINY_ABC = {
+    "arch": "small_cnn",
+    "widths": [3, 4],
+    "pool_after": [1],
+    "conv": {"kind": "abc", "M": 2, "N": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    d = load_digits()
+    return {
+        "x_train": d.x_train[:150],
+        "y_train": d.y_train[:150],
+        "x_test": d.x_test[:50],
+        "y_test": d.y_test[:50],
+    }
+
+
+@pytest.mark.parametrize(
+    "conv", ["fp", {"kind": "abc", "M": 3, "N": 3}, {"kind": "abc", "M": 2, "N": None}]
+)
+def test_tiny_model_overfits_tiny_batch(conv, small_digits):
+    model = build_model({**TINY, "widths": [16, 16], "conv": conv, "seed": 1})
+    opt = Adam(model, lr=0.02)
+    x, y = small_digits["x_train"][:20], small_digits["y_train"][:20]
+    losses = [train_step(model, opt, x, y)[0] for _ in range(80)]
+    assert losses[0] > 1.0
+    assert losses[-1] < 0.01, losses[-10:]
+    model.eval()
+    assert topk_correct(model.forward(x), y, 1) == 20
+
+
+def test_resume_is_bitwise_identical(tmp_path, small_digits):
+    config = {**TINY, "conv": {"kind": "abc", "M": 2, "N": 2}}
+
+    def run(epochs, **kwargs):
+        model = build_model(config)
+        opt = Adam(model, lr=0.01)
+        history = fit(
+            model,
+            small_digits,
+            epochs=epochs,
+            optimizer=opt,
+            schedule=Cosine(0.01, 2),
+            batch_size=32,
+            seed=7,
+            progress=False,
+            **kwargs,
+        )
+        return model, opt, history
+
+    full, full_opt, full_hist = run(2)
+    ck = tmp_path / "ck.npz"
+    log = tmp_path / "log.jsonl"
+    run(1, checkpoint_path=ck, log_path=log)
+    assert load_checkpoint(ck).epoch == 1
+    resumed, resumed_opt, hist = run(2, resume_from=ck, log_path=log)
+    for (name, a), (_, b) in zip(
+        sorted(full.state_dict().items()), sorted(resumed.state_dict().items()), strict=True
+    ):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    for k, a in full_opt.state_dict()["arrays"].items():
+        np.testing.assert_array_equal(a, resumed_opt.state_dict()["arrays"][k], err_msg=k)
+    assert [r["epoch"] for r in hist.records] == [1, 2]
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in hist.records]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in full_hist.records]
+    lines = [json.loads(s) for s in log.read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    assert set(lines[0]) >= {"train_loss", "train_top1", "test_loss", "test_top1", "test_top5"}
+
+    other = build_model(config)
+    with pytest.raises(CheckpointError, match=r"optimizer: saved .*'weight_decay': 0.0"):
+        fit(other, small_digits, epochs=2, seed=7, resume_from=ck, batch_size=32,
+            optimizer=Adam(other, lr=0.01, weight_decay=0.1), schedule=Cosine(0.01, 2),
+            progress=False)  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"settings differ \(seed: saved 7, now 8"):
+        fit(
+            build_model(config),
+            small_digits,
+            epochs=2,
+            seed=8,
+            resume_from=ck,
+            optimizer=None,
+            schedule=Cosine(0.01, 2),
+            batch_size=32,
+            progress=False,
+        )
+
+
+def test_shuffling_follows_the_documented_rng(small_digits):
+    # The first batch of epoch 1 is default_rng(seed).permutation(n)[:batch].
+    model = build_model({**TINY, "conv": "fp"})
+    seen = []
+    original = model.forward
+
+    def spy(x):
+        seen.append(x.copy())
+        return original(x)
+
+    model.forward = spy
+    fit(
+        model,
+        small_digits,
+        epochs=1,
+        batch_size=40,
+        seed=3,
+        progress=True,
+        optimizer=SGD(model, lr=0.01),
+    )
+    perm = np.random.default_rng(3).permutation(150)
+    np.testing.assert_array_equal(seen[0], small_digits["x_train"][perm[:40]])
+    np.testing.assert_array_equal(seen[3], small_digits["x_train"][perm[120:]])
+
+
+def test_evaluate_restores_mode_and_metrics(small_digits):
+    model = build_model({**TINY, "conv": "fp"})
+    model.train()
+    result = evaluate(model, small_digits["x_test"], small_digits["y_test"], batch_size=7)
+    assert model.training
+    assert set(result) == {"loss", "top1", "top5"}
+    assert 0.0 <= result["top1"] <= result["top5"] <= 1.0
+    again = evaluate(model, small_digits["x_test"], small_digits["y_test"], batch_size=50)
+    assert again["top1"] == result["top1"]
+    assert again["loss"] == pytest.approx(result["loss"], rel=1e-5)
+
+
+def test_topk_correct():
+    logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.5], [0.2, 0.3, 0.1]])
+    labels = np.array([1, 2, 2])
+    assert topk_correct(logits, labels, 1) == 1
+    assert topk_correct(logits, labels, 2) == 2
+    assert topk_correct(logits, labels, 3) == 3
+
+
+def test_fit_bad_inputs(small_digits):
+    model = build_model({**TINY, "conv": "fp"})
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        fit(model, small_digits, epochs=0, progress=False)
+    with pytest.raises(TypeError, match="data must have attributes"):
+        fit(model, [1, 2], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="missing keys"):
+        fit(model, {"x_train": small_digits["x_train"]}, epochs=1, progress=False)
+    bad = {**small_digits, "y_train": small_digits["y_train"][:10]}
+    with pytest.raises(ValueError, match="y_train has 10 labels but x_train has 150"):
+        fit(model, bad, epochs=1, progress=False)
+    bad = {**small_digits, "y_train": small_digits["y_train"].astype(np.float32)}
+    with pytest.raises(TypeError, match="y_train must be a 1-D integer array"):
+        fit(model, bad, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="yields no batch"):
+        fit(model, small_digits, epochs=1, batch_size=200, drop_last=True, progress=False)
+    other = build_model({**TINY, "conv": "fp"})
+    with pytest.raises(ValueError, match="optimizer was built for a different model"):
+        fit(model, small_digits, epochs=1, optimizer=Adam(other), progress=False)
+    with pytest.raises(FloatingPointError, match="training diverged: .* at epoch 1"):
+        with np.errstate(all="ignore"):
+            fit(model, small_digits, epochs=1, optimizer=SGD(model, lr=1e30), progress=False)
+    with pytest.raises(TypeError, match="schedule must be an abcref Schedule"):
+        fit(model, small_digits, epochs=1, schedule=0.1, progress=False)
+
+
+def test_train_step_calls_after_update_hooks(small_digits):
+    from abcref.nn import Sequential
+    from abcref.nn.module import Module
+
+    class Clamp(Module):
+        calls = 0
+
+        def forward(self, x):
+            return x
+
+        def backward(self, dout):
+            return dout
+
+        def after_update(self):
+            Clamp.calls += 1
+
+    model = build_model({**TINY, "conv": "fp"})
+    wrapped = Sequential(clamp=Clamp(), net=model)
+    opt = SGD(wrapped, lr=0.01)
+    train_step(wrapped, opt, small_digits["x_train"][:8], small_digits["y_train"][:8])
+    train_step(wrapped, opt, small_digits["x_train"][:8], small_digits["y_train"][:8])
+    assert Clamp.calls == 2
+
+
+def test_resume_from_malformed_fit_history_is_a_checkpoint_error(tmp_path):
+    rng = np.random.default_rng(0)
+    data = {
+        "x_train": rng.standard_normal((8, 1, 6, 6)).astype(np.float32),
+        "y_train": rng.integers(0, 10, 8),
+        "x_test": np.zeros((0, 1, 6, 6), np.float32),
+        "y_test": np.zeros(0, np.int64),
+    }
+    model = build_model(TINY_ABC)
+    path = tmp_path / "ck.npz"
+    fit(model, data, epochs=1, batch_size=4, checkpoint_path=path, progress=False)
+    extra = load_checkpoint(path).metadata["extra"]
+    bad = with_metadata(path, tmp_path / "bad.npz", extra={**extra, "history": "epoch 1"})
+    with pytest.raises(CheckpointError, match=r"malformed extra\['fit'\] or extra\['history'\]"):
+        fit(build_model(TINY_ABC), data, epochs=2, batch_size=4, resume_from=bad, progress=False)
+
+
+def test_evaluate_on_no_examples_is_an_error_not_zero_accuracy():
+    model = build_model(TINY_ABC)
+    with pytest.raises(ValueError, match="x must hold at least one example to evaluate"):
+        evaluate(model, np.zeros((0, 1, 6, 6), np.float32), np.zeros(0, np.int64))
