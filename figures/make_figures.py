@@ -1,6 +1,6 @@
 """Regenerate every figure in this directory: ``python figures/make_figures.py``.
 
-Trains the small digits models the figures need (a few minutes on 2 cores)
+Trains the small digits models the figures need (about a minute and a half on 2 cores)
 and writes the PNGs and ``accuracy_sweep.json``/``.csv`` next to this script. BLAS is
 pinned to one thread *before* NumPy is imported, so a re-run on the same
 machine reproduces the files byte for byte. The same as ``abcref figures --out

@@ -2,7 +2,7 @@
 
 ::
 
-    abcref reproduce [--out runs/reproduce] [--quick]     the paper's M x N trend, a few minutes
+    abcref reproduce [--out runs/reproduce] [--quick]     the paper's M x N trend, ~2 minutes
     abcref train [small_cnn|cifar_resnet] --M 3 --N 3 --epochs 5 --out runs/m3n3
     abcref eval runs/m3n3/model.npz --bits
     abcref sweep --M 1 3 5 --N 1 3 5 --seeds 0 1 2 --out runs/sweep
@@ -50,7 +50,7 @@ SUBCOMMANDS = (reproduce, train, evaluate, sweep, summary, figures, oracle, comp
 
 EPILOG = """\
 start here:
-  abcref reproduce            # FP + ABC grid on the embedded digits, a few minutes on 2 cores
+  abcref reproduce            # FP + ABC grid on the embedded digits, about two minutes on 2 cores
 
 exit status: 0 success, 1 negative verdict (a failed check, diverged training),
 2 could not run as asked (usage error, unusable input), 130 interrupted"""

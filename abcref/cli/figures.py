@@ -9,7 +9,7 @@ from abcref.cli._common import add_progress_flag, set_run
 DESCRIPTION = """\
 Regenerate every figure of figures/ with abcref.apps.figures.make_all:
 weight approximation, reconstruction error vs M, the (M, N) accuracy heatmap, binary
-feature maps and training curves. A few minutes on 2 cores; --quick for a smoke run."""
+feature maps and training curves. About a minute and a half on 2 cores; --quick for a smoke run."""
 
 EPILOG = """\
 examples:

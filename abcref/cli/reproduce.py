@@ -46,7 +46,7 @@ def add_subparser(subparsers):
     parser = subparsers.add_parser(
         "reproduce",
         help="the main job: FP + ABC (M, N) grid on the embedded digits, table, bit check, "
-        "figures (a few minutes)",
+        "figures (about two minutes)",
         description=DESCRIPTION,
         epilog=EPILOG,
     )

@@ -5,7 +5,7 @@ alternative reading of the paper (``ddof=1``, ``sign(0) = 0``, the eq. (10)
 mask ``R - v`` as printed, ...) and looks whether the other
 implementation's arrays match that instead. With every switch at its
 default it computes what :mod:`abcref.binarize` and :mod:`abcref.bitpack`
-compute; ``tests/test_oracle_variants.py`` ties the two together, which
+compute; ``tests/oracle/test_variants.py`` ties the two together, which
 makes this module an independent cross-check as well.
 
 It is written for clarity on tiny inputs, not speed: convolution by

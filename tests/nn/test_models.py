@@ -36,7 +36,7 @@ def child_names(model):
     return list(model.children())
 
 
-def test_default_small_cnn_follows_experiments_md():
+def test_default_small_cnn_layers_order_and_config():
     model = small_cnn()
     assert child_names(model) == [
         "conv1", "bn1", "conv2", "bn2", "conv3", "pool3", "bn3", "conv4", "bn4", "gap", "fc",
