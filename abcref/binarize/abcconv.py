@@ -84,12 +84,14 @@ def approx_conv2d_forward(
         ``H_out = (H + 2 ph - KH) // sh + 1`` (likewise W_out).
     cache : dict
     """
-    stride, padding, pad_value, _ = check_conv_args(
-        A, W, stride=stride, padding=padding, pad_value=pad_value, names=("A", "W", "b")
-    )
-    u, ridge = check_weight_options(
+    w_args, geometry = _check_args(
+        A,
         W,
+        "A",
         M,
+        stride,
+        padding,
+        pad_value,
         shifts=shifts,
         ddof=ddof,
         ridge=ridge,
@@ -97,8 +99,7 @@ def approx_conv2d_forward(
         weight_ste=weight_ste,
         train_shifts=train_shifts,
     )
-    w_args = (u, ddof, ridge, per_channel, weight_ste, train_shifts)
-    return _approx_conv2d_forward(A, W, w_args, (stride, padding, pad_value))
+    return _approx_conv2d_forward(A, W, w_args, geometry)
 
 
 def _approx_conv2d_forward(A, W, w_args, geometry):
@@ -194,12 +195,14 @@ def abc_conv2d_forward(
     -----
     Conventions rows 7, 8, 10 and 14.
     """
-    stride, padding, pad_value, _ = check_conv_args(
-        R, W, stride=stride, padding=padding, pad_value=pad_value, names=("R", "W", "b")
-    )
-    u, ridge = check_weight_options(
+    w_args, geometry = _check_args(
+        R,
         W,
+        "R",
         M,
+        stride,
+        padding,
+        pad_value,
         shifts=shifts,
         ddof=ddof,
         ridge=ridge,
@@ -207,8 +210,6 @@ def abc_conv2d_forward(
         weight_ste=weight_ste,
         train_shifts=train_shifts,
     )
-    w_args = (u, ddof, ridge, per_channel, weight_ste, train_shifts)
-    geometry = (stride, padding, pad_value)
     if _full_precision_input(v, beta):
         out, cache = _approx_conv2d_forward(R, W, w_args, geometry)
         return out, {**cache, "act": None}
@@ -268,6 +269,16 @@ def abc_conv2d_backward(dout, cache):
     if du is not None:
         grads["u"] = du
     return grads
+
+
+def _check_args(x, W, x_name, M, stride, padding, pad_value, **options):
+    """Check a conv of ``x`` by the approximated ``W`` once; return the kernels' arguments."""
+    stride, padding, pad_value, _ = check_conv_args(
+        x, W, stride=stride, padding=padding, pad_value=pad_value, names=(x_name, "W", "b")
+    )
+    u, ridge = check_weight_options(W, M, **options)
+    w_args = (u, options["ddof"], ridge, options["per_channel"])
+    return (*w_args, options["weight_ste"], options["train_shifts"]), (stride, padding, pad_value)
 
 
 def _alphas_over_outputs(alphas):
