@@ -16,8 +16,23 @@ from abcref.train.checkpoint import (
 )
 from abcref.train.finetune import check_full_precision_source, init_from_full_precision
 from abcref.train.loop import History, evaluate, fit, topk_correct, train_step
-from abcref.train.optim import SGD, Adam, Optimizer, decay_all, decay_weights_only, make_optimizer
-from abcref.train.schedules import Constant, Cosine, Schedule, StepDecay, make_schedule
+from abcref.train.optim import (
+    SGD,
+    Adam,
+    Optimizer,
+    check_decay_with_weight_ste,
+    decay_all,
+    decay_weights_only,
+    make_optimizer,
+)
+from abcref.train.schedules import (
+    Constant,
+    Cosine,
+    Schedule,
+    StepDecay,
+    make_schedule,
+    upgrade_schedule_config,
+)
 
 __all__ = [
     "SGD",
@@ -30,6 +45,7 @@ __all__ = [
     "Optimizer",
     "Schedule",
     "StepDecay",
+    "check_decay_with_weight_ste",
     "check_full_precision_source",
     "decay_all",
     "decay_weights_only",
@@ -44,4 +60,5 @@ __all__ = [
     "save_checkpoint",
     "topk_correct",
     "train_step",
+    "upgrade_schedule_config",
 ]
