@@ -59,8 +59,8 @@ def make_training(model, *, optimizer: str, lr: float, weight_decay: float, sche
         ``docs/training.md``).
     lr, weight_decay : float
     schedule : {"cosine", "constant"}
-        ``Cosine(lr, epochs)`` (per step, down to 0 at the last step) or
-        ``Constant(lr)``.
+        ``Cosine(epochs)`` (per step, from ``lr`` down to 0 at the last
+        step) or ``Constant()``: factors of the optimizer's rate ``lr``.
     epochs : int
 
     Returns
@@ -72,7 +72,7 @@ def make_training(model, *, optimizer: str, lr: float, weight_decay: float, sche
     check_choice(optimizer, "optimizer", set(OPTIMIZER_NAMES))
     check_choice(schedule, "schedule", set(SCHEDULE_NAMES))
     opt = make_optimizer(optimizer, model, lr=lr, weight_decay=weight_decay)
-    sched = Cosine(lr, epochs) if schedule == "cosine" else Constant(lr)
+    sched = Cosine(epochs) if schedule == "cosine" else Constant()
     return opt, sched
 
 

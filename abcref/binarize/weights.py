@@ -312,7 +312,11 @@ def weight_ste_scale(alphas: np.ndarray, weight_ste: str, ndim: int) -> np.ndarr
     Notes
     -----
     Conventions row 7. alpha is a constant in backward (the paper
-    backpropagates through the B's only).
+    backpropagates through the B's only). ``s`` acts as a per-layer
+    learning-rate factor under SGD (Adam is insensitive to it), and under
+    ``"paper"`` (``s`` about 1e-3) weight decay of W outweighs the data
+    gradient, so ``abcref.train``'s optimizers allow only decoupled decay
+    under Adam there (tutorial 3, sections 5 and 6).
     """
     check_array(alphas, "alphas")
     check_choice(weight_ste, "weight_ste", WEIGHT_STE_READINGS)

@@ -27,7 +27,8 @@ class Dataset:
     name : str
         Short name, e.g. ``"digits"``, ``"mnist"``, ``"cifar10"``.
     x_train : ndarray, shape (N_train, C, H, W)
-        Training images, float32 (or float64 if asked for) in [0, 1].
+        Training images, float32 (or float64 if asked for) in [0, 1];
+        NaN or Inf is refused.
     y_train : ndarray, shape (N_train,)
         Training labels, int64 in ``0 .. num_classes - 1``.
     x_test : ndarray, shape (N_test, C, H, W)
@@ -55,6 +56,8 @@ class Dataset:
             y = getattr(self, f"y_{split}")
             if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype not in FLOAT_DTYPES:
                 raise TypeError(f"x_{split} must be a float32/float64 (N, C, H, W) array")
+            if not np.isfinite(x).all():
+                raise ValueError(f"x_{split} holds NaN or Inf; images must be finite")
             if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.shape != x.shape[:1]:
                 raise TypeError(f"y_{split} must be an int64 array of shape ({x.shape[0]},)")
             if y.size and (y.min() < 0 or y.max() >= self.num_classes):

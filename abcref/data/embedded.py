@@ -10,13 +10,12 @@ stratified 80/20 train/test split (1,437 / 360 images), stored as indices.
 from __future__ import annotations
 
 import hashlib
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from abcref._checks import check_float_dtype
+from abcref._io import read_npz
 from abcref.data.dataset import (
     DataFormatError,
     Dataset,
@@ -81,20 +80,20 @@ def read_digits_npz(path: Path = DIGITS_PATH) -> dict:
     ------
     FileNotFoundError
         If the file is missing.
+    IsADirectoryError
+        If ``path`` is a directory.
     DataFormatError
         If it is corrupt, truncated, or holds anything else.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"embedded digits file {path} is missing; {_REINSTALL}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        arrays = read_npz(path, kind="digits file", error=DataFormatError)
+    except DataFormatError as exc:  # the shipped file was damaged: say so, and how to fix it
         raise DataFormatError(
-            f"embedded digits file {path} is corrupt or truncated "
-            f"({type(exc).__name__}: {exc}); {_REINSTALL}"
-        ) from exc
+            f"embedded digits file is corrupt or truncated: {exc}; {_REINSTALL}"
+        ) from None
     if set(arrays) != set(_EXPECTED):
         raise DataFormatError(
             f"embedded digits file {path} holds arrays {sorted(arrays)}, expected "

@@ -97,8 +97,9 @@ def read_idx(path, *, magic: int | None = None) -> np.ndarray:
     Raises
     ------
     DataFormatError
-        For a bad or unexpected magic number, or a file shorter or longer
-        than its header declares (the message gives both sizes).
+        For a bad or unexpected magic number, a file shorter or longer
+        than its header declares (the message gives both sizes), or a
+        float file holding NaN or Inf.
     """
     path = Path(path)
     data, compressed = read_file_bytes(path)
@@ -130,6 +131,12 @@ def read_idx(path, *, magic: int | None = None) -> np.ndarray:
             + (" after decompression" if compressed else "")
         )
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    if dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(np.argmax(~np.isfinite(array.ravel())))
+        raise DataFormatError(
+            f"{path}: value {array.ravel()[bad]} at flat index {bad} is not finite; "
+            "expected finite numbers"
+        )
     return array.astype(dtype.newbyteorder("="))  # a writable, native-order copy
 
 

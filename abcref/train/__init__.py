@@ -2,7 +2,8 @@
 
 See ``docs/training.md``. Entry points: :func:`fit`, :func:`evaluate`,
 :func:`save_checkpoint`, :func:`load_checkpoint`, :func:`load_model`,
-:func:`restore`, :func:`init_from_full_precision`.
+:func:`restore`, :func:`init_from_full_precision` (and its check
+:func:`check_full_precision_source`).
 """
 
 from abcref.train.checkpoint import (
@@ -13,10 +14,25 @@ from abcref.train.checkpoint import (
     restore,
     save_checkpoint,
 )
-from abcref.train.finetune import init_from_full_precision
+from abcref.train.finetune import check_full_precision_source, init_from_full_precision
 from abcref.train.loop import History, evaluate, fit, topk_correct, train_step
-from abcref.train.optim import SGD, Adam, Optimizer, decay_all, decay_weights_only, make_optimizer
-from abcref.train.schedules import Constant, Cosine, Schedule, StepDecay, make_schedule
+from abcref.train.optim import (
+    SGD,
+    Adam,
+    Optimizer,
+    check_decay_with_weight_ste,
+    decay_all,
+    decay_weights_only,
+    make_optimizer,
+)
+from abcref.train.schedules import (
+    Constant,
+    Cosine,
+    Schedule,
+    StepDecay,
+    make_schedule,
+    upgrade_schedule_config,
+)
 
 __all__ = [
     "SGD",
@@ -29,6 +45,8 @@ __all__ = [
     "Optimizer",
     "Schedule",
     "StepDecay",
+    "check_decay_with_weight_ste",
+    "check_full_precision_source",
     "decay_all",
     "decay_weights_only",
     "evaluate",
@@ -42,4 +60,5 @@ __all__ = [
     "save_checkpoint",
     "topk_correct",
     "train_step",
+    "upgrade_schedule_config",
 ]

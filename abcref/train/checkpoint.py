@@ -25,9 +25,13 @@ written to a temporary file in the target directory, flushed to disk and
 moved over the target with :func:`os.replace`, so a crash leaves either
 the old or the new checkpoint, never half of one.
 
-Loading uses ``np.load(..., allow_pickle=False)`` and reads every array
-eagerly, so a truncated or corrupted file (the zip CRC catches flipped
-bytes) fails at load time with a :class:`CheckpointError` naming the file.
+Loading goes through :func:`abcref._io.read_npz`, which never unpickles
+and reads every array eagerly, so a truncated or corrupted file (the zip
+CRC catches flipped bytes), or a file that is no archive at all (a
+``config.json``, a text file), fails at load time with a one-line
+:class:`CheckpointError` naming the file; so does an array holding NaN or
+Inf. A missing path is a ``FileNotFoundError``, a directory an
+``IsADirectoryError``.
 
 Format versions
 ---------------
@@ -41,14 +45,13 @@ old checkpoints keep loading.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 import abcref
-from abcref._io import atomic_write
+from abcref._io import atomic_write, read_npz
 from abcref.nn.module import Module
 
 FORMAT_NAME = "abcref-checkpoint"
@@ -176,26 +179,22 @@ def load_checkpoint(path) -> Checkpoint:
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a directory.
     CheckpointError
-        If the file is not a readable archive (corrupt, truncated), lacks
-        or has unreadable metadata, has a newer format version, or lacks
-        an array its metadata lists.
+        If the file is not an npz archive (the message says what it looks
+        like, e.g. JSON or text), is corrupt or truncated, lacks or has
+        unreadable metadata, has a newer format version, lacks an array
+        its metadata lists, or holds NaN or Inf in a model or optimizer
+        array.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
-        raise CheckpointError(
-            f"{str(path)!r} is not a readable abcref checkpoint (corrupt or truncated "
-            f"file?): {type(exc).__name__}: {exc}"
-        ) from exc
+    contents = read_npz(path, kind="checkpoint", error=CheckpointError)
     metadata = _parse_metadata(contents.pop(METADATA_KEY, None), path)
     missing = sorted(set(metadata["arrays"]) - set(contents))
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks arrays {missing}")
+    _check_finite(contents, path)
     model_state = {k[len("model/") :]: v for k, v in contents.items() if k.startswith("model/")}
     renames = _version1_renames(model_state) if metadata["format_version"] == 1 else {}
     model_state = {renames.get(k, k): v for k, v in model_state.items()}
@@ -208,6 +207,13 @@ def load_checkpoint(path) -> Checkpoint:
                 opt_arrays[f"{slot}/{renames.get(name, name)}"] = value
         optimizer_state = {**metadata["optimizer"], "arrays": opt_arrays}
     return Checkpoint(str(path), metadata, model_state, optimizer_state)
+
+
+def _check_finite(contents: dict, path: Path) -> None:
+    """Refuse NaN/Inf in any float array: no weight or optimizer moment is ever non-finite."""
+    for name, array in contents.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise CheckpointError(f"checkpoint {str(path)!r}: array {name!r} holds NaN or Inf")
 
 
 def _version1_renames(names) -> dict[str, str]:

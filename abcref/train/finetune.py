@@ -28,14 +28,21 @@ an ABC model built from configs that differ only in ``"conv"`` (and
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 
+from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.module import Module
+from abcref.nn.quantconv import QuantConv2d, XNORConv2d
 from abcref.train.checkpoint import Checkpoint, load_checkpoint
 
 # Config keys that may differ between the FP source and the ABC target.
 _FREE_KEYS = {"conv", "seed", "binary_shortcut"}
+# Layers that binarize (a model holding one is not full precision), and
+# the array names only an ABC conv has (recognised in a config-less state).
+_BINARY_LAYERS = (ABCConv2d, QuantConv2d, XNORConv2d)
+_ABC_ONLY = {"v", "beta", "u"}
 
 
 def init_from_full_precision(model: Module, source) -> dict:
@@ -59,19 +66,23 @@ def init_from_full_precision(model: Module, source) -> dict:
     Raises
     ------
     ValueError
-        If both carry configs and they differ in anything other than the
-        conv kind, ``seed`` or ``binary_shortcut`` (the architectures do
-        not correspond), or if a shared name has a different shape.
+        If the source is not full precision (see
+        :func:`check_full_precision_source`); if both carry configs and
+        they differ in anything other than the conv kind, ``seed`` or
+        ``binary_shortcut`` (the architectures do not correspond); or if a
+        shared name has a different shape or a value is NaN or Inf.
     TypeError
         If a shared entry has a different dtype.
+    FileNotFoundError, IsADirectoryError, CheckpointError
+        If ``source`` is a path that cannot be read as a checkpoint.
     """
     if not isinstance(model, Module):
         raise TypeError(f"model must be an abcref.nn.Module, got {type(model).__name__}")
+    source = check_full_precision_source(source)
     if isinstance(source, Module):
         state, src_config = source.state_dict(), getattr(source, "config", None)
     else:
-        checkpoint = source if isinstance(source, Checkpoint) else load_checkpoint(source)
-        state, src_config = checkpoint.model_state, checkpoint.model_config
+        state, src_config = source.model_state, source.model_config
     _check_correspondence(getattr(model, "config", None), src_config)
 
     target = model.state_dict()
@@ -103,6 +114,68 @@ def init_from_full_precision(model: Module, source) -> dict:
         "kept": sorted(set(target) - set(mapped)),
         "unused": unused,
     }
+
+
+def check_full_precision_source(source) -> Module | Checkpoint:
+    """Check that ``source`` is a full-precision model; load it if it is a path.
+
+    A source is full precision when its config's conv kind is ``"fp"``.
+    Without a config (a hand-built module, a checkpoint saved without
+    one), it must hold no binarizing layer: no ``ABCConv2d``,
+    ``QuantConv2d`` or ``XNORConv2d`` module, and, in a checkpoint, no
+    ABC-only array (a conv's ``v``, ``beta`` or ``u``).
+
+    Parameters
+    ----------
+    source : Module, Checkpoint, str or Path
+
+    Returns
+    -------
+    Module or Checkpoint
+        ``source`` itself, or the checkpoint read from the path.
+
+    Raises
+    ------
+    ValueError
+        If the source is a binary (ABC or comparison-system) model:
+        initialising from it would copy latent weights, not the trained
+        full-precision weights §3.3 starts from.
+    TypeError
+        If ``source`` is none of the accepted types.
+    FileNotFoundError, IsADirectoryError, CheckpointError
+        If a path cannot be read as a checkpoint.
+    """
+    if isinstance(source, Module):
+        where, config = f"source model {type(source).__name__}", getattr(source, "config", None)
+        binary = [
+            f"{name or 'the model itself'} ({type(m).__name__})"
+            for name, m in source.named_modules()
+            if isinstance(m, _BINARY_LAYERS)
+        ]
+    else:
+        if isinstance(source, (str, os.PathLike)):
+            source = load_checkpoint(source)
+        elif not isinstance(source, Checkpoint):
+            raise TypeError(
+                "source must be an abcref.nn.Module, a Checkpoint or the path of one, "
+                f"got {type(source).__name__}"
+            )
+        where, config = f"checkpoint {source.path!r}", source.model_config
+        binary = [n for n in sorted(source.model_state) if n.rpartition(".")[2] in _ABC_ONLY]
+    if config is not None:
+        conv = config.get("conv")
+        kind = conv.get("kind") if isinstance(conv, dict) else conv
+        if kind != "fp":
+            raise ValueError(
+                f"{where} is not a full-precision model: its conv kind is {kind!r}, "
+                "expected 'fp' (train the source with conv 'fp' first)"
+            )
+    elif binary:
+        listed = ", ".join(binary[:3]) + (", ..." if len(binary) > 3 else "")
+        raise ValueError(
+            f"{where} is not a full-precision model: it has binarizing layers ({listed})"
+        )
+    return source
 
 
 def _was_mapped(name: str, mapped: dict) -> bool:

@@ -38,7 +38,11 @@ from abcref.train.checkpoint import (
     save_checkpoint,
 )
 from abcref.train.optim import Adam, Optimizer
-from abcref.train.schedules import Schedule
+from abcref.train.schedules import Constant, Cosine, Schedule, upgrade_schedule_config
+
+#: ``fit``'s default optimizer is ``Adam(model, lr=DEFAULT_LR)`` with a cosine
+#: decay over the run: the same as ``abcref train``'s defaults.
+DEFAULT_LR = 3e-3
 
 
 @dataclass
@@ -46,7 +50,8 @@ class History:
     """Per-epoch metric records of a :func:`fit` run.
 
     Each record is a dict with ``epoch`` (completed epochs, 1-based),
-    ``lr`` (at the epoch's last step), ``train_loss``, ``train_top1``
+    ``lr`` (the rate of the epoch's last step, ``optimizer.current_lr``),
+    ``train_loss``, ``train_top1``
     (running averages over the epoch's minibatches in training mode),
     ``test_loss``, ``test_top1`` (and ``*_top5`` when there are more than
     5 classes) from :func:`evaluate` in eval mode, and ``seconds``.
@@ -164,7 +169,7 @@ def fit(
     *,
     epochs: int,
     optimizer: Optimizer | None = None,
-    schedule: Schedule | None = None,
+    schedule: Schedule | str | None = "cosine",
     batch_size: int = 64,
     seed: int = 0,
     drop_last: bool = False,
@@ -188,10 +193,14 @@ def fit(
     epochs : int
         Total number of epochs (a resumed run continues up to it).
     optimizer : Optimizer, optional
-        Built on ``model``; default ``Adam(model, lr=1e-3)``.
-    schedule : Schedule, optional
-        Sets ``optimizer.lr = schedule(epoch + i / steps_per_epoch)``
-        before each step; None keeps ``optimizer.lr``.
+        Built on ``model``; it owns the learning rate. Default
+        ``Adam(model, lr=3e-3)`` (``DEFAULT_LR``), as ``abcref train``.
+    schedule : Schedule, "cosine", "constant" or None
+        Scales the optimizer's rate: before step ``i`` of epoch ``epoch``,
+        ``optimizer.lr_scale = schedule(epoch + i / steps_per_epoch)``, so
+        the step uses ``optimizer.lr * lr_scale``. ``"cosine"`` (default,
+        as ``abcref train``) is ``Cosine(epochs)``: from the full rate
+        down to 0 at the last step. ``"constant"`` or None keep the rate.
     batch_size : int
         Minibatch size. The last, smaller batch of an epoch is used unless
         ``drop_last``.
@@ -226,8 +235,8 @@ def fit(
         If training diverges (a NaN or infinite loss or activation).
     CheckpointError
         If ``resume_from`` was written with a different model, optimizer
-        (type or hyper-parameters other than lr),
-        schedule, seed, batch size, ``drop_last`` or training-set size.
+        (type or hyper-parameters, the rate included), schedule, seed,
+        batch size, ``drop_last`` or training-set size.
     """
     if not isinstance(model, Module):
         raise TypeError(f"model must be an abcref.nn.Module, got {type(model).__name__}")
@@ -243,23 +252,20 @@ def fit(
             f"the training set ({n_train} images) yields no batch of batch_size={batch_size}"
         )
     if optimizer is None:
-        optimizer = Adam(model, lr=1e-3)
+        optimizer = Adam(model, lr=DEFAULT_LR)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an abcref Optimizer, got {type(optimizer).__name__}")
     if optimizer.model is not model:
         raise ValueError("optimizer was built for a different model")
-    if schedule is not None and not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be an abcref Schedule, got {type(schedule).__name__}")
+    schedule = _schedule(schedule, epochs)
 
     settings = {
         "seed": seed,
         "batch_size": batch_size,
         "drop_last": drop_last,
         "n_train": n_train,
-        # lr is left out: a schedule changes it, and the checkpoint restores it
-        "optimizer": {
-            "type": type(optimizer).__name__,
-            **{k: v for k, v in optimizer.hyper().items() if k != "lr"},
-        },
-        "schedule": None if schedule is None else schedule.to_config(),
+        "optimizer": {"type": type(optimizer).__name__, **optimizer.hyper()},
+        "schedule": schedule.to_config(),
     }
     history = History()
     rng = np.random.default_rng(seed)
@@ -282,8 +288,7 @@ def fit(
         )
         for i in bar:
             idx = perm[i * batch_size : (i + 1) * batch_size]
-            if schedule is not None:
-                optimizer.lr = schedule(epoch + i / steps_per_epoch)
+            optimizer.lr_scale = schedule(epoch + i / steps_per_epoch)
             xb, yb = x_train[idx], y_train[idx]
             try:
                 loss, logits = train_step(model, optimizer, xb, yb)
@@ -305,7 +310,7 @@ def fit(
         bar.close()
         record = {
             "epoch": epoch + 1,
-            "lr": optimizer.lr,
+            "lr": optimizer.current_lr,
             "train_loss": loss_sum / seen,
             "train_top1": correct1 / seen,
         }
@@ -335,7 +340,7 @@ def fit(
 def _raise_diverged(what, epoch, step, optimizer, cause) -> None:
     raise FloatingPointError(
         f"training diverged: {what} at epoch {epoch + 1}, step {step + 1} "
-        f"(lr {optimizer.lr:.3g}); lower the learning rate"
+        f"(lr {optimizer.current_lr:.3g}); lower the learning rate"
     ) from cause
 
 
@@ -352,6 +357,7 @@ def _resume(path, model, optimizer, settings):
             f"checkpoint {str(path)!r} has a malformed extra['fit'] or extra['history'] "
             "(expected a dict and a list of dicts); cannot resume"
         )
+    saved = _upgrade_settings(saved, checkpoint)
     different = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
     if different:
         listing = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in different.items())
@@ -363,6 +369,45 @@ def _resume(path, model, optimizer, settings):
         raise CheckpointError(f"checkpoint {str(path)!r} holds no RNG state; cannot resume")
     history = History([dict(r) for r in records])
     return checkpoint.epoch, rng, history
+
+
+def _schedule(schedule, epochs: int) -> Schedule:
+    if isinstance(schedule, Schedule):
+        return schedule
+    if schedule == "cosine":
+        return Cosine(epochs)
+    if schedule is None or schedule == "constant":
+        return Constant()
+    raise TypeError(
+        f"schedule must be an abcref Schedule, 'cosine', 'constant' or None, got {schedule!r:.60}"
+    )
+
+
+def _upgrade_settings(saved: dict, checkpoint) -> dict:
+    """Settings saved before the optimizer owned the rate, in today's terms.
+
+    Such a checkpoint saved the optimizer's settings without ``lr``, its
+    schedule as rates (``{"name": "cosine", "lr": 0.003, ...}``) or None,
+    and the optimizer's *scheduled* rate as its ``lr``. The base rate is
+    the old schedule's ``lr`` (or, with no schedule, the optimizer's
+    unchanging rate); the restored optimizer gets it. Newer settings are
+    returned as they are.
+    """
+    optimizer = saved.get("optimizer")
+    if not isinstance(optimizer, dict) or "lr" in optimizer or checkpoint.optimizer_state is None:
+        return saved
+    hyper = checkpoint.optimizer_state["hyper"]
+    try:
+        schedule, lr = upgrade_schedule_config(saved.get("schedule"))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint {checkpoint.path!r} has an unreadable fit schedule: {exc}"
+        ) from exc
+    if schedule is None:
+        schedule, lr = Constant().to_config(), hyper["lr"]
+    hyper["lr"] = lr
+    optimizer = {"decoupled_weight_decay": False, **optimizer, "lr": lr}
+    return {**saved, "optimizer": optimizer, "schedule": schedule}
 
 
 def _start_log(log_path, history: History) -> None:

@@ -4,13 +4,34 @@ An optimizer holds a reference to a :class:`~abcref.nn.module.Module` and
 walks ``model.named_parameters()`` on every step, so parameter names (the
 dotted paths checkpoints use) key its per-parameter state.
 
+Learning rate
+-------------
+The optimizer owns the learning rate: ``lr`` is fixed at construction
+(and restored from a checkpoint), and a schedule only sets the factor
+``lr_scale`` (1 by default), as PyTorch's schedulers scale each group's
+initial rate. A step uses ``current_lr = lr * lr_scale``.
+
 Weight decay
 ------------
 Both optimizers implement **coupled** L2 weight decay by default, exactly
 as PyTorch's ``torch.optim.SGD`` / ``torch.optim.Adam``: the decay term
 ``weight_decay * p`` is added to the gradient before momentum / moments.
-``Adam(..., decoupled_weight_decay=True)`` gives AdamW (Loshchilov &
-Hutter): ``p <- p * (1 - lr * weight_decay)`` before the Adam update.
+``decoupled_weight_decay=True`` gives AdamW and SGDW (Loshchilov &
+Hutter): ``p <- p * (1 - current_lr * weight_decay)`` before the update,
+whatever the gradient.
+
+Coupled decay assumes the gradient has its natural size. The literal
+reading of eq. (7), ``weight_ste="paper"``, multiplies the gradient of an
+ABC layer's latent weights by ``sum(alpha_m ** 2)``, about 1e-3 on
+``small_cnn``: there an L2 term such as 5e-4 * W is larger than the data
+gradient and decides where the weights go. Decay is right for such
+weights only when it does not compete with the gradient's size:
+decoupled decay under Adam, whose update ignores the gradient's scale.
+So both optimizers refuse coupled decay, and SGD refuses any decay, of
+the latent weights of an ``ABCConv2d`` with ``weight_ste="paper"``
+(:func:`check_decay_with_weight_ste`; tutorial 3 measures the effect);
+exclude them with ``decay_filter``, train them with
+``weight_ste="identity"``, or use ``Adam(..., decoupled_weight_decay=True)``.
 
 Which parameters are decayed is decided by ``decay_filter(name, param)``.
 The default, :func:`decay_weights_only`, decays conv and linear weights
@@ -35,7 +56,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from abcref._checks import check_real
+from abcref._checks import check_bool, check_real
+from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.module import Module
 
 
@@ -62,16 +84,36 @@ class Optimizer:
     model : Module
         The model whose ``params`` are updated in place.
     lr : float
-        Learning rate (> 0). A schedule may overwrite ``self.lr``.
+        Base learning rate (> 0), owned by the optimizer: a schedule
+        scales it through ``lr_scale`` and never changes it.
     weight_decay : float
         L2 coefficient (>= 0), applied to parameters selected by
         ``decay_filter``.
+    decoupled_weight_decay : bool
+        False: coupled L2, ``g <- g + weight_decay * p``. True: decoupled
+        (AdamW / SGDW), ``p <- p * (1 - current_lr * weight_decay)``.
     decay_filter : callable, optional
         ``decay_filter(name, param) -> bool``; default
         :func:`decay_weights_only`.
+
+    Attributes
+    ----------
+    lr_scale : float
+        The schedule's factor (1 until a schedule sets it; :func:`fit`
+        sets it before every step).
+    current_lr : float
+        ``lr * lr_scale``, the rate of the next step.
+
+    Raises
+    ------
+    ValueError
+        For decay the latent weights' STE reading makes wrong (module
+        docstring, :func:`check_decay_with_weight_ste`).
     """
 
     slots: tuple[str, ...] = ()
+    #: Whether the update is invariant to the gradient's scale (Adam is).
+    scale_invariant = False
 
     def __init__(
         self,
@@ -79,30 +121,44 @@ class Optimizer:
         *,
         lr: float,
         weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
         decay_filter: Callable[[str, np.ndarray], bool] | None = None,
     ) -> None:
         if not isinstance(model, Module):
             raise TypeError(f"model must be an abcref.nn.Module, got {type(model).__name__}")
         self.model = model
         self.lr = _positive(lr, "lr")
+        self.lr_scale = 1.0
         self.weight_decay = _nonnegative(weight_decay, "weight_decay")
+        self.decoupled_weight_decay = check_bool(decoupled_weight_decay, "decoupled_weight_decay")
         self.decay_filter = decay_weights_only if decay_filter is None else decay_filter
+        check_decay_with_weight_ste(self)
         self.step_count = 0
         self.state: dict[str, dict[str, np.ndarray]] = {
             slot: {name: np.zeros_like(p) for name, p in model.named_parameters()}
             for slot in self.slots
         }
 
+    @property
+    def current_lr(self) -> float:
+        """The learning rate of the next step: ``lr * lr_scale``."""
+        return self.lr * self.lr_scale
+
     # -- the update -----------------------------------------------------
     def step(self) -> None:
         """Update every parameter in place from its gradient."""
         self.step_count += 1
+        lr = self.current_lr
         grads = self.model.named_grads()
         for (name, p), (_, g) in zip(self.model.named_parameters(), grads, strict=True):
             decay = self.weight_decay if self.decay_filter(name, p) else 0.0
-            self._update(name, p, g, decay)
+            if decay and self.decoupled_weight_decay:
+                p *= 1.0 - lr * decay
+                decay = 0.0
+            self._update(name, p, g, decay, lr)
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, decay: float) -> None:
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, decay: float, lr: float) -> None:
+        """One parameter's step; ``decay`` is the coupled L2 coefficient (0 if none)."""
         raise NotImplementedError
 
     def zero_grad(self) -> None:
@@ -111,8 +167,12 @@ class Optimizer:
 
     # -- state ----------------------------------------------------------
     def hyper(self) -> dict:
-        """JSON-serialisable hyper-parameters (``lr`` is the current one)."""
-        return {"lr": self.lr, "weight_decay": self.weight_decay}
+        """JSON-serialisable hyper-parameters (``lr`` is the base rate)."""
+        return {
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "decoupled_weight_decay": self.decoupled_weight_decay,
+        }
 
     def state_dict(self) -> dict:
         """Everything needed to continue bitwise-identically.
@@ -141,8 +201,8 @@ class Optimizer:
         Raises
         ------
         ValueError
-            If the type differs, or an array is missing, unexpected, or of
-            the wrong shape.
+            If the type differs, or an array is missing, unexpected, of
+            the wrong shape, or holds NaN or Inf.
         TypeError
             If an array's dtype differs from the parameter's.
         """
@@ -174,6 +234,8 @@ class Optimizer:
                 raise TypeError(
                     f"optimizer state[{key!r}] has dtype {value.dtype}, expected {target.dtype}"
                 )
+            if not np.isfinite(value).all():
+                raise ValueError(f"optimizer state[{key!r}] holds NaN or Inf")
         step_count = int(state["step"])
         lr = _positive(state["hyper"]["lr"], "lr")
         for key, target in expected.items():
@@ -194,12 +256,16 @@ class SGD(Optimizer):
     nesterov : bool
         Nesterov momentum (requires ``momentum > 0``).
     weight_decay : float
-        Coupled L2 coefficient.
+        L2 coefficient, coupled or decoupled.
+    decoupled_weight_decay : bool
+        False (default): ``g <- grad + wd * p``. True (SGDW): ``p <- p *
+        (1 - lr * wd)`` before the update, and ``g = grad``.
     decay_filter : callable, optional
 
     Notes
     -----
-    With ``g = grad + weight_decay * p`` (coupled decay)::
+    With ``lr`` the current rate and ``g = grad + weight_decay * p``
+    (coupled decay)::
 
         buf <- momentum * buf + g          (buf starts at 0)
         d   <- g + momentum * buf  if nesterov else  buf
@@ -207,6 +273,7 @@ class SGD(Optimizer):
 
     identical to ``torch.optim.SGD`` with ``dampening=0`` (PyTorch sets
     ``buf = g`` on the first step, which equals the update above from 0).
+    Decoupled decay keeps the decay out of the momentum buffer.
     """
 
     slots = ("momentum_buffer",)
@@ -219,6 +286,7 @@ class SGD(Optimizer):
         momentum: float = 0.9,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
         decay_filter: Callable[[str, np.ndarray], bool] | None = None,
     ) -> None:
         momentum = check_real(momentum, "momentum")
@@ -230,19 +298,25 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True requires momentum > 0, got momentum=0.0")
         self.momentum = momentum
         self.nesterov = nesterov
-        super().__init__(model, lr=lr, weight_decay=weight_decay, decay_filter=decay_filter)
+        super().__init__(
+            model,
+            lr=lr,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            decay_filter=decay_filter,
+        )
 
     def hyper(self) -> dict:
         return {**super().hyper(), "momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(self, name, p, g, decay):
+    def _update(self, name, p, g, decay, lr):
         d = g + decay * p if decay else g
         if self.momentum:
             buf = self.state["momentum_buffer"][name]
             buf *= self.momentum
             buf += d
             d = d + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * d
+        p -= lr * d
 
 
 class Adam(Optimizer):
@@ -275,6 +349,7 @@ class Adam(Optimizer):
     """
 
     slots = ("exp_avg", "exp_avg_sq")
+    scale_invariant = True
 
     def __init__(
         self,
@@ -293,29 +368,23 @@ class Adam(Optimizer):
         for i, b in enumerate((b1, b2)):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"betas[{i}] must be in [0, 1), got {b}")
-        if not isinstance(decoupled_weight_decay, bool):
-            raise TypeError(
-                f"decoupled_weight_decay must be a bool, got {decoupled_weight_decay!r}"
-            )
         self.betas = (b1, b2)
         self.eps = _positive(eps, "eps")
-        self.decoupled_weight_decay = decoupled_weight_decay
-        super().__init__(model, lr=lr, weight_decay=weight_decay, decay_filter=decay_filter)
+        super().__init__(
+            model,
+            lr=lr,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            decay_filter=decay_filter,
+        )
 
     def hyper(self) -> dict:
-        return {
-            **super().hyper(),
-            "betas": list(self.betas),
-            "eps": self.eps,
-            "decoupled_weight_decay": self.decoupled_weight_decay,
-        }
+        return {**super().hyper(), "betas": list(self.betas), "eps": self.eps}
 
-    def _update(self, name, p, g, decay):
+    def _update(self, name, p, g, decay, lr):
         b1, b2 = self.betas
         t = self.step_count
-        if decay and self.decoupled_weight_decay:
-            p *= 1.0 - self.lr * decay
-        elif decay:
+        if decay:
             g = g + decay * p
         m = self.state["exp_avg"][name]
         v = self.state["exp_avg_sq"][name]
@@ -327,10 +396,52 @@ class Adam(Optimizer):
         bias2 = 1.0 - b2**t
         # math.sqrt keeps a Python float, which never upcasts a float32 array
         denom = np.sqrt(v) / math.sqrt(bias2) + self.eps
-        p -= (self.lr / bias1) * (m / denom)
+        p -= (lr / bias1) * (m / denom)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def check_decay_with_weight_ste(optimizer: Optimizer) -> None:
+    """Refuse weight decay that the literal reading of eq. (7) makes wrong.
+
+    Under ``weight_ste="paper"`` the gradient of an ABC layer's latent
+    weights is scaled by ``sum(alpha_m ** 2)``, about 1e-3 on
+    ``small_cnn``. Tutorial 3 (section 6) measures it on the default
+    ``small_cnn`` at initialisation: RMS gradients of 3e-6 to 4e-6,
+    against 5e-3 to 1e-2 under ``"identity"``, so that ``5e-4 * W`` is 3 to
+    5 times the gradient (a few thousandths of it under ``"identity"``).
+    Then coupled L2 decides where the weights go: under Adam, which
+    normalises the gradient it is given, it shrinks them towards 0 (to 6 %
+    of their norm in that tutorial's 80 steps). Under SGD the data barely
+    move these weights, so any decay, coupled or decoupled, is about a
+    hundred times stronger relative to them than under ``"identity"``.
+    Only Adam, whose step ignores the gradient's scale, with decoupled
+    decay (AdamW) decays them as under ``"identity"``.
+    (``"sum"`` scales by ``sum(alpha_m)``; there ``5e-4 * W`` is a few
+    hundredths of the gradient, and decay is allowed.)
+
+    Raises
+    ------
+    ValueError
+        Naming the first such weight and the remedies.
+    """
+    if not optimizer.weight_decay:
+        return
+    if optimizer.scale_invariant and optimizer.decoupled_weight_decay:
+        return
+    for name, module in optimizer.model.named_modules():
+        if not isinstance(module, ABCConv2d) or module.weight_ste != "paper":
+            continue
+        weight = f"{name}.weight" if name else "weight"
+        if not optimizer.decay_filter(weight, module.weight):
+            continue
+        how = "decay under SGD" if optimizer.decoupled_weight_decay else "coupled L2 decay"
+        raise ValueError(
+            f"weight_decay on {weight!r} refused: weight_ste='paper' scales this ABC weight's "
+            f"gradient by sum(alpha^2) (~1e-3), so {how} would outweigh it; use Adam with "
+            "decoupled_weight_decay=True, weight_ste='identity', or a decay_filter"
+        )
 
 
 def make_optimizer(name: str, model: Module, **options) -> Optimizer:

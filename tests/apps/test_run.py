@@ -29,11 +29,11 @@ def test_make_training():
         model, optimizer="sgd", lr=0.5, weight_decay=0.0, schedule="cosine", epochs=2
     )
     assert isinstance(opt, SGD) and isinstance(sched, Cosine)
-    assert sched(0.0) == 0.5 and sched(2.0) == pytest.approx(0.0)
+    assert opt.lr == 0.5 and sched(0.0) == 1.0 and sched(2.0) == pytest.approx(0.0)
     opt, sched = make_training(
         model, optimizer="adam", lr=0.1, weight_decay=0.0, schedule="constant", epochs=2
     )
-    assert isinstance(opt, Adam) and isinstance(sched, Constant) and sched(1.5) == 0.1
+    assert isinstance(opt, Adam) and isinstance(sched, Constant) and opt.lr * sched(1.5) == 0.1
     with pytest.raises(ValueError, match="optimizer"):
         make_training(
             model, optimizer="rmsprop", lr=0.1, weight_decay=0, schedule="cosine", epochs=1

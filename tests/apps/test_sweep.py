@@ -80,7 +80,7 @@ def test_run_uses_seed_for_init_and_order(data, result):
         data,
         epochs=1,
         optimizer=Adam(model, lr=3e-3),
-        schedule=Cosine(3e-3, 1),
+        schedule=Cosine(1),
         batch_size=32,
         seed=1,
         progress=False,

@@ -356,3 +356,13 @@ def test_weights_backward_rejects_broadcastable_upstream_gradients():
 def test_integer_dtype_is_rejected_by_weight_shifts():
     with pytest.raises(TypeError, match="dtype must be float32 or float64, got int64"):
         weight_shifts(4, np.int64)  # gave [-1, 0, 0, 1]
+
+
+def test_fit_alphas_refuses_bases_that_are_not_plus_minus_one():
+    W = np.ones((2, 2, 3))
+    B = np.ones((2, 2, 2, 3))
+    with pytest.raises(ValueError, match=r"B must hold only \+1 and -1, got 24 other value"):
+        fit_alphas(W, 0.5 * B)
+    B[1, 0, 1, 2] = 0.0
+    with pytest.raises(ValueError, match=r"B must hold only \+1 and -1, got 1 other value"):
+        fit_alphas(W, B)

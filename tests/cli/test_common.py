@@ -113,14 +113,14 @@ POLICY = [
     (["train", "--resume", "--init-from", "CKPT"], 2, "exclude each other"),
     (["train", "--out", "DIR", "--resume"], 2, "no checkpoint"),
     (["train", "--data", "MISSING", "--out", "OUT"], 2, "no embedded dataset named"),
-    (["train", "--init-from", "CORRUPT", "--out", "OUT"], 2, "not a readable abcref checkpoint"),
+    (["train", "--init-from", "CORRUPT", "--out", "OUT"], 2, "corrupt or truncated checkpoint"),
     (["train", *DIVERGE, "--out", "OUT", *TINY], 1, "training diverged"),
     # eval
     (["eval", "CKPT", "--limit", "16"], 0, ""),
     (["eval", "CKPT", "--bits", "--strict", "--limit", "16"], 0, ""),
     (["eval", "CKPT", "--batch-size", "0"], 2, "argument --batch-size"),
     (["eval", "MISSING"], 2, "does not exist"),
-    (["eval", "CORRUPT"], 2, "not a readable abcref checkpoint"),
+    (["eval", "CORRUPT"], 2, "corrupt or truncated checkpoint"),
     (["eval", "CKPT", "--data", "DIR"], 2, ""),
     # sweep
     (["sweep", "--M", "1", "--N", "1", "--seeds", "0", "--epochs", "1", *TINY, "--out", "OUT"],

@@ -55,7 +55,7 @@ def test_corrupt_checkpoint(capsys, tmp_path, trained):
     bad.write_bytes((trained / "model.npz").read_bytes()[:500])
     status, _, err = run(capsys, "eval", bad)
     assert status == 2
-    assert "not a readable abcref checkpoint" in err and len(err.strip().splitlines()) == 1
+    assert "corrupt or truncated checkpoint" in err and len(err.strip().splitlines()) == 1
     status, _, err = run(capsys, "eval", tmp_path / "missing.npz")
     assert status == 2 and "does not exist" in err
 

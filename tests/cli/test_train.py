@@ -52,7 +52,7 @@ def test_resume_equals_uninterrupted(capsys, tmp_path):
     shutil.copy(tmp_path / "straight" / "config.json", partial / "config.json")
     model = build_model(load_checkpoint(tmp_path / "straight" / "model.npz").model_config)
     fit(model, load_digits(limit=96), epochs=1, optimizer=Adam(model, lr=3e-3),
-        schedule=Cosine(3e-3, 2), batch_size=32, seed=0,
+        schedule=Cosine(2), batch_size=32, seed=0,
         checkpoint_path=partial / "model.npz", progress=False)  # fmt: skip
     assert load_checkpoint(partial / "model.npz").epoch == 1
 

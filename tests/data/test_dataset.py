@@ -17,3 +17,15 @@ def test_dataset_validates_its_arrays():
         Dataset("t", x, y, x, y + 10)
     with pytest.raises(ValueError, match="share image shape and dtype"):
         Dataset("t", x, y, x.astype(np.float64), y)
+
+
+def test_dataset_refuses_non_finite_images():
+    x = np.zeros((2, 1, 3, 3), np.float32)
+    y = np.zeros(2, np.int64)
+    bad = x.copy()
+    bad[1, 0, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="x_train holds NaN or Inf"):
+        Dataset("t", bad, y, x, y)
+    bad[1, 0, 2, 2] = -np.inf
+    with pytest.raises(ValueError, match="x_test holds NaN or Inf"):
+        Dataset("t", x, y, bad, y)

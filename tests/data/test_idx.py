@@ -62,6 +62,16 @@ def test_read_idx_all_types(tmp_path, type_code, dtype):
     np.testing.assert_array_equal(out, array)
 
 
+@pytest.mark.parametrize(("type_code", "dtype"), [(0x0D, np.float32), (0x0E, np.float64)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_read_idx_refuses_non_finite_floats(tmp_path, type_code, dtype, bad):
+    array = np.zeros((2, 3), dtype)
+    array[1, 2] = bad
+    (tmp_path / "f").write_bytes(idx_bytes(array, type_code))
+    with pytest.raises(DataFormatError, match=r"value -?(nan|inf) at flat index 5 is not finite"):
+        read_idx(tmp_path / "f")
+
+
 def test_mnist_missing_directory_and_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist or is not a directory"):
         load_mnist(tmp_path / "nowhere")

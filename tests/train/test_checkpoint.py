@@ -99,10 +99,84 @@ def test_truncated_and_corrupted_files_give_clear_errors(tmp_path):
         load_checkpoint(corrupted)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip file at all")
-    with pytest.raises(CheckpointError, match="not a readable abcref checkpoint"):
+    with pytest.raises(CheckpointError, match=r"not an npz checkpoint \(it looks like text\)"):
         load_checkpoint(garbage)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        (
+            "config.json",
+            b'{"settings": {"lr": 0.003}}\n',
+            r"not an npz checkpoint \(it looks like JSON\)",
+        ),
+        (
+            "notes.txt",
+            "café, a text file\n".encode(),
+            r"not an npz checkpoint \(it looks like text\)",
+        ),
+        ("empty.npz", b"", r"it looks like an empty file"),
+        ("one.npy", None, r"it looks like a single \.npy array"),
+        (
+            "model.pkl",
+            b"\x80\x04\x95\x00",
+            r"it looks like a Python pickle, which abcref never loads",
+        ),
+    ],
+)
+def test_a_file_that_is_no_archive_says_what_it_looks_like(tmp_path, name, content, match):
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.zeros(3))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert name in message and "allow_pickle" not in message and "\n" not in message
+
+
+def test_a_directory_or_missing_path_is_told_apart(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory, expected a checkpoint file"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"checkpoint '.*nothing.npz' does not exist"):
+        load_model(tmp_path / "nothing.npz")
+
+
+def test_every_damaged_checkpoint_gives_one_short_line(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    data = save_checkpoint(tmp_path / "ck.npz", model, optimizer=opt, epoch=1).read_bytes()
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        raw = bytearray(data[: rng.integers(1, len(data))] if trial % 2 else data)
+        for i in rng.integers(0, len(raw), 3):
+            raw[i] ^= int(rng.integers(1, 256))
+        path = tmp_path / "damaged.npz"
+        path.write_bytes(bytes(raw))
+        try:
+            load_checkpoint(path)
+        except CheckpointError as exc:
+            message = str(exc)
+            assert "damaged.npz" in message and len(message) <= 300, message
+            assert "\n" not in message and "allow_pickle" not in message
+
+
+def test_an_object_array_is_refused_without_unpickling(tmp_path):
+    path = tmp_path / "obj.npz"
+    np.savez(path, **{"metadata.json": np.array([object()], dtype=object)})
+    with pytest.raises(CheckpointError, match="holds an object array.*never unpickles"):
+        load_checkpoint(path)
+
+
+def test_non_finite_optimizer_state_is_refused(tmp_path):
+    model, opt = trained_model_and_optimizer()
+    opt.state["exp_avg_sq"]["conv2.weight"][0, 0, 0, 0] = np.nan
+    path = save_checkpoint(tmp_path / "nan.npz", model, optimizer=opt, epoch=1)
+    with pytest.raises(CheckpointError, match=r"'optimizer/exp_avg_sq/conv2.weight' holds NaN"):
+        load_checkpoint(path)
 
 
 def test_missing_arrays_and_bad_metadata(tmp_path):

@@ -66,7 +66,7 @@ def test_resume_is_bitwise_identical(tmp_path, small_digits):
             small_digits,
             epochs=epochs,
             optimizer=opt,
-            schedule=Cosine(0.01, 2),
+            schedule=Cosine(2),
             batch_size=32,
             seed=7,
             progress=False,
@@ -96,7 +96,8 @@ def test_resume_is_bitwise_identical(tmp_path, small_digits):
     other = build_model(config)
     with pytest.raises(CheckpointError, match=r"optimizer: saved .*'weight_decay': 0.0"):
         fit(other, small_digits, epochs=2, seed=7, resume_from=ck, batch_size=32,
-            optimizer=Adam(other, lr=0.01, weight_decay=0.1), schedule=Cosine(0.01, 2),
+            optimizer=Adam(other, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+            schedule=Cosine(2),
             progress=False)  # fmt: skip
     with pytest.raises(CheckpointError, match=r"settings differ \(seed: saved 7, now 8"):
         fit(
@@ -106,7 +107,7 @@ def test_resume_is_bitwise_identical(tmp_path, small_digits):
             seed=8,
             resume_from=ck,
             optimizer=None,
-            schedule=Cosine(0.01, 2),
+            schedule=Cosine(2),
             batch_size=32,
             progress=False,
         )
@@ -179,8 +180,10 @@ def test_fit_bad_inputs(small_digits):
     with pytest.raises(FloatingPointError, match="training diverged: .* at epoch 1"):
         with np.errstate(all="ignore"):
             fit(model, small_digits, epochs=1, optimizer=SGD(model, lr=1e30), progress=False)
-    with pytest.raises(TypeError, match="schedule must be an abcref Schedule"):
+    with pytest.raises(TypeError, match="schedule must be an abcref Schedule, 'cosine'"):
         fit(model, small_digits, epochs=1, schedule=0.1, progress=False)
+    with pytest.raises(TypeError, match="optimizer must be an abcref Optimizer, got str"):
+        fit(model, small_digits, epochs=1, optimizer="adam", progress=False)
 
 
 def test_train_step_calls_after_update_hooks(small_digits):
@@ -228,3 +231,96 @@ def test_evaluate_on_no_examples_is_an_error_not_zero_accuracy():
     model = build_model(TINY_ABC)
     with pytest.raises(ValueError, match="x must hold at least one example to evaluate"):
         evaluate(model, np.zeros((0, 1, 6, 6), np.float32), np.zeros(0, np.int64))
+
+
+# -- one owner for the learning rate -------------------------------------------------
+def test_a_schedule_scales_the_optimizers_own_rate(small_digits):
+    model = build_model({**TINY, "conv": "fp"})
+    optimizer = Adam(model, lr=1e-5)
+    history = fit(model, small_digits, epochs=2, optimizer=optimizer, schedule=Cosine(2),
+                  batch_size=64, progress=False)  # fmt: skip
+    steps = 3  # 150 images in batches of 64
+    expected = [1e-5 * Cosine(2)(e + (steps - 1) / steps) for e in (0, 1)]
+    assert history.column("lr") == expected  # never above the optimizer's 1e-5
+    assert optimizer.lr == 1e-5 and optimizer.current_lr == expected[-1]
+
+
+def test_fit_defaults_are_the_cli_defaults(small_digits):
+    import inspect
+
+    from abcref.cli._common import LR_DEFAULTS, TRAIN_DEFAULTS
+    from abcref.train.loop import DEFAULT_LR
+
+    defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
+    assert TRAIN_DEFAULTS["optimizer"] == "adam" and DEFAULT_LR == LR_DEFAULTS["adam"] == 3e-3
+    for key in ("schedule", "batch_size", "seed"):
+        assert defaults[key] == TRAIN_DEFAULTS[key], key
+    model = build_model({**TINY, "conv": "fp"})
+    history = fit(model, small_digits, epochs=2, batch_size=64, progress=False)
+    steps = 3
+    assert history.column("lr") == [3e-3 * Cosine(2)(e + (steps - 1) / steps) for e in (0, 1)]
+    constant = fit(build_model({**TINY, "conv": "fp"}), small_digits, epochs=1,
+                   schedule="constant", progress=False)  # fmt: skip
+    assert constant.column("lr") == [3e-3]
+    again = fit(build_model({**TINY, "conv": "fp"}), small_digits, epochs=1,
+                optimizer=None, schedule=None, progress=False)  # fmt: skip
+    assert again.records[0]["train_loss"] == constant.records[0]["train_loss"]
+
+
+def test_resume_refuses_a_different_rate(tmp_path, small_digits):
+    ck = tmp_path / "ck.npz"
+    model = build_model({**TINY, "conv": "fp"})
+    fit(model, small_digits, epochs=1, checkpoint_path=ck, progress=False)
+    other = build_model({**TINY, "conv": "fp"})
+    with pytest.raises(CheckpointError, match=r"optimizer: saved .*'lr': 0.003.*'lr': 0.001"):
+        fit(other, small_digits, epochs=1, optimizer=Adam(other, lr=1e-3), resume_from=ck,
+            progress=False)  # fmt: skip
+
+
+def _as_written_before_the_optimizer_owned_the_rate(path, dst, *, schedule_lr):
+    """Rewrite a checkpoint's fit settings as abcref 0.1 saved them.
+
+    The optimizer's settings had no "lr", the schedule held the rate, and
+    the optimizer's saved "lr" was the scheduled rate of the last step.
+    """
+    metadata = load_checkpoint(path).metadata
+    fit_settings = dict(metadata["extra"]["fit"])
+    optimizer = {k: v for k, v in fit_settings["optimizer"].items() if k != "lr"}
+    if optimizer["type"] == "SGD":
+        del optimizer["decoupled_weight_decay"]  # abcref 0.1's SGD had no such option
+    fit_settings["optimizer"] = optimizer
+    old_schedule = None
+    if schedule_lr is not None:
+        old_schedule = {"name": "cosine", "lr": schedule_lr, "epochs": 2, "min_lr": 0.0,
+                        "per_step": True}  # fmt: skip
+    fit_settings["schedule"] = old_schedule
+    hyper = dict(metadata["optimizer"]["hyper"])
+    hyper["lr"] = metadata["metrics"]["lr"]  # the rate of the last step
+    return with_metadata(
+        path, dst, extra={**metadata["extra"], "fit": fit_settings},
+        optimizer={**metadata["optimizer"], "hyper": hyper},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("with_schedule", [True, False])
+def test_a_checkpoint_from_before_resumes_exactly(tmp_path, small_digits, with_schedule):
+    config = {**TINY, "conv": {"kind": "abc", "M": 2, "N": 2}}
+    schedule = Cosine(2) if with_schedule else None
+
+    def run(epochs, **kwargs):
+        model = build_model(config)
+        opt = SGD(model, lr=0.02)
+        fit(model, small_digits, epochs=epochs, optimizer=opt, schedule=schedule,
+            batch_size=32, seed=7, progress=False, **kwargs)  # fmt: skip
+        return model
+
+    full = run(2)
+    run(1, checkpoint_path=tmp_path / "ck.npz")
+    old = _as_written_before_the_optimizer_owned_the_rate(
+        tmp_path / "ck.npz", tmp_path / "old.npz", schedule_lr=0.02 if with_schedule else None
+    )
+    if with_schedule:  # the saved optimizer rate really is the scheduled one, not the base
+        assert load_checkpoint(old).optimizer_state["hyper"]["lr"] < 0.02
+    resumed = run(2, resume_from=old)
+    for name, value in full.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)

@@ -151,6 +151,8 @@ def test_bad_arguments():
         Adam(model, eps=0.0)
     with pytest.raises(TypeError, match="model must be an abcref.nn.Module"):
         SGD([np.zeros(3)], lr=0.1)
+    with pytest.raises(TypeError, match="decoupled_weight_decay must be a bool"):
+        SGD(model, lr=0.1, decoupled_weight_decay=1)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         make_optimizer("rmsprop", model, lr=0.1)
     assert isinstance(make_optimizer("adam", model, lr=0.1), Adam)
@@ -163,7 +165,9 @@ def test_default_decay_filter_decays_conv_and_linear_weights_only():
     model = build_model({"arch": "small_cnn", "widths": [4, 4], "conv": "fp"})
     decayed = sorted(n for n, p in model.named_parameters() if decay_weights_only(n, p))
     assert decayed == ["conv1.weight", "conv2.weight", "fc.weight"]  # not bn*.weight (gamma)
-    abc = build_model({"arch": "small_cnn", "widths": [4, 4]})
+    abc = build_model(
+        {"arch": "small_cnn", "widths": [4, 4], "conv": {"kind": "abc", "weight_ste": "identity"}}
+    )
     decayed = sorted(n for n, p in abc.named_parameters() if decay_weights_only(n, p))
     assert decayed == ["conv1.weight", "conv2.weight", "fc.weight"]  # not v, beta
     assert all(decay_all(n, p) for n, p in abc.named_parameters())
@@ -175,3 +179,75 @@ def test_default_decay_filter_decays_conv_and_linear_weights_only():
     for name, p in abc.named_parameters():
         expected = before[name] * (1 - 0.1 * 0.5) if name in decayed else before[name]
         np.testing.assert_allclose(p, expected, rtol=1e-6, err_msg=name)
+
+
+def test_the_step_uses_lr_times_lr_scale_and_lr_is_never_changed():
+    model = Params()
+    w0 = model.params["weight"].copy()
+    opt = SGD(model, lr=0.1, momentum=0.0)
+    opt.lr_scale = 0.25
+    assert opt.current_lr == 0.025
+    run(opt, model, [G1])
+    np.testing.assert_array_equal(model.params["weight"], w0 - 0.025 * G1["weight"])
+    assert opt.lr == 0.1 and opt.state_dict()["hyper"]["lr"] == 0.1
+
+
+def test_sgd_decoupled_weight_decay_by_hand():
+    model = Params()
+    w0 = model.params["weight"].copy()
+    lr, wd, mu = 0.1, 0.01, 0.9
+    opt = SGD(model, lr=lr, momentum=mu, weight_decay=wd, decoupled_weight_decay=True)
+    opt.lr_scale = 0.5  # the decay follows the scheduled rate, as AdamW's does
+    run(opt, model, [G1, G2])
+    w1 = w0 * (1 - 0.5 * lr * wd) - 0.5 * lr * G1["weight"]
+    buf = mu * G1["weight"] + G2["weight"]  # the decay stays out of the momentum buffer
+    w2 = w1 * (1 - 0.5 * lr * wd) - 0.5 * lr * buf
+    np.testing.assert_allclose(model.params["weight"], w2, rtol=0, atol=1e-15)
+    assert opt.hyper()["decoupled_weight_decay"] is True
+
+
+def test_non_finite_optimizer_state_is_refused_and_nothing_written():
+    model = Params()
+    opt = Adam(model, lr=0.1)
+    run(opt, model, [G1])
+    state = opt.state_dict()
+    bad = {**state, "arrays": dict(state["arrays"])}
+    bad["arrays"]["exp_avg/bias"] = np.array([np.inf, 0.0])
+    fresh = Adam(Params(), lr=0.1)
+    with pytest.raises(ValueError, match=r"state\['exp_avg/bias'\] holds NaN or Inf"):
+        fresh.load_state_dict(bad)
+    assert fresh.step_count == 0 and not fresh.state["exp_avg"]["weight"].any()
+
+
+def _abc(weight_ste):
+    from abcref.nn import build_model
+
+    conv = {"kind": "abc", "M": 2, "N": 2, "weight_ste": weight_ste}
+    return build_model({"arch": "small_cnn", "widths": [4, 4], "conv": conv})
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda m: SGD(m, lr=0.1, weight_decay=5e-4), "coupled L2 decay would outweigh it"),
+        (
+            lambda m: SGD(m, lr=0.1, weight_decay=5e-4, decoupled_weight_decay=True),
+            "decay under SGD would outweigh it",
+        ),
+        (lambda m: Adam(m, weight_decay=5e-4), "coupled L2 decay would outweigh it"),
+    ],
+)
+def test_weight_decay_is_refused_where_the_paper_reading_makes_it_wrong(make, match):
+    with pytest.raises(ValueError, match=rf"weight_decay on 'conv2.weight' refused: .*{match}"):
+        make(_abc("paper"))
+
+
+def test_weight_decay_is_allowed_where_it_is_right():
+    Adam(_abc("paper"), weight_decay=5e-4, decoupled_weight_decay=True)  # AdamW
+    SGD(_abc("paper"), lr=0.1)  # no decay
+    for reading in ("identity", "sum"):  # sum: gradient scale ~0.05, decay stays small
+        SGD(_abc(reading), lr=0.1, weight_decay=5e-4)
+        Adam(_abc(reading), weight_decay=5e-4)
+    skip_abc = lambda name, p: name != "conv2.weight" and p.ndim >= 2  # noqa: E731
+    opt = SGD(_abc("paper"), lr=0.1, weight_decay=5e-4, decay_filter=skip_abc)
+    assert opt.weight_decay == 5e-4

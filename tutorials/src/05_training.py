@@ -73,7 +73,7 @@ for name, layer in make(abc_conv(M=3, N=3)).children().items():
 # %%
 def train(model, epochs=EPOCHS, lr=3e-3, seed=0):
     optimizer = Adam(model, lr=lr)
-    return fit(model, data, epochs=epochs, optimizer=optimizer, schedule=Cosine(lr, epochs),
+    return fit(model, data, epochs=epochs, optimizer=optimizer, schedule=Cosine(epochs),
                batch_size=64, seed=seed, progress=False)
 
 

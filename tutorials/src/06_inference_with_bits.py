@@ -45,7 +45,7 @@ np.set_printoptions(precision=4, suppress=True, linewidth=110)
 data = load_digits()
 config = {"arch": "small_cnn", "widths": [16, 32, 32], "conv": abc_conv(M=3, N=3), "seed": 0}
 model = build_model(config)
-history = fit(model, data, epochs=6, optimizer=Adam(model, lr=3e-3), schedule=Cosine(3e-3, 6),
+history = fit(model, data, epochs=6, optimizer=Adam(model, lr=3e-3), schedule=Cosine(6),
               batch_size=64, progress=False)
 print(f"float model: test top-1 {100 * history.last['test_top1']:.2f}%")
 
