@@ -18,6 +18,7 @@ See ``docs/bitpack.md``.
 from abcref.compiler.check import bits_check, format_bits_check
 from abcref.compiler.compile import (
     BitABCConv2d,
+    FoldedBatchNorm,
     batchnorm_affine,
     compile_layer,
     compile_model,
@@ -34,6 +35,7 @@ from abcref.compiler.summary import (
 
 __all__ = [
     "BitABCConv2d",
+    "FoldedBatchNorm",
     "LayerSummary",
     "PackedABCConv2d",
     "batchnorm_affine",

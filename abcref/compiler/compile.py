@@ -23,7 +23,14 @@ from abcref.nn.layers import BatchNorm2d, Identity
 from abcref.nn.module import Module, Sequential
 from abcref.ops import batchnorm2d_forward
 
-__all__ = ["BitABCConv2d", "batchnorm_affine", "compile_layer", "compile_model", "fold_plan"]
+__all__ = [
+    "BitABCConv2d",
+    "FoldedBatchNorm",
+    "batchnorm_affine",
+    "compile_layer",
+    "compile_model",
+    "fold_plan",
+]
 
 
 def compile_layer(layer, batchnorm=None) -> PackedABCConv2d:
@@ -109,6 +116,23 @@ class BitABCConv2d(Module):
         )
 
 
+class FoldedBatchNorm(Identity):
+    """Where a batch norm stood that :func:`compile_model` folded into thresholds.
+
+    Inside a residual block the compiled block keeps its wiring; the layers
+    that read this position compare its input with thresholds that include
+    the batch norm, so it passes its input on unchanged.
+    """
+
+    def __init__(self, folded_into: tuple[str, ...]) -> None:
+        super().__init__()
+        self.folded_into = tuple(folded_into)
+        self.training = False
+
+    def extra_repr(self) -> str:
+        return "folded into " + ", ".join(self.folded_into)
+
+
 def _binary_abc(module) -> bool:
     return isinstance(module, ABCConv2d) and module.N is not None
 
@@ -147,6 +171,12 @@ def fold_plan(model: Module) -> dict[str, tuple[str, ...]]:
         ``{batch norm name: (names of the ABC convs it is folded into)}``,
         dotted names as in ``model.named_modules()``.
     """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an abcref.nn Module, got {type(model).__name__}")
+    return _fold_plan(model)
+
+
+def _fold_plan(model: Module) -> dict[str, tuple[str, ...]]:
     modules = dict(model.named_modules())
     plan = {}
     for prefix, container in model.named_modules():
@@ -169,14 +199,14 @@ def _snapshot(module: Module) -> Module:
     return copy.deepcopy(module, {} if cache is None else {id(cache): None})
 
 
-def _compile_module(module: Module, folds: dict, folded: set) -> Module:
-    """Compile one module; ``folds``: {id(abc): (bn, bn name)}, ``folded``: ids of folded BNs."""
+def _compile_module(module: Module, folds: dict, folded: dict) -> Module:
+    """Compile one module; ``folds``: {id(abc): (bn, bn name)}; ``folded``: {id(bn): readers}."""
     if _binary_abc(module):
         bn, bn_name = folds.get(id(module), (None, None))
         return BitABCConv2d(compile_layer(module, batchnorm=bn), folded_batchnorm=bn_name)
     if id(module) in folded:
         # Its readers compare its input with thresholds: the BN is not computed.
-        return Identity()
+        return FoldedBatchNorm(folded[id(module)])
     children = module.children()
     if isinstance(module, Sequential):
         # A folded batch norm simply leaves the chain.
@@ -228,7 +258,8 @@ def compile_model(model: Module) -> Module:
         such layers read (:func:`fold_plan`: the next layer of a
         ``Sequential``, or the convs a residual block's ``readers()`` names)
         is folded into their comparators (section 5.3): it leaves a
-        ``Sequential`` and becomes an ``Identity`` inside a residual block.
+        ``Sequential``, and inside a residual block a :class:`FoldedBatchNorm`
+        (which passes its input on) takes its place.
         Other layers (full-precision first and last layers, pooling,
         weight-only ABC layers, batch norms feeding a float layer) are
         copied and run in float. Inference only (no backward).
@@ -251,9 +282,9 @@ def compile_model(model: Module) -> Module:
             f"model must be in eval mode (call model.eval()); in training mode: {training[:5]}"
         )
     modules = dict(model.named_modules())
-    plan = fold_plan(model)
+    plan = _fold_plan(model)
     folds = {id(modules[t]): (modules[bn], bn) for bn, targets in plan.items() for t in targets}
-    folded = {id(modules[bn]) for bn in plan}
+    folded = {id(modules[bn]): targets for bn, targets in plan.items()}
     compiled = _compile_module(model, folds, folded)
     compiled.eval()
     return compiled

@@ -65,7 +65,7 @@ import numpy as np
 
 from abcref._checks import check_int
 from abcref.bitpack.pack import num_words
-from abcref.compiler.compile import BitABCConv2d, fold_plan
+from abcref.compiler.compile import BitABCConv2d, FoldedBatchNorm, _fold_plan
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, Linear
 from abcref.nn.module import Module
@@ -192,6 +192,11 @@ def _count_bit_abcconv(layer, in_shape, out_shape, ctx):
     }
 
 
+def _count_folded_batchnorm(layer, in_shape, out_shape, ctx):
+    """The place of a batch norm a compiled model folded into thresholds: nothing left."""
+    return {"note": f"folded into {', '.join(layer.folded_into)}"}
+
+
 def quantizer_bits(layer) -> tuple[int | None, int | None]:
     """(weight bits, activation bits) of a QuantConv2d or XNORConv2d; None means float."""
     if isinstance(layer, XNORConv2d):
@@ -262,6 +267,7 @@ def _count_xnorconv(layer, in_shape, out_shape, ctx):
 
 _COUNTERS: dict[type, Callable] = {
     BitABCConv2d: _count_bit_abcconv,
+    FoldedBatchNorm: _count_folded_batchnorm,
     ABCConv2d: _count_abcconv,
     QuantConv2d: _count_quantconv,
     XNORConv2d: _count_xnorconv,
@@ -275,7 +281,7 @@ def _fold_pairs(model: Module) -> tuple[dict, dict]:
     """What compile_model folds: {id(bn): its ABC convs' names}, {id(abc): the bn's name}."""
     modules = dict(model.named_modules())
     folded, folds_into = {}, {}
-    for bn, targets in fold_plan(model).items():
+    for bn, targets in _fold_plan(model).items():
         folded[id(modules[bn])] = ", ".join(targets)
         for target in targets:
             folds_into[id(modules[target])] = bn

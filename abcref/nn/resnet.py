@@ -2,7 +2,7 @@
 
 Every binarisation reads a batch-norm output
 --------------------------------------------
-ABC-Net normalises before it binarises (§3.2: "we apply this
+ABC-Net normalises before it binarises (§3.2: "We apply this
 normalization before activation"), and §5.3 folds exactly that batch
 norm into the comparators of the binary activations. The blocks are
 therefore *pre-activation* blocks (He et al., 2016b) in XNOR-Net's order

@@ -231,7 +231,12 @@ def test_a_batchnorm_read_by_a_float_layer_too_is_not_folded(shortcut_conv, fold
     plan = fold_plan(model)
     assert ("block.bn1" in plan) is folded and plan["block.bn2"] == ("block.conv2",)
     compiled = compile_model(model)
-    assert type(compiled.block.bn1).__name__ == ("Identity" if folded else "BatchNorm2d")
+    assert type(compiled.block.bn1).__name__ == ("FoldedBatchNorm" if folded else "BatchNorm2d")
     assert compiled.block.conv1.folded_batchnorm == ("block.bn1" if folded else None)
     x = np.random.default_rng(2).normal(size=(5, 3, 6, 6))
     np.testing.assert_allclose(compiled.forward(x), model.forward(x), rtol=0, atol=1e-12)
+
+
+def test_fold_plan_needs_a_module():
+    with pytest.raises(TypeError, match="model must be an abcref.nn Module, got dict"):
+        fold_plan({"arch": "small_cnn"})

@@ -210,3 +210,21 @@ def test_summary_shows_the_batchnorm_folded_into_each_abc_conv_of_a_resnet():
     text = format_summary(list(rows.values()))
     assert "  layer3.1.conv2: folds layer3.1.bn2" in text
     assert "  layer4.0.shortcut.conv: folds layer4.0.bn1" in text
+
+
+def test_summary_of_a_compiled_resnet_names_every_fold():
+    from abcref.compiler import compile_model
+
+    model = build_model(
+        {"arch": "cifar_resnet", "depth": 8, "width": 4, "conv": {"kind": "abc", "M": 2, "N": 2}}
+    ).eval()
+    float_rows = {r.name: r for r in model_summary(model, (3, 8, 8))}
+    compiled = compile_model(model)
+    bit_rows = {r.name: r for r in model_summary(compiled, (3, 8, 8))}
+    assert bit_rows["layer2.0.bn1"].kind == "FoldedBatchNorm"
+    assert bit_rows["layer2.0.bn1"].note == "folded into layer2.0.conv1"
+    assert bit_rows["layer2.0.conv1"].note == "folds layer2.0.bn1"
+    assert repr(compiled.layer2[0].bn1) == "FoldedBatchNorm(folded into layer2.0.conv1)"
+    for name, row in float_rows.items():  # the same folds, the same packed costs
+        assert bit_rows[name].note == row.note, name
+        assert bit_rows[name].packed_model_bytes == row.packed_model_bytes, name
