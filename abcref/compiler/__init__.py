@@ -6,7 +6,8 @@
 - :mod:`abcref.compiler.compile`: :func:`compile_layer` (a trained
   ``ABCConv2d`` to a ``PackedABCConv2d``) and :func:`compile_model` (a
   model with :class:`BitABCConv2d` layers), batch norms folded into
-  thresholds (section 5.3).
+  thresholds (section 5.3) wherever only binary ABC convs read them
+  (:func:`fold_plan`, residual blocks included).
 - :mod:`abcref.compiler.check`: float model vs compiled model predictions.
 - :mod:`abcref.compiler.summary`: parameters, memory and operations of the
   float model and of its packed form (:func:`summary`, as Larq's).
@@ -15,7 +16,14 @@ See ``docs/bitpack.md``.
 """
 
 from abcref.compiler.check import bits_check, format_bits_check
-from abcref.compiler.compile import BitABCConv2d, batchnorm_affine, compile_layer, compile_model
+from abcref.compiler.compile import (
+    BitABCConv2d,
+    FoldedBatchNorm,
+    batchnorm_affine,
+    compile_layer,
+    compile_model,
+    fold_plan,
+)
 from abcref.compiler.packed import PackedABCConv2d, pack_abc_conv
 from abcref.compiler.summary import (
     LayerSummary,
@@ -27,12 +35,14 @@ from abcref.compiler.summary import (
 
 __all__ = [
     "BitABCConv2d",
+    "FoldedBatchNorm",
     "LayerSummary",
     "PackedABCConv2d",
     "batchnorm_affine",
     "bits_check",
     "compile_layer",
     "compile_model",
+    "fold_plan",
     "format_bits_check",
     "format_summary",
     "model_summary",

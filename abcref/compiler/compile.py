@@ -4,8 +4,9 @@
 feeding it) into a :class:`~abcref.compiler.packed.PackedABCConv2d`;
 :func:`compile_model` replaces every ABC convolution that has binary
 activations by a :class:`BitABCConv2d`, the layer that runs it, and folds
-each batch norm that feeds such a layer into its comparators (section
-5.3, :mod:`abcref.bitpack.thresholds`).
+each batch norm that feeds only such layers into their comparators
+(section 5.3, :mod:`abcref.bitpack.thresholds`), in a ``Sequential`` and
+inside residual blocks alike (:func:`fold_plan`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ import numpy as np
 from abcref.bitpack.thresholds import fold_batchnorm_exact
 from abcref.compiler.packed import PackedABCConv2d, pack_abc_conv
 from abcref.nn.abcconv import ABCConv2d
-from abcref.nn.layers import BatchNorm2d
+from abcref.nn.layers import BatchNorm2d, Identity
 from abcref.nn.module import Module, Sequential
 from abcref.ops import batchnorm2d_forward
 
-__all__ = ["BitABCConv2d", "batchnorm_affine", "compile_layer", "compile_model"]
+__all__ = [
+    "BitABCConv2d",
+    "FoldedBatchNorm",
+    "batchnorm_affine",
+    "compile_layer",
+    "compile_model",
+    "fold_plan",
+]
 
 
 def compile_layer(layer, batchnorm=None) -> PackedABCConv2d:
@@ -108,40 +116,109 @@ class BitABCConv2d(Module):
         )
 
 
+class FoldedBatchNorm(Identity):
+    """Where a batch norm stood that :func:`compile_model` folded into thresholds.
+
+    Inside a residual block the compiled block keeps its wiring; the layers
+    that read this position compare its input with thresholds that include
+    the batch norm, so it passes its input on unchanged.
+    """
+
+    def __init__(self, folded_into: tuple[str, ...]) -> None:
+        super().__init__()
+        self.folded_into = tuple(folded_into)
+        self.training = False
+
+    def extra_repr(self) -> str:
+        return "folded into " + ", ".join(self.folded_into)
+
+
 def _binary_abc(module) -> bool:
     return isinstance(module, ABCConv2d) and module.N is not None
 
 
-def _compile_sequential(seq: Sequential) -> Sequential:
-    items = list(seq.children().items())
-    layers: dict[str, Module] = {}
-    i = 0
-    while i < len(items):
-        name, child = items[i]
-        following = items[i + 1][1] if i + 1 < len(items) else None
-        if isinstance(child, BatchNorm2d) and _binary_abc(following):
-            # BN output feeds only the next layer's comparators: fold it (section 5.3).
-            next_name = items[i + 1][0]
-            compiled = compile_layer(following, batchnorm=child)
-            layers[next_name] = BitABCConv2d(compiled, folded_batchnorm=name)
-            i += 2
-            continue
-        layers[name] = _compile_module(child)
-        i += 1
-    return Sequential(**layers)
+def _readers(container: Module) -> dict[str, list[str]]:
+    """``{child: [children reading its output]}`` inside one container, as far as known.
+
+    In a ``Sequential`` each child's output feeds only the next child; a
+    container that defines ``readers()`` (a residual block) lists its own
+    wiring. Any other container is opaque: nothing in it is folded.
+    """
+    if isinstance(container, Sequential):
+        names = list(container.children())
+        return {a: [b] for a, b in zip(names, names[1:], strict=False)}
+    readers = getattr(container, "readers", None)
+    return readers() if callable(readers) else {}
 
 
-def _compile_module(module: Module) -> Module:
+def fold_plan(model: Module) -> dict[str, tuple[str, ...]]:
+    """The batch norms :func:`compile_model` folds, and the layers each is folded into.
+
+    A ``BatchNorm2d`` is folded when every layer that reads its output is
+    an ``ABCConv2d`` with binary activations: each of them then compares
+    the batch norm's *input* with thresholds that include it (section
+    5.3), and the batch norm itself is no longer computed. One batch norm
+    may feed several such convs (a residual block's ``bn1`` feeds conv1 and,
+    with ``binary_shortcut``, the projection); each gets its own fold.
+
+    Parameters
+    ----------
+    model : Module
+
+    Returns
+    -------
+    dict
+        ``{batch norm name: (names of the ABC convs it is folded into)}``,
+        dotted names as in ``model.named_modules()``.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be an abcref.nn Module, got {type(model).__name__}")
+    return _fold_plan(model)
+
+
+def _fold_plan(model: Module) -> dict[str, tuple[str, ...]]:
+    modules = dict(model.named_modules())
+    plan = {}
+    for prefix, container in model.named_modules():
+        for source, readers in _readers(container).items():
+            name = f"{prefix}.{source}" if prefix else source
+            targets = tuple(f"{prefix}.{r}" if prefix else r for r in readers)
+            if (
+                isinstance(modules.get(name), BatchNorm2d)
+                and targets
+                and all(_binary_abc(modules.get(t)) for t in targets)
+            ):
+                plan[name] = targets
+    return plan
+
+
+def _snapshot(module: Module) -> Module:
+    """A copy of a float layer, without the cache of its last forward."""
+    # The memo maps that cache to None instead of copying it.
+    cache = module.__dict__.get("_cache")
+    return copy.deepcopy(module, {} if cache is None else {id(cache): None})
+
+
+def _compile_module(module: Module, folds: dict, folded: dict) -> Module:
+    """Compile one module; ``folds``: {id(abc): (bn, bn name)}; ``folded``: {id(bn): readers}."""
     if _binary_abc(module):
-        return BitABCConv2d(compile_layer(module))
-    if isinstance(module, Sequential):
-        return _compile_sequential(module)
+        bn, bn_name = folds.get(id(module), (None, None))
+        return BitABCConv2d(compile_layer(module, batchnorm=bn), folded_batchnorm=bn_name)
+    if id(module) in folded:
+        # Its readers compare its input with thresholds: the BN is not computed.
+        return FoldedBatchNorm(folded[id(module)])
     children = module.children()
+    if isinstance(module, Sequential):
+        # A folded batch norm simply leaves the chain.
+        return Sequential(
+            **{
+                name: _compile_module(child, folds, folded)
+                for name, child in children.items()
+                if id(child) not in folded
+            }
+        )
     if not children:
-        # A float layer: snapshot it like the packed ones, without the cache of
-        # its last forward (the memo maps that cache to None instead of copying it).
-        cache = module.__dict__.get("_cache")
-        return copy.deepcopy(module, {} if cache is None else {id(cache): None})
+        return _snapshot(module)
     # Any other container (e.g. a residual block): copy it, compile its children,
     # and re-point attributes and lists of children at the compiled ones.
     new = copy.copy(module)
@@ -149,7 +226,7 @@ def _compile_module(module: Module) -> Module:
     object.__setattr__(new, "_cache", None)
     replaced = {}
     for name, child in children.items():
-        compiled = _compile_module(child)
+        compiled = _compile_module(child, folds, folded)
         replaced[id(child)] = compiled
         setattr(new, name, compiled)
     for attr, value in list(vars(new).items()):
@@ -177,12 +254,15 @@ def compile_model(model: Module) -> Module:
     compiled : Module
         A copy of the model in which every ``ABCConv2d`` with binary
         activations is a :class:`BitABCConv2d` (packed bases, alpha,
-        beta, comparators), and every ``BatchNorm2d`` directly followed
-        by such a layer inside a ``Sequential`` is folded into its
-        comparators (section 5.3). Other layers (full-precision first
-        and last layers, pooling, weight-only ABC layers, batch norms
-        feeding a residual shortcut) are copied and run in float.
-        Inference only (no backward).
+        beta, comparators), and every ``BatchNorm2d`` whose output only
+        such layers read (:func:`fold_plan`: the next layer of a
+        ``Sequential``, or the convs a residual block's ``readers()`` names)
+        is folded into their comparators (section 5.3): it leaves a
+        ``Sequential``, and inside a residual block a :class:`FoldedBatchNorm`
+        (which passes its input on) takes its place.
+        Other layers (full-precision first and last layers, pooling,
+        weight-only ABC layers, batch norms feeding a float layer) are
+        copied and run in float. Inference only (no backward).
 
     Raises
     ------
@@ -201,7 +281,11 @@ def compile_model(model: Module) -> Module:
         raise ValueError(
             f"model must be in eval mode (call model.eval()); in training mode: {training[:5]}"
         )
-    compiled = _compile_module(model)
+    modules = dict(model.named_modules())
+    plan = _fold_plan(model)
+    folds = {id(modules[t]): (modules[bn], bn) for bn, targets in plan.items() for t in targets}
+    folded = {id(modules[bn]): targets for bn, targets in plan.items()}
+    compiled = _compile_module(model, folds, folded)
     compiled.eval()
     return compiled
 

@@ -31,6 +31,11 @@ Counting rules (per example; one row per leaf layer)
   float layers, and for weight-only ABC (N = None) the ``M*K*O*Ho*Wo``
   multiplication-free additions of eq. (6).
 - ``packed_fixed_point_macs``: k-bit activation MACs (below).
+- ``note``: for a batch norm that :func:`~abcref.compiler.compile_model`
+  folds into thresholds, ``"folded into <convs>"``; for each ABC conv it is
+  folded into, ``"folds <batch norm>"`` (:func:`~abcref.compiler.fold_plan`:
+  inside residual blocks too, and one batch norm into two convs when a
+  binary projection shortcut reads it as well).
 
 A compiled model (:func:`~abcref.compiler.compile_model`) can be
 summarised too: its ``BitABCConv2d`` layers exist only in packed form, so
@@ -60,10 +65,10 @@ import numpy as np
 
 from abcref._checks import check_int
 from abcref.bitpack.pack import num_words
-from abcref.compiler.compile import BitABCConv2d
+from abcref.compiler.compile import BitABCConv2d, FoldedBatchNorm, _fold_plan
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d, Conv2d, Linear
-from abcref.nn.module import Module, Sequential
+from abcref.nn.module import Module
 from abcref.nn.quantconv import QuantConv2d, XNORConv2d
 
 
@@ -153,12 +158,14 @@ def _count_abcconv(layer, in_shape, out_shape, ctx):
         floats = alphas
         row.update(packed_float_macs=m * k * outputs, note="weight-only (float activations)")
     else:
-        folded = ctx["folds_into"].get(id(layer), False)
+        folded = ctx["folds_into"].get(id(layer))
         thresholds = n * c if folded else n
         floats = alphas + n + thresholds
         row.update(packed_binary_macs=m * n * k * outputs, packed_float_macs=m * n * outputs)
+        notes = [f"folds {folded}"] if folded else []
         if layer.train_shifts:
-            row["note"] = "trained shifts u are not needed at inference"
+            notes.append("trained shifts u are not needed at inference")
+        row["note"] = "; ".join(notes)
     row.update(packed_float_params=floats, packed_model_bytes=packed_bases + floats * itemsize)
     return row
 
@@ -183,6 +190,11 @@ def _count_bit_abcconv(layer, in_shape, out_shape, ctx):
         "packed_float_macs": m * n * outputs,
         "note": note,
     }
+
+
+def _count_folded_batchnorm(layer, in_shape, out_shape, ctx):
+    """The place of a batch norm a compiled model folded into thresholds: nothing left."""
+    return {"note": f"folded into {', '.join(layer.folded_into)}"}
 
 
 def quantizer_bits(layer) -> tuple[int | None, int | None]:
@@ -255,6 +267,7 @@ def _count_xnorconv(layer, in_shape, out_shape, ctx):
 
 _COUNTERS: dict[type, Callable] = {
     BitABCConv2d: _count_bit_abcconv,
+    FoldedBatchNorm: _count_folded_batchnorm,
     ABCConv2d: _count_abcconv,
     QuantConv2d: _count_quantconv,
     XNORConv2d: _count_xnorconv,
@@ -265,20 +278,13 @@ _COUNTERS: dict[type, Callable] = {
 
 
 def _fold_pairs(model: Module) -> tuple[dict, dict]:
-    """Batch norms that compile_model folds: {id(bn): abc name}, {id(abc): True}."""
+    """What compile_model folds: {id(bn): its ABC convs' names}, {id(abc): the bn's name}."""
+    modules = dict(model.named_modules())
     folded, folds_into = {}, {}
-    for prefix, mod in model.named_modules():
-        if not isinstance(mod, Sequential):
-            continue
-        items = list(mod.children().items())
-        for (_, first), (name, second) in zip(items, items[1:], strict=False):
-            if (
-                isinstance(first, BatchNorm2d)
-                and isinstance(second, ABCConv2d)
-                and second.N is not None
-            ):
-                folded[id(first)] = f"{prefix}.{name}" if prefix else name
-                folds_into[id(second)] = True
+    for bn, targets in _fold_plan(model).items():
+        folded[id(modules[bn])] = ", ".join(targets)
+        for target in targets:
+            folds_into[id(modules[target])] = bn
     return folded, folds_into
 
 

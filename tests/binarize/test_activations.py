@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import integrate
 
 from abcref.binarize.activations import (
     H_v,
@@ -145,21 +146,57 @@ def test_dtype_is_preserved(dtype):
 
 
 # -- initialisation (conventions row 9) ---------------------------------------
-def test_default_params_break_symmetry_and_fit_the_hard_tanh():
+def _gauss_pdf(r):
+    return np.exp(-0.5 * r * r) / np.sqrt(2 * np.pi)
+
+
+def _quad(f, lo, hi):
+    return integrate.quad(f, lo, hi, epsabs=1e-15, epsrel=1e-13, limit=200)[0]
+
+
+def quadrature_fit(t, c):
+    """``E[A_n A_m]`` and ``E[clip(R, -c, c) A_n]`` for R ~ N(0, 1), by quadrature.
+
+    ``A_n = +1`` where ``R >= t_n``, else -1: on each piece between the
+    sorted thresholds and +-c every ``A_n`` is constant, so each entry is
+    a sum of one-dimensional integrals of the Gaussian density, computed
+    numerically without the closed form.
+    """
+    edges = np.unique(np.concatenate([[-np.inf, -c, c, np.inf], t]))
+    gram, rhs = np.zeros((len(t), len(t))), np.zeros(len(t))
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = hi - 1.0 if lo == -np.inf else lo + 1.0 if hi == np.inf else (lo + hi) / 2
+        A = np.where(inside >= t, 1.0, -1.0)
+        gram += _quad(_gauss_pdf, lo, hi) * np.outer(A, A)
+        rhs += _quad(lambda r: np.clip(r, -c, c) * _gauss_pdf(r), lo, hi) * A
+    return gram, rhs
+
+
+@pytest.mark.parametrize("N", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("clip", [1.0, 0.5, 2.5])  # 0.5: outer thresholds beyond +-c
+def test_default_params_are_the_exact_least_squares_fit_by_quadrature(N, clip):
+    v, beta = default_activation_params(N, np.float64, clip=clip)
+    t = 0.5 - v
+    assert np.all(np.diff(t) > 0)
+    np.testing.assert_allclose(t, -t[::-1], atol=1e-12)  # symmetric
+    if clip == 1.0:  # the default: every activation contributes
+        assert np.all(beta > 0)
+    # Thresholds at the equal-probability quantiles: P(R < t_n) = n / (N + 1).
+    below = [_quad(_gauss_pdf, -np.inf, t_n) for t_n in t]
+    np.testing.assert_allclose(below, np.arange(1, N + 1) / (N + 1), rtol=0, atol=1e-12)
+    # beta minimises E[(clip(R) - sum_n beta_n A_n)^2]: the normal equations, by quadrature.
+    gram, rhs = quadrature_fit(t, clip)
+    np.testing.assert_allclose(beta, np.linalg.solve(gram, rhs), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(gram @ beta, rhs, rtol=0, atol=1e-12)
+
+
+def test_default_params_documented_values():
     v1, b1 = default_activation_params(1, np.float64)
     np.testing.assert_allclose(v1, [0.5])  # threshold 0: the sign function
     assert b1[0] == pytest.approx(0.631254, abs=1e-6)
-    rng = np.random.default_rng(5)
-    R = rng.normal(size=300_000)
-    for N in (1, 2, 3, 5, 8):
-        v, beta = default_activation_params(N, np.float64)
-        t = 0.5 - v
-        assert np.all(np.diff(t) > 0) and np.all(beta > 0)
-        np.testing.assert_allclose(t, -t[::-1], atol=1e-12)  # symmetric
-        # the closed form equals the sampled least-squares fit of clip(R)
-        A = binarize_activations(R, v)
-        sampled = np.linalg.lstsq(A.reshape(N, -1).T, np.clip(R, -1, 1), rcond=None)[0]
-        np.testing.assert_allclose(beta, sampled, atol=5e-3)
+    v3, b3 = default_activation_params(3, np.float64)
+    np.testing.assert_allclose(0.5 - v3, [-0.674490, 0.0, 0.674490], atol=1e-6)
+    np.testing.assert_allclose(b3, [0.307, 0.325, 0.307], atol=5e-4)
 
 
 def test_bad_inputs_raise_clear_errors():

@@ -10,11 +10,19 @@ import pytest
 
 from abcref.binarize import binarize_activations
 from abcref.bitpack.thresholds import fold_batchnorm_exact
-from abcref.compiler import BitABCConv2d, batchnorm_affine, compile_layer, compile_model
+from abcref.compiler import (
+    BitABCConv2d,
+    batchnorm_affine,
+    compile_layer,
+    compile_model,
+    fold_plan,
+)
 from abcref.data import load_digits
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import BatchNorm2d
 from abcref.nn.models import build_model
+from abcref.nn.module import Sequential
+from abcref.nn.resnet import BasicBlock
 from abcref.train.loop import train_step
 from abcref.train.optim import Adam
 from tests._bitpack_helpers import values_around
@@ -193,3 +201,42 @@ def test_compiled_layer_with_folded_batchnorm_matches_float_graph(gamma_sign, dt
 def test_compile_layer_needs_binary_activations():
     with pytest.raises(ValueError, match="full-precision activations"):
         compile_layer(ABCConv2d(2, 2, 3, M=2, N=None))
+
+
+# -- fold_plan: a BN is folded only when every reader is a binary ABC conv ------------------
+
+
+def _abc(c_in, c_out, k, *, stride, padding, rng, dtype):
+    return ABCConv2d(
+        c_in, c_out, k, M=2, N=2, stride=stride, padding=padding, rng=rng, dtype=dtype
+    )
+
+
+@pytest.mark.parametrize(("shortcut_conv", "folded"), [(_abc, True), (None, False)])
+def test_a_batchnorm_read_by_a_float_layer_too_is_not_folded(shortcut_conv, folded):
+    block = BasicBlock(
+        3,
+        4,
+        stride=2,
+        conv=_abc,
+        activation=None,
+        shortcut_conv=shortcut_conv,  # None: a full-precision projection
+        shortcut_input="preactivation",  # ... that reads bn1's output too
+        dtype=np.float64,
+        rng=np.random.default_rng(0),
+    )
+    model = Sequential(block=block)
+    _randomise_batchnorms(model, np.random.default_rng(1))
+    model.eval()
+    plan = fold_plan(model)
+    assert ("block.bn1" in plan) is folded and plan["block.bn2"] == ("block.conv2",)
+    compiled = compile_model(model)
+    assert type(compiled.block.bn1).__name__ == ("FoldedBatchNorm" if folded else "BatchNorm2d")
+    assert compiled.block.conv1.folded_batchnorm == ("block.bn1" if folded else None)
+    x = np.random.default_rng(2).normal(size=(5, 3, 6, 6))
+    np.testing.assert_allclose(compiled.forward(x), model.forward(x), rtol=0, atol=1e-12)
+
+
+def test_fold_plan_needs_a_module():
+    with pytest.raises(TypeError, match="model must be an abcref.nn Module, got dict"):
+        fold_plan({"arch": "small_cnn"})

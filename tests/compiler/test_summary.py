@@ -41,6 +41,7 @@ def test_counts_by_hand():
     assert conv2.packed_model_bytes == 3 * 70 * 9 * 1 * 8 + (3 + 2 + 16) * 4
     assert conv2.float_model_bytes == (70 * k + 2 + 2) * 4
     assert rows["bn1"].packed_model_bytes == 0 and rows["bn1"].note == "folded into conv2"
+    assert conv2.note == "folds bn1" and rows["conv3"].note == "weight-only (float activations)"
     # bn2 feeds a weight-only ABC layer: not folded, kept as float.
     assert rows["bn2"].packed_model_bytes == rows["bn2"].float_model_bytes == 4 * 70 * 4
     conv3 = rows["conv3"]
@@ -180,3 +181,50 @@ def test_format_summary_reports_fixed_point_macs():
     rows = model_summary(model, (1, 8, 8))
     assert summary_totals(rows)["packed_fixed_point_macs"] > 0
     assert "fixed-point MACs per example" in format_summary(rows)
+
+
+# -- a residual network: every BN in front of an ABC conv is folded, and shown -------------
+
+
+def test_summary_shows_the_batchnorm_folded_into_each_abc_conv_of_a_resnet():
+    model = build_model(
+        {"arch": "resnet18", "conv": {"kind": "abc", "M": 2, "N": 3}, "width": 4}
+        | {"binary_shortcut": True}
+    )
+    rows = {r.name: r for r in model_summary(model, (3, 32, 32))}
+    abc = [name for name, m in model.named_modules() if isinstance(m, ABCConv2d)]
+    assert len(abc) == 16 + 3  # every 3x3 conv of the blocks and the three projections
+    for name in abc:
+        # conv_i reads bn_i; a binary projection reads bn1
+        bn = name.replace("shortcut.conv", "bn1").replace(".conv", ".bn")
+        assert rows[name].note == f"folds {bn}", name
+    # bn1 of a projection block feeds conv1 and the binary projection: folded into both,
+    # each with its own thresholds (N per input channel).
+    assert rows["layer2.0.bn1"].note == "folded into layer2.0.conv1, layer2.0.shortcut.conv"
+    assert rows["layer2.0.bn1"].packed_model_bytes == 0
+    shortcut = rows["layer2.0.shortcut.conv"]
+    assert shortcut.packed_float_params == 2 + 3 + 3 * 4  # alphas, betas, 3 x 4 thresholds
+    # The classifier's BN and the projections' output BNs stay float.
+    assert rows["bn_final"].note == "" and rows["bn_final"].packed_model_bytes > 0
+    assert rows["layer2.0.shortcut.bn"].packed_model_bytes > 0
+    text = format_summary(list(rows.values()))
+    assert "  layer3.1.conv2: folds layer3.1.bn2" in text
+    assert "  layer4.0.shortcut.conv: folds layer4.0.bn1" in text
+
+
+def test_summary_of_a_compiled_resnet_names_every_fold():
+    from abcref.compiler import compile_model
+
+    model = build_model(
+        {"arch": "cifar_resnet", "depth": 8, "width": 4, "conv": {"kind": "abc", "M": 2, "N": 2}}
+    ).eval()
+    float_rows = {r.name: r for r in model_summary(model, (3, 8, 8))}
+    compiled = compile_model(model)
+    bit_rows = {r.name: r for r in model_summary(compiled, (3, 8, 8))}
+    assert bit_rows["layer2.0.bn1"].kind == "FoldedBatchNorm"
+    assert bit_rows["layer2.0.bn1"].note == "folded into layer2.0.conv1"
+    assert bit_rows["layer2.0.conv1"].note == "folds layer2.0.bn1"
+    assert repr(compiled.layer2[0].bn1) == "FoldedBatchNorm(folded into layer2.0.conv1)"
+    for name, row in float_rows.items():  # the same folds, the same packed costs
+        assert bit_rows[name].note == row.note, name
+        assert bit_rows[name].packed_model_bytes == row.packed_model_bytes, name

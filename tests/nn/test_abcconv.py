@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
+from abcref import ops
 from abcref.binarize import (
     approximate_weights,
     default_activation_params,
 )
 from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
+from abcref.gradcheck import check_gradient, numerical_gradient
 from abcref.nn.abcconv import ABCConv2d
 
 
@@ -70,13 +72,48 @@ def test_layer_keeps_dtype(dtype):
     assert all(g.dtype == dtype for g in layer.grads.values())
 
 
-def test_weight_only_layer_has_no_activation_params():
-    layer = ABCConv2d(2, 3, 3, M=2, N=None, dtype=np.float64)
-    assert set(layer.params) == {"weight"}
-    x = np.random.default_rng(2).normal(size=(1, 2, 4, 4))
+@pytest.mark.parametrize("weight_ste", ["paper", "sum", "identity"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_weight_only_layer_values_and_gradients(weight_ste, per_channel):
+    """N=None: eq. (6) by hand, dx by finite differences, dW by the written STE of eq. (7)."""
+    rng = np.random.default_rng(2)
+    layer = ABCConv2d(
+        2,
+        3,
+        3,
+        M=2,
+        N=None,
+        stride=2,
+        padding=1,
+        per_channel=per_channel,
+        weight_ste=weight_ste,
+        rng=rng,
+        dtype=np.float64,
+    )
+    assert set(layer.params) == {"weight"}  # no v, beta: the input stays full precision
+    x = rng.normal(size=(2, 2, 5, 5))
     out = layer.forward(x)
-    layer.backward(np.ones_like(out))
-    assert np.abs(layer.grads["weight"]).sum() > 0
+    dout = rng.normal(size=out.shape)
+    dx = layer.backward(dout)
+    B, alphas = layer.weight_bases()
+    per_base = (
+        alphas.T[:, :, None, None, None] if per_channel else alphas[:, None, None, None, None]
+    )
+    # Eq. (6): O = sum_m alpha_m Conv(B_m, A), each binary conv by the reference conv.
+    expected = sum(
+        ops.conv2d_forward(x, B_m, stride=2, padding=1)[0] * a_m.reshape(1, -1, 1, 1)
+        for a_m, B_m in zip(per_base, B, strict=True)
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    # dx: the bases do not depend on x, so the layer is linear in x.
+    check_gradient(lambda _: layer.forward(x), x, dout, dx, name="dx", tol=1e-8)
+    # dW (eq. 7): G = dc/dW_tilde by central differences, times the reading's factor.
+    W_tilde = (per_base * B).sum(axis=0)
+    G = numerical_gradient(
+        lambda w: ops.conv2d_forward(x, w, stride=2, padding=1)[0], W_tilde, dout
+    )
+    factor = {"paper": (per_base**2).sum(axis=0), "sum": per_base.sum(axis=0), "identity": 1.0}
+    np.testing.assert_allclose(layer.grads["weight"], factor[weight_ste] * G, rtol=1e-7, atol=1e-9)
 
 
 def test_initialisation_and_compilation_interface():

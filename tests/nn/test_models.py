@@ -12,7 +12,6 @@ import pytest
 from abcref import ops
 from abcref.fast import conv as fast_conv
 from abcref.fast.abcconv import abc_conv2d_backward, abc_conv2d_forward
-from abcref.gradcheck import check_gradient
 from abcref.nn import (
     ABCConv2d,
     Clip,
@@ -24,6 +23,7 @@ from abcref.nn import (
     cifar_resnet,
     small_cnn,
 )
+from tests.nn._gradients import check_every_gradient
 
 RNG = np.random.default_rng(1234)
 
@@ -179,7 +179,9 @@ def backprop(model, x, y):
 
 
 @pytest.mark.parametrize("arch", ["small_cnn", "cifar_resnet"])
-def test_full_precision_model_matches_finite_differences(arch):
+@pytest.mark.parametrize("training", [True, False])
+def test_full_precision_model_matches_finite_differences(arch, training):
+    """dx and every parameter's gradient of a whole model, by central differences."""
     if arch == "small_cnn":
         model = build_model(
             {"arch": arch, "conv": "fp", "widths": [3, 4], "pool_after": [1], "dtype": "float64"}
@@ -188,19 +190,15 @@ def test_full_precision_model_matches_finite_differences(arch):
     else:
         model = cifar_resnet(depth=8, width=2, conv="fp", dtype="float64")
         x = randn(3, 3, 4, 4)
+    for name, buffer in model.named_buffers():  # non-trivial statistics for eval mode
+        buffer[...] = (
+            RNG.uniform(0.5, 2.0, buffer.shape) if "var" in name else randn(*buffer.shape)
+        )
+    model.train(training)
     y = np.array([1, 0, 3, 2][: len(x)])
     dx = backprop(model, x, y)
-
-    def f(_):
-        return float(loss_of(model, x, y)[0])
-
-    check_gradient(f, x, 1.0, dx, name="dx")
-    names = [n for n, _ in model.named_parameters()]
-    grads = dict(model.named_grads())
-    for name, p in model.named_parameters():
-        g = grads[name]
-        if name in (names[0], names[1], names[-2]) or "shortcut" in name:
-            check_gradient(f, p, 1.0, g.copy(), name=name)
+    checked = check_every_gradient(model, lambda: float(loss_of(model, x, y)[0]), dx, x)
+    assert len(checked) == 1 + len(list(model.named_parameters()))
 
 
 def test_abc_model_backward_equals_op_chain():
@@ -252,20 +250,23 @@ def test_abc_model_backward_equals_op_chain():
     d4, dg2, db2 = ops.batchnorm2d_backward(d5, c5)
     d3 = ops.maxpool2d_backward(d4, c4)
     g3 = abc_conv2d_backward(d3, c3)
-    d2, dg1, _ = ops.batchnorm2d_backward(g3["R"], c2)
+    d2, dg1, db1 = ops.batchnorm2d_backward(g3["R"], c2)
     d1, dw1, _ = fast_conv.conv2d_backward(d2, c1)
     np.testing.assert_array_equal(dx, d1)
-    for name, ref in [
-        ("fc.weight", dfw),
-        ("fc.bias", dfb),
-        ("bn2.weight", dg2),
-        ("bn2.bias", db2),
-        ("conv2.weight", g3["W"]),
-        ("conv2.v", g3["v"]),
-        ("conv2.beta", g3["beta"]),
-        ("bn1.weight", dg1),
-        ("conv1.weight", dw1),
-    ]:
+    expected = {
+        "fc.weight": dfw,
+        "fc.bias": dfb,
+        "bn2.weight": dg2,
+        "bn2.bias": db2,
+        "conv2.weight": g3["W"],
+        "conv2.v": g3["v"],
+        "conv2.beta": g3["beta"],
+        "bn1.weight": dg1,
+        "bn1.bias": db1,
+        "conv1.weight": dw1,
+    }
+    assert set(expected) == set(grads)  # every parameter of the model
+    for name, ref in expected.items():
         np.testing.assert_array_equal(grads[name], ref, err_msg=name)
 
 

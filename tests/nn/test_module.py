@@ -177,9 +177,11 @@ weight_ste='paper', dtype=float32)
     )
     nested = repr(cifar_resnet(depth=8, width=2, conv="bnn"))
     assert (
-        "  (layer2): Sequential(\n    (0): BasicBlock(\n      (conv1): QuantConv2d(2, 4" in nested
+        "  (layer2): Sequential(\n    (0): BasicBlock(\n      (bn1): BatchNorm2d(2, momentum=0.1"
+        in nested
     )
-    assert "weights='sign', activations='sign'" in nested and "clip_weights=True" in nested
+    assert "(conv1): QuantConv2d(2, 4" in nested and "clip_weights=True" in nested
+    assert "weights='sign', activations='sign'" in nested
     assert "      (shortcut): _SequentialShortcut(\n        (conv): Conv2d(2, 4" in nested
     assert repr(ReLU()) == "ReLU()" and repr(Clip(0.0, 1.0)) == "Clip(low=0.0, high=1.0)"
     assert str(XNORConv2d(2, 3, 3)).startswith(
