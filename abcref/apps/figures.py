@@ -132,7 +132,8 @@ def make_all(
         grid and a full-precision row: the heatmap and the training curves
         are drawn from it, and only the two models the other figures need
         (full precision and the last of ``curves``, first seed) are
-        trained. It may lie in ``out_dir``; it is kept there.
+        trained. It may lie in ``out_dir``; it is kept there (with its
+        ``.csv`` twin if it is the folder's own ``accuracy_sweep.json``).
     progress : bool or callable
         True: tqdm bars over the training runs and epochs, and a line per
         finished run, on stderr; a callable receives those lines instead.
@@ -181,9 +182,10 @@ def make_all(
             result.to_csv(directory / SWEEP_FILES[1])
 
     record = {"settings": {"quick": bool(quick), "sweep": None if sweep is None else str(sweep)}}
-    kept = ()
+    kept = ()  # this run's input is not one of the old run's outputs to remove
     if sweep is not None and Path(sweep).resolve().parent == out.resolve():
-        kept = (Path(sweep).name,)  # the input of this run: not one of the old run's outputs
+        name = Path(sweep).name
+        kept = SWEEP_FILES if name == SWEEP_FILES[0] else (name,)
     folder.start(record, write, keep=kept)
     return [out / name for name in names] + (
         [out / name for name in SWEEP_FILES] if sweep is None else []

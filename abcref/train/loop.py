@@ -232,8 +232,8 @@ def fit(
         every epoch. Default: ``write(path)`` for each in turn, each file
         atomically on its own. A caller that needs the two to change
         together passes a commit that writes them into a new version of
-        their directory and swaps it in (``abcref train`` does:
-        :func:`abcref.apps.run.train_in_folder`).
+        their directory and swaps it in (``abcref train``'s run folder
+        does).
 
     Returns
     -------
@@ -355,7 +355,7 @@ def fit(
         record["seconds"] = time.perf_counter() - tic
         history.records.append(record)
         state.write(write, epoch=epoch + 1)
-        epoch_bar.set_postfix_str(_format_record(record), refresh=False)
+        epoch_bar.set_postfix_str(_format_record(record))
         epoch_bar.update()
     epoch_bar.close()
     return history

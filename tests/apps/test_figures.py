@@ -49,7 +49,7 @@ def test_make_all_quick_writes_every_figure(tmp_path):
         out, quick=True, sweep=out / "accuracy_sweep.json", progress=False, overwrite=True
     )
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["config.json", "make_figures.py", "accuracy_sweep.json"]
+        ["config.json", "make_figures.py", *figures.SWEEP_FILES]
         + [f"{n}.png" for n in figures.FIGURES]
     )
     assert (out / "accuracy_sweep.json").read_bytes() == before["accuracy_sweep.json"]

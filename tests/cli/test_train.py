@@ -154,3 +154,16 @@ def test_weight_only_abc_takes_an_activation(capsys, tmp_path):
     assert run(capsys, *argv, "--out", tmp_path / "w")[0] == 0
     config = load_checkpoint(tmp_path / "w" / "model.npz").model_config
     assert config["activation"] == "clip" and config["conv"]["N"] is None
+
+
+def test_progress_stays_off_stdout(capsys, tmp_path):
+    argv = ["train", "--M", "1", "--N", "1", "--epochs", "2", "--widths", "4", "8", "--limit",
+            "64", "--out", tmp_path / "run"]  # fmt: skip
+    status, out, err = run(capsys, *argv)  # progress on
+    assert status == 0
+    assert "epochs:" in err and "epoch 2/2:" in err  # the bars, on stderr
+    lines = out.splitlines()
+    assert len(lines) == 4
+    for line, start in zip(lines, ("Dataset('digits'", "model: ", "epoch 2/2: ", "wrote "),
+                           strict=True):  # fmt: skip
+        assert line.startswith(start), line
