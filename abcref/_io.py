@@ -95,7 +95,7 @@ def remove_stale_staging(directory) -> list[Path]:
     version not yet deleted. Neither is part of ``directory``; both are
     abcref's own. Returns the paths removed.
     """
-    directory = Path(directory)
+    directory = Path(os.path.abspath(directory))
     parent = directory.parent
     if not parent.is_dir():
         return []
@@ -138,10 +138,10 @@ def replace_directory(
     Path
         ``directory``.
     """
-    directory = Path(directory)
+    directory = Path(os.path.abspath(directory))  # "." and "x/.." have no usable parent
     if directory.is_symlink():  # replace what it points to, not the link
         directory = directory.resolve()
-    parent = directory.parent if str(directory.parent) else Path(".")
+    parent = directory.parent
     parent.mkdir(parents=True, exist_ok=True)
     exists = directory.is_dir()
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=_staging_prefix(directory)))

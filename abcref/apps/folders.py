@@ -228,6 +228,12 @@ def open_run_folder(out, command: str, *, resume: bool = False, overwrite: bool 
                     f"output directory {shown}: {os.fspath(parent)!r} is a file, not a directory"
                 )
             break
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise RunFolderError(
+            f"output directory {shown} is the current directory or holds it; choose a "
+            "directory inside it"
+        )
     remove_stale_staging(path)
     entries = sorted(os.listdir(path)) if path.is_dir() else []
     record = read_record(path) if entries else None

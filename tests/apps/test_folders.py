@@ -142,3 +142,13 @@ def test_every_command_is_known():
     }
     with pytest.raises(ValueError, match="command must be one of"):
         open_run_folder("x", "nonsense")
+
+
+def test_the_current_directory_is_not_a_run_folder(tmp_path, monkeypatch):
+    """Swapping in a new version of the working directory would leave the process outside it."""
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    for out in (".", "..", str(tmp_path)):
+        with pytest.raises(RunFolderError, match="is the current directory or holds it"):
+            open_run_folder(out, "train", overwrite=True)
+    assert open_run_folder("run", "train").path.name == "run"

@@ -169,6 +169,7 @@ POLICY = [
     (["sweep", "--widths", "4", "--depth", "8"], 2, "--depth and --width are cifar_resnet"),
     (["sweep", "--data", "MISSING", "--out", "OUT"], 2, "no such directory"),
     (["sweep", "--out", "RUN"], 2, "holds an abcref train run; --overwrite replaces it"),
+    (["sweep", "--no-fp", "--activation", "clip", "--out", "OUT"], 2, "so it has no effect"),
     (["sweep", "--out", "EMPTY", "--resume"], 2, "nothing to resume"),
     (["sweep", "--M", "1", "--N", "1", "--seeds", "0", *DIVERGE, *TINY, "--out", "OUT"],
      1, "training diverged"),
