@@ -1,9 +1,17 @@
-"""File input and output shared by checkpoints, datasets, oracle suites, tables and figures.
+"""File input and output shared by checkpoints, run folders, datasets, oracle suites,
+tables and figures.
 
 Writing: every file abcref writes goes to a temporary file in the
 target's directory, is flushed to disk, then moved over the target with
 :func:`os.replace`: a crash or Ctrl-C leaves either the old file or the
-complete new one, never a truncated mix.
+complete new one, never a truncated mix. abcref never changes a file in
+place (no appending), so a file may be hard-linked into a new version of
+its directory (below) without the old version changing.
+
+Several files that must change together (a run's checkpoint and log)
+change by :func:`replace_directory`: the directory's new version is built
+beside it and swapped in with one ``rename``, so a process killed at any
+moment leaves either the old or the new version.
 
 Reading: :func:`read_npz` is the one guarded reader of ``.npz`` archives
 (checkpoints, the embedded digits, oracle suites). It never unpickles,
@@ -15,9 +23,13 @@ messages to one short line naming the file.
 from __future__ import annotations
 
 import codecs
+import ctypes
+import errno
 import io
 import json
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +40,7 @@ import numpy as np
 
 def _default_mode() -> int:
     """0o666 minus the process umask: what a plain ``open(path, "w")`` gives."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
 
 
 def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
@@ -194,3 +204,167 @@ def _detail(exc: BaseException) -> str:
     if len(text) > _MAX_DETAIL:
         text = text[: _MAX_DETAIL - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# -- directories ---------------------------------------------------------------
+
+#: Middle of the name of a staging directory beside its target: ``.<name>.abcref-<random>``.
+STAGING_MARK = ".abcref-"
+
+
+def _staging_prefix(directory: Path) -> str:
+    return f".{directory.name}{STAGING_MARK}"
+
+
+def remove_stale_staging(directory) -> list[Path]:
+    """Delete what an interrupted :func:`replace_directory` left beside ``directory``.
+
+    A process killed during :func:`replace_directory` can leave one hidden
+    sibling ``.<name>.abcref-*``: the unfinished new version, or the old
+    version not yet deleted. Neither is part of ``directory``; both are
+    abcref's own. Returns the paths removed.
+    """
+    directory = Path(os.path.abspath(directory))
+    parent = directory.parent
+    if not parent.is_dir():
+        return []
+    prefix = _staging_prefix(directory)
+    removed = []
+    for entry in parent.iterdir():
+        if entry.name.startswith(prefix) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def replace_directory(
+    directory,
+    populate: Callable[[Path], None],
+    *,
+    keep: Callable[[str], bool] | None = None,
+) -> Path:
+    """Give ``directory`` new contents in one atomic step.
+
+    ``populate(staging)`` writes the new files into an empty staging
+    directory beside ``directory`` (same file system). Every entry of the
+    current ``directory`` that ``populate`` did not write, and for which
+    ``keep(name)`` is true (default: every one), is carried over into it:
+    hard-linked (copied where the file system has no hard links), so
+    carrying over is cheap. Then the staging directory and ``directory``
+    are exchanged by one ``renameat2(RENAME_EXCHANGE)`` (Linux) and the old
+    version is deleted; a ``directory`` that does not exist yet (its
+    parents are created), or is empty, is simply renamed into place.
+
+    A process killed at any moment leaves ``directory`` with either all of
+    its old contents or all of its new contents, plus at worst a hidden
+    sibling ``.<name>.abcref-*`` (:func:`remove_stale_staging` deletes it).
+    Where the exchange is not available (not Linux, or a file system
+    without it) the old version is renamed away and the new one renamed in:
+    two renames, between which ``directory`` is briefly missing.
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
+    directory = Path(os.path.abspath(directory))  # "." and "x/.." have no usable parent
+    if directory.is_symlink():  # replace what it points to, not the link
+        directory = directory.resolve()
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    exists = directory.is_dir()
+    staging = Path(tempfile.mkdtemp(dir=parent, prefix=_staging_prefix(directory)))
+    try:
+        # mkdtemp makes the directory 0700; give it the old one's mode, or an ordinary one.
+        mode = directory.stat().st_mode & 0o7777 if exists else 0o777 & ~_umask()
+        os.chmod(staging, mode)
+        populate(staging)
+        written = {p.name for p in staging.iterdir()}
+        old_entries = sorted(os.listdir(directory)) if exists else []
+        for name in old_entries:
+            if name not in written and (keep is None or keep(name)):
+                _link_tree(directory / name, staging / name)
+        _fsync_directory(staging)
+        if exists and old_entries:
+            _swap_in(staging, directory)
+        else:
+            os.replace(staging, directory)  # rename(2) replaces an empty directory
+            staging = None
+        _fsync_directory(parent)
+    except BaseException:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if staging is not None:  # now holds the old version
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Recreate ``src`` at ``dst``: directories made anew, files hard-linked (else copied)."""
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        os.mkdir(dst)
+        shutil.copystat(src, dst)
+        for entry in sorted(os.listdir(src)):
+            _link_tree(src / entry, dst / entry)
+    else:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a directory's entries durable (where directories can be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` atomically; False if this system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE)
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _swap_in(staging: Path, directory: Path) -> None:
+    """Put ``staging`` at ``directory`` and the old ``directory`` at ``staging``."""
+    if _exchange(staging, directory):
+        return
+    aside = Path(tempfile.mkdtemp(dir=staging.parent, prefix=_staging_prefix(directory)))
+    os.rmdir(aside)
+    os.replace(directory, aside)
+    os.replace(staging, directory)
+    os.replace(aside, staging)

@@ -4,7 +4,8 @@ Trains the small digits models the figures need (about a minute and a half on 2 
 and writes the PNGs and ``accuracy_sweep.json``/``.csv`` next to this script. BLAS is
 pinned to one thread *before* NumPy is imported, so a re-run on the same
 machine reproduces the files byte for byte. The same as ``abcref figures --out
-figures/`` (its options: ``--quick``, a smoke test of seconds whose figures mean
+figures/ --overwrite``, which replaces the figures written before and keeps this
+script (its options: ``--quick``, a smoke test of seconds whose figures mean
 nothing; ``--sweep PATH``, draw the heatmap and curves from a sweep JSON such as
 ``accuracy_sweep.json`` instead of re-running the sweep; ``--out DIR``); see
 :mod:`abcref.apps.figures`.
@@ -28,4 +29,4 @@ from abcref.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent
-    sys.exit(main(["figures", "--out", str(here), *sys.argv[1:]]))
+    sys.exit(main(["figures", "--out", str(here), "--overwrite", *sys.argv[1:]]))

@@ -1,11 +1,14 @@
-"""Tests of abcref._io: atomic writes keep the old file when a write fails."""
+"""Tests of abcref._io: atomic writes keep the old file, or the old directory, when interrupted."""
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from abcref._io import atomic_write, write_text_atomic
+from abcref._io import atomic_write, remove_stale_staging, replace_directory, write_text_atomic
 
 
 def test_atomic_write_replaces_whole_file_with_ordinary_permissions(tmp_path):
@@ -31,3 +34,136 @@ def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
         atomic_write(target, explode)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+# -- replace_directory -------------------------------------------------------------
+
+
+def _tree(directory):
+    """{relative path: bytes or None for a directory} of everything under ``directory``."""
+    return {
+        str(p.relative_to(directory)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+    }
+
+
+def _populate(**files):
+    def write(staging):
+        for name, text in files.items():
+            (staging / name).write_text(text)
+
+    return write
+
+
+def test_replace_directory_creates_a_missing_or_empty_directory(tmp_path):
+    target = tmp_path / "run"
+    replace_directory(target, _populate(a="1"))
+    assert _tree(target) == {"a": b"1"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    replace_directory(empty, _populate(b="2"))
+    assert _tree(empty) == {"b": b"2"}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "run"]  # no staging left
+
+
+def test_replace_directory_replaces_written_files_and_carries_the_rest(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "a").write_text("old a")
+    (target / "b").write_text("old b")
+    (target / "sub").mkdir()
+    (target / "sub" / "c").write_text("c")
+    inode = (target / "b").stat().st_ino
+    replace_directory(target, _populate(a="new a"))
+    assert _tree(target) == {"a": b"new a", "b": b"old b", "sub": None, "sub/c": b"c"}
+    assert (target / "b").stat().st_ino == inode  # hard-linked, not copied
+    replace_directory(target, _populate(d="d"), keep=lambda name: name != "b")
+    assert _tree(target) == {"a": b"new a", "d": b"d", "sub": None, "sub/c": b"c"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_replace_directory_through_a_symlink_replaces_its_target(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    replace_directory(link, _populate(a="new"))
+    assert link.is_symlink() and (link / "a").read_text() == "new"
+
+
+def test_a_failing_populate_leaves_the_directory_as_it_was(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "a").write_text("old")
+
+    def explode(staging):
+        (staging / "a").write_text("half")
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle
+
+    with pytest.raises(KeyboardInterrupt):
+        replace_directory(target, explode)
+    assert _tree(target) == {"a": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_remove_stale_staging(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    stale = tmp_path / ".run.abcref-x1y2"
+    stale.mkdir()
+    (stale / "model.npz").write_text("half written")
+    other = tmp_path / ".other.abcref-x1y2"  # another directory's: not touched
+    other.mkdir()
+    assert remove_stale_staging(target) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.abcref-x1y2", "run"]
+
+
+# A child process replaces the directory and stops at a chosen point, where it
+# is killed with SIGKILL: no Python clean-up runs.
+_CHILD = """
+import os, shutil, sys, time
+from pathlib import Path
+from abcref import _io
+
+target, where = Path(sys.argv[1]), sys.argv[2]
+
+def stop():
+    print("ready", flush=True)
+    time.sleep(60)
+
+def populate(staging):
+    (staging / "a").write_text("new")
+    if where == "populate":
+        stop()
+
+if where == "swapped":  # the new version is in place, the old one not yet deleted
+    shutil.rmtree = lambda *args, **kwargs: stop()
+_io.replace_directory(target, populate)
+"""
+
+
+@pytest.mark.parametrize(("where", "expected"), [("populate", b"old"), ("swapped", b"new")])
+def test_sigkill_leaves_the_old_or_the_new_version_whole(tmp_path, where, expected):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "a").write_text("old")
+    (target / "b").write_text("kept")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(target), where], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert _tree(target) == {"a": expected, "b": b"kept"}
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "run"]
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".run.abcref-")
+    remove_stale_staging(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert _tree(target) == {"a": expected, "b": b"kept"}

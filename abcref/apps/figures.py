@@ -43,6 +43,7 @@ import numpy as np
 
 from abcref import viz
 from abcref._io import save_png
+from abcref.data import load_digits
 
 #: The figures written by :func:`make_all`, without extension.
 FIGURES = (
@@ -109,16 +110,19 @@ def make_all(
     quick: bool = False,
     *,
     sweep=None,
-    log: Callable[[str], None] | None = print,
+    progress: bool | Callable[[str], None] = True,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Train what the figures need and write every PNG (and the sweep files).
 
     Parameters
     ----------
     out_dir : str or Path
-        Created if missing. Receives ``<name>.png`` for every name in
-        :data:`FIGURES` and, unless ``sweep`` is given, the
-        :data:`SWEEP_FILES`.
+        A new or empty directory, or (``overwrite``) one holding an abcref
+        run (the rules of :mod:`abcref.apps.folders`). Receives
+        ``config.json``, ``<name>.png`` for every name in :data:`FIGURES`
+        and, unless ``sweep`` is given, the :data:`SWEEP_FILES`, all in one
+        step at the end: an interrupted call leaves ``out_dir`` as it was.
     quick : bool
         Tiny budget (:data:`QUICK`) for tests: seconds, not minutes; the
         figures are then not meaningful.
@@ -128,28 +132,38 @@ def make_all(
         grid and a full-precision row: the heatmap and the training curves
         are drawn from it, and only the two models the other figures need
         (full precision and the last of ``curves``, first seed) are
-        trained.
-    log : callable or None
-        Receives one line per finished run (default ``print``).
+        trained. It may lie in ``out_dir``; it is kept there (with its
+        ``.csv`` twin if it is the folder's own ``accuracy_sweep.json``).
+    progress : bool or callable
+        True: tqdm bars over the training runs and epochs, and a line per
+        finished run, on stderr; a callable receives those lines instead.
+    overwrite : bool
+        Replace the abcref run ``out_dir`` holds (e.g. earlier figures);
+        files abcref did not write are kept.
 
     Returns
     -------
     list of Path
         The files written, figures first.
+
+    Raises
+    ------
+    RunFolderError
+        If ``out_dir`` holds anything and ``overwrite`` is not given.
     """
+    from abcref.apps.folders import open_run_folder
     from abcref.apps.results import SweepResult
     from abcref.apps.sweep import FULL_PRECISION, grid_configs, run_sweep
-    from abcref.data import load_digits
 
     settings = QUICK if quick else FULL
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = open_run_folder(out_dir, "figures", overwrite=overwrite)
+    out = folder.path
     data = load_digits(limit=settings.limit)
     configs = grid_configs(
         settings.Ms, settings.Ns, base={"arch": "small_cnn", "widths": list(settings.widths)}
     )
     maps_label = _label(*settings.curves[-1])
-    budget = {"data": data, "epochs": settings.epochs, "progress": log or False}
+    budget = {"data": data, "epochs": settings.epochs, "progress": progress}
     if sweep is None:
         result = run_sweep(configs, seeds=settings.seeds, keep_models=True, **budget)
         models = result.models
@@ -157,14 +171,38 @@ def make_all(
         result = SweepResult.from_json(sweep)
         needed = {k: configs[k] for k in (FULL_PRECISION, maps_label)}
         models = run_sweep(needed, seeds=settings.seeds[:1], keep_models=True, **budget).models
+    figures = _draw(result, models, settings, maps_label, data)
+    names = [f"{name}.png" for name in FIGURES]
+
+    def write(directory: Path) -> None:
+        for name, fig in zip(names, figures, strict=True):
+            save_figure(fig, directory / name)
+        if sweep is None:
+            result.to_json(directory / SWEEP_FILES[0])
+            result.to_csv(directory / SWEEP_FILES[1])
+
+    record = {"settings": {"quick": bool(quick), "sweep": None if sweep is None else str(sweep)}}
+    kept = ()  # this run's input is not one of the old run's outputs to remove
+    if sweep is not None and Path(sweep).resolve().parent == out.resolve():
+        name = Path(sweep).name
+        kept = SWEEP_FILES if name == SWEEP_FILES[0] else (name,)
+    folder.start(record, write, keep=kept)
+    return [out / name for name in names] + (
+        [out / name for name in SWEEP_FILES] if sweep is None else []
+    )
+
+
+def _draw(result, models, settings: FigureSettings, maps_label: str, data) -> list:
+    """The matplotlib figures of :data:`FIGURES`, in order."""
+    from abcref.apps.sweep import FULL_PRECISION
+
     seed = settings.seeds[0]
     fp_model = models[FULL_PRECISION, seed]
-    written: list[Path] = []
-
-    fig = viz.plot_weight_approximation(
-        fp_model.conv1.params["weight"], Ms=(1, 2, 3, 4, 5), num_filters=8
-    )
-    written.append(save_figure(fig, out / "weight_approximation.png"))
+    drawn = [
+        viz.plot_weight_approximation(
+            fp_model.conv1.params["weight"], Ms=(1, 2, 3, 4, 5), num_filters=8
+        )
+    ]
 
     Ms = list(range(1, 7))
     rng = np.random.default_rng(0)
@@ -183,27 +221,29 @@ def make_all(
         "trained conv1 (digits), whole layer": errors(trained),
         "trained conv1 (digits), channel-wise": errors(trained, per_channel=True),
     }
-    written.append(save_figure(viz.plot_error_vs_m(curves), out / "error_vs_m.png"))
+    drawn.append(viz.plot_error_vs_m(curves))
 
     grid = result.mn_grid("test_top1")  # mean and sample std over seeds
     n_seeds = len(result.settings.get("seeds", []))
-    fig = viz.plot_accuracy_heatmap(
-        100 * grid.mean,
-        grid.Ms,
-        ["FP" if n is None else n for n in grid.Ns],
-        spread=100 * grid.std if n_seeds > 1 else None,
-        full_precision=None if grid.full_precision is None else 100 * grid.full_precision[0],
-        title=(
-            f"{result.settings.get('data') or 'data'}, {result.settings.get('epochs')} epochs, "
-            f"{n_seeds} seed{'s' if n_seeds > 1 else ''}"
-        ),
+    drawn.append(
+        viz.plot_accuracy_heatmap(
+            100 * grid.mean,
+            grid.Ms,
+            ["FP" if n is None else n for n in grid.Ns],
+            spread=100 * grid.std if n_seeds > 1 else None,
+            full_precision=None if grid.full_precision is None else 100 * grid.full_precision[0],
+            title=(
+                f"{result.settings.get('data') or 'data'}, {result.settings.get('epochs')} "
+                f"epochs, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
+            ),
+        )
     )
-    written.append(save_figure(fig, out / "accuracy_heatmap.png"))
 
     abc_model = models[maps_label, seed]
     maps = viz.binary_activation_maps(abc_model, data.x_test[:1], "conv2")
-    fig = viz.plot_feature_maps(data.x_test[0, 0], maps[:, 0], v=abc_model.conv2.params["v"])
-    written.append(save_figure(fig, out / "feature_maps.png"))
+    drawn.append(
+        viz.plot_feature_maps(data.x_test[0, 0], maps[:, 0], v=abc_model.conv2.params["v"])
+    )
 
     first_seed = result.settings["seeds"][0]
     wanted = [FULL_PRECISION] + [_label(M, N) for M, N in settings.curves]
@@ -214,10 +254,5 @@ def make_all(
         for label in wanted
         if (label, first_seed) in result.histories
     }
-    fig = viz.plot_training_curves(histories, metrics=("train_loss", "test_top1"))
-    written.append(save_figure(fig, out / "training_curves.png"))
-
-    if sweep is None:
-        written.append(result.to_json(out / SWEEP_FILES[0]))
-        written.append(result.to_csv(out / SWEEP_FILES[1]))
-    return written
+    drawn.append(viz.plot_training_curves(histories, metrics=("train_loss", "test_top1")))
+    return drawn

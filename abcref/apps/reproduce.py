@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from abcref._io import write_text_atomic
+from abcref.apps.folders import RunFolderError, open_run_folder
 
 __all__ = ["DEFAULT", "QUICK", "ReproduceReport", "ReproduceSettings", "reproduce"]
 
@@ -99,28 +100,48 @@ def reproduce(
     settings: ReproduceSettings = DEFAULT,
     progress: bool = True,
     log=print,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> ReproduceReport:
     """Train FP + the ABC grid, print the table, check bits, write files.
 
     Parameters
     ----------
     out_dir : str or Path
-        Receives ``table.md`` (M x N table, per-config summary, bit check,
+        A new or empty directory (see ``resume`` and ``overwrite``; the
+        rules of :mod:`abcref.apps.folders`). Receives ``config.json`` (the
+        settings), ``table.md`` (M x N table, per-config summary, bit check,
         settings, wall time), ``table.csv`` (one row per run),
-        ``heatmap.png``, ``training_curves.png``, ``sweep.json``,
-        ``bits_check.json``, ``logs/`` (a JSON-lines log per run) and
-        ``models/`` (the seed-0 checkpoint of every config, for ``abcref
-        eval``/``summary``).
+        ``heatmap.png``, ``training_curves.png``, ``sweep.json`` (the runs
+        finished so far, rewritten after each), ``bits_check.json``,
+        ``logs/`` (a JSON-lines log per run) and ``models/`` (the seed-0
+        checkpoint of every config, for ``abcref eval``/``summary``). The
+        tables, figures and ``bits_check.json`` appear together, at the end.
     settings : ReproduceSettings
         :data:`DEFAULT` or :data:`QUICK` or your own.
     progress : bool
-        Log one line per finished run.
+        tqdm bars over the runs (with an ETA) and epochs, and a line per
+        finished run, on stderr.
     log : callable
-        Receives every line printed (default ``print``).
+        Receives the header line and the result lines (default ``print``).
+    resume : bool
+        Continue the interrupted reproduce run in ``out_dir`` (same
+        ``settings``): the runs it finished are not trained again, and the
+        table is the one an uninterrupted run prints.
+    overwrite : bool
+        Replace the abcref run ``out_dir`` holds (files abcref did not
+        write are kept).
 
     Returns
     -------
     ReproduceReport
+
+    Raises
+    ------
+    RunFolderError
+        If ``out_dir`` holds another run (and neither ``resume`` nor
+        ``overwrite`` is given), or ``resume`` finds no reproduce run there
+        or one started with other ``settings``.
     """
     from abcref.apps.plots import plot_curves, plot_heatmap
     from abcref.apps.sweep import FULL_PRECISION, grid_configs, run_sweep, slug
@@ -129,8 +150,14 @@ def reproduce(
     from abcref.train import save_checkpoint
 
     tic = time.perf_counter()
-    out = Path(out_dir)
-    (out / "models").mkdir(parents=True, exist_ok=True)
+    folder = open_run_folder(out_dir, "reproduce", resume=resume, overwrite=overwrite)
+    out = folder.path
+    record = {"settings": json.loads(json.dumps(asdict(settings)))}
+    if resume and folder.previous.get("settings") != record["settings"]:
+        raise RunFolderError(
+            f"cannot resume {str(out_dir)!r}: it was started with other settings "
+            f"({folder.previous.get('settings')})"
+        )
     data = load_digits(limit=settings.limit)
     base = {"arch": "small_cnn", "widths": list(settings.widths)}
     configs = grid_configs(settings.Ms, settings.Ns, base=base)
@@ -141,16 +168,20 @@ def reproduce(
     )
     report = ReproduceReport(result=None)
     first_seed = settings.seeds[0]
+    input_shape = [int(n) for n in data.image_shape]
 
     def check_and_save(label, seed, model, history):
-        # Check every ABC model as soon as it is trained, keep none in memory.
-        if label != FULL_PRECISION:
-            check = bits_check(model, data.x_test)
-            del check["top1_bits"]
-            report.bits.append({"label": label, "seed": seed, **check})
+        # Check every ABC model as soon as it is trained, keep none in memory;
+        # the verdict is kept in sweep.json, for a resumed run.
         if seed == first_seed:
             path = out / "models" / f"{slug(label)}_seed{seed}.npz"
-            save_checkpoint(path, model, epoch=settings.epochs, metrics=history.last)
+            extra = {"input_shape": input_shape}
+            save_checkpoint(path, model, epoch=settings.epochs, metrics=history.last, extra=extra)
+        if label == FULL_PRECISION:
+            return None
+        check = bits_check(model, data.x_test)
+        del check["top1_bits"]
+        return {"bits": json.loads(json.dumps(check, default=_json_default))}
 
     result = run_sweep(
         configs,
@@ -160,24 +191,33 @@ def reproduce(
         batch_size=settings.batch_size,
         lr=settings.lr,
         out_dir=out,
-        progress=log if progress else False,
+        progress=progress,
         on_run=check_and_save,
+        resume=resume,
+        on_start=lambda: folder.start(record, None if resume else _make_subfolders),
     )
     report.result = result
+    report.bits = [
+        {"label": label, "seed": seed, **result.extras[label, seed]["bits"]}
+        for label, seed in ((row["label"], row["seed"]) for row in result.rows)
+        if label != FULL_PRECISION
+    ]
 
     grid = result.mn_grid()
-    result.to_csv(out / "table.csv")
-    write_text_atomic(
-        out / "bits_check.json", json.dumps(report.bits, indent=1, default=_json_default) + "\n"
-    )
-    plot_heatmap(result, out / "heatmap.png")
     curve_labels = [FULL_PRECISION] + [
         f"M={m}, N={n}" for m, n in settings.curves if f"M={m}, N={n}" in configs
     ]
-    plot_curves(result, out / "training_curves.png", labels=curve_labels)
-    report.seconds = time.perf_counter() - tic
-    text = _report_markdown(report, settings, grid)
-    write_text_atomic(out / "table.md", text)
+
+    def write_results(directory: Path) -> None:
+        result.to_csv(directory / "table.csv")
+        bits_text = json.dumps(report.bits, indent=1, default=_json_default) + "\n"
+        write_text_atomic(directory / "bits_check.json", bits_text)
+        plot_heatmap(result, directory / "heatmap.png")
+        plot_curves(result, directory / "training_curves.png", labels=curve_labels)
+        report.seconds = time.perf_counter() - tic
+        write_text_atomic(directory / "table.md", _report_markdown(report, settings, grid))
+
+    folder.commit(write_results)
     report.files = [
         out / name
         for name in (
@@ -192,6 +232,11 @@ def reproduce(
     for line in _console_lines(report, settings, grid, out):
         log(line)
     return report
+
+
+def _make_subfolders(directory: Path) -> None:
+    (directory / "models").mkdir()
+    (directory / "logs").mkdir()
 
 
 def _json_default(obj):

@@ -154,6 +154,10 @@ class SweepResult:
         The shared budget: seeds, epochs, batch size, optimizer, lr, ...
     models : dict
         ``(label, seed)`` -> trained model, if ``keep_models``.
+    extras : dict
+        ``(label, seed)`` -> a JSON dict kept with the run (what ``run_sweep``'s
+        ``on_run`` returned, e.g. a check's verdict), so that a resumed
+        sweep has it for the runs it does not train again.
     """
 
     settings: dict
@@ -161,6 +165,7 @@ class SweepResult:
     rows: list = field(default_factory=list)
     histories: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
     @property
     def labels(self) -> list[str]:
@@ -268,7 +273,7 @@ class SweepResult:
         return write_text_atomic(path, text.getvalue())
 
     def to_json(self, path) -> Path:
-        """Write settings, configs, rows and histories as JSON, atomically."""
+        """Write settings, configs, rows, histories and extras as JSON, atomically."""
         payload = {
             "format": "abcref-sweep",
             "format_version": 1,
@@ -280,6 +285,11 @@ class SweepResult:
                 for (label, seed), records in self.histories.items()
             ],
         }
+        if self.extras:
+            payload["extras"] = [
+                {"label": label, "seed": seed, "extra": extra}
+                for (label, seed), extra in self.extras.items()
+            ]
         return write_text_atomic(path, json.dumps(_json_safe(payload), indent=1) + "\n")
 
     @classmethod
@@ -294,6 +304,8 @@ class SweepResult:
             result.rows = [_json_restore(r) for r in payload["rows"]]
             for h in payload["histories"]:
                 result.histories[h["label"], h["seed"]] = h["records"]
+            for e in payload.get("extras", []):
+                result.extras[e["label"], e["seed"]] = e["extra"]
         except (UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{str(path)!r} is not a readable abcref sweep file: {exc}") from exc
         except ValueError as exc:

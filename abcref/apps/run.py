@@ -12,6 +12,8 @@ folder holds three files that always describe the same run:
                     "data"}``: the settings that produced the run
 ==================  ==========================================================
 
+They change together (:mod:`abcref.apps.folders`): the folder is always
+either as it was before the run or a consistent partial run.
 :func:`train_in_folder` trains into such a folder (or resumes it),
 :func:`run_settings` reads the settings back for ``--resume``, and
 :func:`trained_on` tells ``abcref eval`` which data a checkpoint was
@@ -24,7 +26,7 @@ import json
 from pathlib import Path
 
 from abcref._checks import check_choice
-from abcref._io import write_text_atomic
+from abcref.apps.folders import CONFIG_NAME, RunFolder, read_record
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -33,6 +35,9 @@ __all__ = [
     "OPTIMIZER_NAMES",
     "SCHEDULE_NAMES",
     "auto_drop_last",
+    "check_input_shape",
+    "full_precision_source",
+    "load_trained",
     "make_training",
     "run_settings",
     "train_in_folder",
@@ -44,7 +49,6 @@ SCHEDULE_NAMES = ("cosine", "constant")
 
 CHECKPOINT_NAME = "model.npz"
 LOG_NAME = "log.jsonl"
-CONFIG_NAME = "config.json"
 
 
 def make_training(model, *, optimizer: str, lr: float, weight_decay: float, schedule: str, epochs):
@@ -91,34 +95,39 @@ def train_in_folder(
     model,
     data,
     settings: dict,
-    out,
+    folder: RunFolder,
     *,
-    resume: bool = False,
     init_from=None,
     progress: bool = True,
 ):
-    """Train ``model`` into the run folder ``out``, or resume the run there.
+    """Train ``model`` into the run folder ``folder``, or resume the run there.
+
+    The folder's three files change together, never one without the
+    others: the first write puts ``config.json``, the untrained model's
+    checkpoint (epoch 0) and an empty log in place at once, and after every
+    epoch the checkpoint and the log are replaced together
+    (:meth:`RunFolder.commit`, through ``fit``'s ``commit``). An interrupted
+    run is therefore always a consistent partial run that
+    ``folder.resume`` continues.
 
     Parameters
     ----------
     model : Module
         Freshly built (and possibly initialised from a full-precision
-        model); on ``resume`` the checkpoint's state replaces it.
+        model); on resume the checkpoint's state replaces it.
     data : Dataset
     settings : dict
         The run's resolved settings, saved in ``config.json``; this uses
         ``optimizer``, ``lr``, ``weight_decay``, ``schedule``, ``epochs``,
         ``batch_size`` and ``seed``.
-    out : str or Path
-        The run folder (created if missing).
-    resume : bool
-        Continue from ``out/model.npz``. ``config.json`` is rewritten only
-        once ``fit`` has accepted the settings, so a refused resume leaves
-        the folder as it was.
+    folder : RunFolder
+        From :func:`abcref.apps.folders.open_run_folder` with command
+        ``"train"``. On resume its ``config.json`` is left as saved (``fit``
+        refuses settings that would change the run).
     init_from : str or Path, optional
         Recorded in ``config.json`` (the model is initialised by the caller).
     progress : bool
-        tqdm bars per epoch.
+        tqdm bars over epochs and steps, on stderr.
 
     Returns
     -------
@@ -126,7 +135,8 @@ def train_in_folder(
     """
     from abcref.train import fit
 
-    out = Path(out)
+    if folder.command != "train":
+        raise ValueError(f"folder must be opened for 'train', got {folder.command!r}")
     optimizer, schedule = make_training(
         model,
         optimizer=settings["optimizer"],
@@ -135,18 +145,25 @@ def train_in_folder(
         schedule=settings["schedule"],
         epochs=settings["epochs"],
     )
-    out.mkdir(parents=True, exist_ok=True)
     record = {
-        "command": "train",
         "settings": settings,
         "init_from": None if init_from is None else str(init_from),
         "model_config": model.config,
         "data": repr(data),
     }
-    config_text = json.dumps(record, indent=1) + "\n"
-    if not resume:
-        write_text_atomic(out / CONFIG_NAME, config_text)
-    history = fit(
+
+    def commit(files: dict) -> None:
+        def populate(directory: Path) -> None:
+            for target, write in files.items():
+                write(directory / Path(target).name)
+
+        if not folder.started:
+            folder.start(record, populate)
+        else:
+            folder.commit(populate)
+
+    out = folder.path
+    return fit(
         model,
         data,
         epochs=settings["epochs"],
@@ -157,36 +174,30 @@ def train_in_folder(
         drop_last=auto_drop_last(len(data.y_train), settings["batch_size"]),
         log_path=out / LOG_NAME,
         checkpoint_path=out / CHECKPOINT_NAME,
-        resume_from=out / CHECKPOINT_NAME if resume else None,
+        resume_from=out / CHECKPOINT_NAME if folder.resume else None,
         progress=progress,
+        commit=commit,
     )
-    if resume:
-        write_text_atomic(out / CONFIG_NAME, config_text)
-    return history
 
 
 def run_settings(out) -> dict:
-    """The settings saved in a run folder, for resuming it.
-
-    Returns ``{}`` if the folder has a checkpoint but no ``config.json``.
+    """The settings saved in the train run folder ``out``, for resuming it.
 
     Raises
     ------
     FileNotFoundError
         If ``out`` holds no checkpoint to resume from.
     ValueError
-        If ``config.json`` exists but is not readable.
+        If ``config.json`` is missing or holds no readable settings.
     """
     out = Path(out)
     if not (out / CHECKPOINT_NAME).is_file():
-        raise FileNotFoundError(f"no checkpoint {out / CHECKPOINT_NAME} to resume from")
-    config_path = out / CONFIG_NAME
-    if not config_path.is_file():
-        return {}
-    try:
-        return json.loads(config_path.read_text())["settings"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{config_path} is not readable: {exc}") from exc
+        raise FileNotFoundError(f"no checkpoint {str(out / CHECKPOINT_NAME)!r} to resume from")
+    record = read_record(out)
+    settings = None if record is None else record.get("settings")
+    if not isinstance(settings, dict):
+        raise ValueError(f"{str(out / CONFIG_NAME)!r} holds no readable run settings")
+    return settings
 
 
 def trained_on(checkpoint, default: str = "digits") -> str:
@@ -208,12 +219,109 @@ def trained_on(checkpoint, default: str = "digits") -> str:
         data = json.loads(config_path.read_text())["settings"]["data"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(
-            f"cannot read the training data setting from {str(config_path)!r} "
-            f"({type(exc).__name__}: {exc}); pass --data explicitly"
+            f"cannot read the training data setting from {str(config_path)!r}; pass --data "
+            f"explicitly ({type(exc).__name__}: {exc})"
         ) from exc
     if not isinstance(data, str):
         raise ValueError(
-            f"{str(config_path)!r} has settings.data = {data!r}, expected a string; "
+            f"{str(config_path)!r} has settings.data = {data!r:.40}, expected a string; "
             "pass --data explicitly"
         )
     return data
+
+
+def load_trained(path):
+    """The model of a checkpoint (eval mode) and the checkpoint itself.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        If ``path`` does not exist or is a directory.
+    CheckpointError
+        If the file is not a readable checkpoint, holds no model config, or
+        its arrays do not fit the model its config builds.
+    """
+    from abcref.nn import build_model
+    from abcref.train import CheckpointError, load_checkpoint, restore
+
+    checkpoint = load_checkpoint(_existing_file(path, "checkpoint"))
+    if checkpoint.model_config is None:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds no model config")
+    model = build_model(checkpoint.model_config)
+    restore(checkpoint, model)
+    return model.eval(), checkpoint
+
+
+def full_precision_source(path):
+    """The checkpoint at ``path``, if it holds a full-precision model (a §3.3 fine-tuning source).
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        If ``path`` does not exist or is a directory.
+    CheckpointError
+        If the file is not a readable checkpoint.
+    ValueError
+        If it holds no model config, or a model whose inner convs are not
+        full precision (``"conv": "fp"``), e.g. an ABC model.
+    """
+    from abcref.train import load_checkpoint
+
+    checkpoint = load_checkpoint(_existing_file(path, "checkpoint"))
+    config = checkpoint.model_config
+    if config is None:
+        raise ValueError(f"{str(path)!r} holds no model config: not a full-precision model")
+    conv = config.get("conv")
+    kind = conv.get("kind") if isinstance(conv, dict) else conv
+    if kind != "fp":
+        raise ValueError(
+            f"{str(path)!r} holds a model with conv kind {kind!r}, not a full-precision one "
+            "(conv 'fp'): fine-tuning starts from a full-precision model"
+        )
+    return checkpoint
+
+
+def check_input_shape(checkpoint, data) -> None:
+    """Refuse ``data`` whose images differ in shape from those ``checkpoint`` was trained on.
+
+    ``fit`` records the training images' shape in the checkpoint
+    (``extra["input_shape"]``); older checkpoints only fix the channels
+    (``model_config["in_channels"]``). A global-average-pooling network
+    accepts any image size, so without this check an 8x8 digits model would
+    be evaluated on 28x28 images without complaint.
+
+    Raises
+    ------
+    ValueError
+        Naming the checkpoint, both shapes and the data.
+    """
+    expected = checkpoint.metadata.get("extra", {}).get("input_shape")
+    shape = tuple(data.image_shape)
+    name = getattr(data, "name", "the data")
+    if isinstance(expected, list) and tuple(expected) != shape:
+        raise ValueError(
+            f"{checkpoint.path!r} was trained on {_shape(expected)} images, {name} has "
+            f"{_shape(shape)} images"
+        )
+    channels = (checkpoint.model_config or {}).get("in_channels")
+    if channels is not None and channels != shape[0]:
+        raise ValueError(
+            f"{checkpoint.path!r} expects {channels}-channel images, {name} has {shape[0]}"
+        )
+
+
+def _shape(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def _existing_file(path, what: str) -> Path:
+    """``path``, if it is a file: a missing path and a directory are told apart."""
+    path = Path(path)
+    if path.is_dir():
+        hint = ""
+        if (path / CHECKPOINT_NAME).is_file():
+            hint = f" (did you mean {str(path / CHECKPOINT_NAME)!r}?)"
+        raise IsADirectoryError(f"{what} {str(path)!r} is a directory, not a file{hint}")
+    if not path.exists():
+        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist")
+    return path

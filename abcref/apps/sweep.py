@@ -26,13 +26,17 @@ JSON); :mod:`abcref.apps.plots` draws it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from abcref._checks import check_choice, check_int, check_real
+from tqdm.auto import tqdm
+
+from abcref._checks import check_bool, check_choice, check_int, check_real
 from abcref.apps.results import SweepResult
 from abcref.apps.run import OPTIMIZER_NAMES, SCHEDULE_NAMES, auto_drop_last, make_training
 
@@ -115,6 +119,8 @@ def run_sweep(
     keep_models: bool = False,
     drop_last: bool | None = None,
     on_run: Callable | None = None,
+    resume: bool = False,
+    on_start: Callable[[], None] | None = None,
 ) -> SweepResult:
     """Train every config once per seed with the same data and budget.
 
@@ -138,11 +144,13 @@ def run_sweep(
     out_dir : str or Path, optional
         If given, each run's JSON-lines log goes to
         ``out_dir/logs/<label>_seed<k>.jsonl`` and the whole result to
-        ``out_dir/sweep.json`` (rewritten after every run, so a long sweep
-        can be inspected while it runs).
+        ``out_dir/sweep.json``, rewritten (atomically) after every run: a
+        run is finished once it is in ``sweep.json``.
     progress : bool or callable
-        True prints one line per finished run; a callable receives that
-        line instead (e.g. ``logging.info``). No per-epoch bars.
+        True shows tqdm bars on stderr, over the runs (with an ETA) and over
+        the current run's epochs and steps, and writes one line per
+        finished run above them; a callable receives that line instead
+        (e.g. ``logging.info``), without bars.
     keep_models : bool
         Keep every trained model (eval mode) in ``result.models[(label,
         seed)]``. Each model keeps the caches of its last forward pass (the
@@ -153,8 +161,20 @@ def run_sweep(
         only if it would hold a single image (:func:`auto_drop_last`).
     on_run : callable, optional
         ``on_run(label, seed, model, history)`` after each run, with the
-        trained model in eval mode (e.g. to check or save it); its return
-        value is ignored.
+        trained model in eval mode (e.g. to check or save it). A dict it
+        returns (JSON-serialisable) is kept in ``result.extras[(label,
+        seed)]`` and in ``sweep.json``.
+    resume : bool
+        Continue the sweep whose ``out_dir/sweep.json`` holds the runs
+        finished so far: those runs are not trained again (nor passed to
+        ``on_run``; they have no model in ``result.models``), their rows,
+        histories and extras are read back, and the result equals that of
+        an uninterrupted sweep (training is deterministic). No
+        ``sweep.json`` yet means no run had finished.
+    on_start : callable, optional
+        ``on_start()`` once every argument and config has been checked,
+        before anything is written or trained (e.g. to create the output
+        folder only for a sweep that can run).
 
     Returns
     -------
@@ -165,7 +185,8 @@ def run_sweep(
     ValueError, TypeError
         For an empty ``configs`` or ``seeds``, a non-string label, a bad
         config (before any training starts: every config is built once
-        first), or a bad budget value.
+        first), a bad budget value, or (``resume``) a ``sweep.json`` made
+        with other settings or configs.
     """
     from abcref.nn import build_model
     from abcref.train import fit
@@ -188,6 +209,7 @@ def run_sweep(
     weight_decay = check_real(weight_decay, "weight_decay")
     check_choice(optimizer, "optimizer", set(OPTIMIZER_NAMES))
     check_choice(schedule, "schedule", set(SCHEDULE_NAMES))
+    resume = check_bool(resume, "resume")
     if isinstance(data, (str, os.PathLike)):
         from abcref.data import load_dataset
 
@@ -216,55 +238,111 @@ def run_sweep(
     }
     result = SweepResult(settings=settings, configs=full_configs)
     out_dir = None if out_dir is None else Path(out_dir)
+    if on_start is not None:
+        on_start()
+    finished = {}
+    if resume:
+        if out_dir is None:
+            raise ValueError("resume=True needs the out_dir whose sweep.json it continues")
+        finished = _finished_runs(out_dir / "sweep.json", result)
     if out_dir is not None:
         (out_dir / "logs").mkdir(parents=True, exist_ok=True)
-    total, done = len(configs) * len(seeds), 0
-    for label, config in configs.items():
-        for seed in seeds:
-            model = build_model({**config, "seed": seed})
-            opt, sched = make_training(
-                model,
-                optimizer=optimizer,
-                lr=lr,
-                weight_decay=weight_decay,
-                schedule=schedule,
-                epochs=epochs,
-            )
-            log_path = None
-            if out_dir is not None:
-                log_path = out_dir / "logs" / f"{slug(label)}_seed{seed}.jsonl"
-            tic = time.perf_counter()
-            history = fit(
-                model,
-                data,
-                epochs=epochs,
-                optimizer=opt,
-                schedule=sched,
-                batch_size=batch_size,
-                seed=seed,
-                drop_last=drop_last,
-                log_path=log_path,
-                progress=False,
-            )
-            seconds = time.perf_counter() - tic
-            row = _row(label, seed, epochs, history.last, seconds)
+    runs = [(label, seed) for label in configs for seed in seeds]
+    bar = tqdm(
+        total=len(runs),
+        initial=sum(run in finished for run in runs),
+        desc="runs",
+        unit="run",
+        disable=progress is not True,
+        file=sys.stderr,
+    )
+    for done, (label, seed) in enumerate(runs, 1):
+        if (label, seed) in finished:
+            row, records, extra = finished[label, seed]
             result.rows.append(row)
-            result.histories[label, seed] = [dict(r) for r in history.records]
-            model.eval()
-            if keep_models:
-                result.models[label, seed] = model
-            if on_run is not None:
-                on_run(label, seed, model, history)
-            done += 1
-            if log is not None:
-                log(
-                    f"[{done}/{total}] {label}, seed {seed}: test top-1 "
-                    f"{100 * row['test_top1']:.2f}%, train top-1 {100 * row['train_top1']:.2f}% "
-                    f"({row['seconds_per_epoch']:.2f} s/epoch)"
-                )
-            if out_dir is not None:
-                result.to_json(out_dir / "sweep.json")
+            result.histories[label, seed] = records
+            if extra is not None:
+                result.extras[label, seed] = extra
+            continue
+        model = build_model({**configs[label], "seed": seed})
+        opt, sched = make_training(
+            model,
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            epochs=epochs,
+        )
+        log_path = None
+        if out_dir is not None:
+            log_path = out_dir / "logs" / f"{slug(label)}_seed{seed}.jsonl"
+        tic = time.perf_counter()
+        history = fit(
+            model,
+            data,
+            epochs=epochs,
+            optimizer=opt,
+            schedule=sched,
+            batch_size=batch_size,
+            seed=seed,
+            drop_last=drop_last,
+            log_path=log_path,
+            progress=progress is True,
+        )
+        seconds = time.perf_counter() - tic
+        row = _row(label, seed, epochs, history.last, seconds)
+        result.rows.append(row)
+        result.histories[label, seed] = [dict(r) for r in history.records]
+        model.eval()
+        if keep_models:
+            result.models[label, seed] = model
+        if on_run is not None:
+            extra = on_run(label, seed, model, history)
+            if isinstance(extra, Mapping):
+                result.extras[label, seed] = _json_copy(extra, f"on_run({label!r}, {seed})")
+        if log is not None:
+            log(
+                f"[{done}/{len(runs)}] {label}, seed {seed}: test top-1 "
+                f"{100 * row['test_top1']:.2f}%, train top-1 {100 * row['train_top1']:.2f}% "
+                f"({row['seconds_per_epoch']:.2f} s/epoch)"
+            )
+        bar.update()
+        if out_dir is not None:
+            result.to_json(out_dir / "sweep.json")
+    bar.close()
     return result
+
+
+def _finished_runs(path: Path, result: SweepResult) -> dict:
+    """``(label, seed) -> (row, history records, extra)`` of the runs a ``sweep.json`` holds."""
+    if not path.exists():
+        return {}
+    saved = SweepResult.from_json(path)
+    for what in ("settings", "configs"):
+        if _normalised(getattr(saved, what)) != _normalised(getattr(result, what)):
+            raise ValueError(
+                f"cannot resume from {str(path)!r}: it was written by a sweep with other {what}"
+            )
+    return {
+        (row["label"], row["seed"]): (
+            row,
+            saved.histories.get((row["label"], row["seed"]), []),
+            saved.extras.get((row["label"], row["seed"])),
+        )
+        for row in saved.rows
+    }
+
+
+def _normalised(value):
+    """A JSON round trip (tuples become lists), for comparing settings with saved ones."""
+    return json.loads(json.dumps(value))
+
+
+def _json_copy(extra, what: str) -> dict:
+    try:
+        return json.loads(json.dumps(dict(extra)))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} returned a dict that is not JSON-serialisable: {exc}") from exc
 
 
 def _field(data, name):
@@ -273,7 +351,7 @@ def _field(data, name):
 
 def _progress_printer(progress):
     if progress is True:
-        return lambda line: print(line, flush=True)
+        return lambda line: tqdm.write(line, file=sys.stderr)
     if progress is False or progress is None:
         return None
     if callable(progress):

@@ -15,7 +15,8 @@ One module per subcommand (``abcref.cli.train``, ``.evaluate``, ``.sweep``,
 ...), each with ``add_subparser(subparsers)``; :mod:`abcref.cli._common`
 holds the shared flags and argument types and the one exit-status policy
 (0 success, 1 negative verdict, 2 could not run as asked, 130
-interrupted), applied by :func:`main`. See ``docs/cli.md``.
+interrupted), applied by :func:`main`. The commands' output directories are
+run folders (:mod:`abcref.apps.folders`). See ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ EPILOG = """\
 start here:
   abcref reproduce            # FP + ABC grid on the embedded digits, about two minutes on 2 cores
 
+run folders: a command refuses an --out that holds another run or other files, and changes
+nothing; --resume continues an interrupted run, --overwrite replaces one (docs/cli.md)
+
 exit status: 0 success, 1 negative verdict (a failed check, diverged training),
-2 could not run as asked (usage error, unusable input), 130 interrupted"""
+2 could not run as asked (usage error, unusable input), 130 interrupted (Ctrl-C, SIGTERM)"""
 
 
 def build_parser() -> Parser:

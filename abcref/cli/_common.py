@@ -11,20 +11,26 @@ The policy (``docs/cli.md`` has the table):
       or inapplicable flags: argparse and :class:`UsageError`) or an unusable
       input (a missing or wrong-kind path: ``OSError``; a malformed or corrupt
       file or a value the library refuses: ``ValueError``, ``TypeError``)
-130   interrupted (Ctrl-C)
+130   interrupted (Ctrl-C, or SIGTERM)
 ====  ==========================================================================
 
-Every error is one line ``abcref <command>: error: <message>`` on stderr;
-``abcref --traceback ...`` re-raises instead, to show the traceback. Any
-other exception is a bug and ends with Python's traceback. Subcommands
-return 0 or 1 and raise for everything else; :func:`run` applies the
-policy, once, for all of them.
+Every error is one line ``abcref <command>: error: <message>`` on stderr, of
+at most :data:`MAX_ERROR_LINE` characters (non-printable characters escaped,
+the rest cut off): a message quoting a file's raw bytes cannot flood the
+terminal. ``abcref --traceback ...`` re-raises instead, to show the
+traceback. Any other exception is a bug and ends with Python's traceback.
+Subcommands return 0 or 1 and raise for everything else; :func:`run`
+applies the policy, once, for all of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
+import threading
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
@@ -32,8 +38,16 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+#: The longest error line printed, prefix included (longer ones are cut, ending "...").
+MAX_ERROR_LINE = 200
+
+
 class UsageError(Exception):
     """Flags that contradict each other or do not apply together (exit status 2)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled like Ctrl-C, so that every ``finally`` and clean-up runs."""
 
 
 #: Failures caused by the user's flags, paths or files: one line, status 2.
@@ -42,27 +56,64 @@ INPUT_ERRORS = (UsageError, OSError, ValueError, TypeError)
 
 def run(args) -> int:
     """Run a parsed command (``args.run(args)``) under the one exit-status policy."""
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print(f"{args.command_prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except FloatingPointError as exc:  # training diverged: it ran, and failed
-        if args.traceback:
-            raise
-        _print_error(args, exc)
-        return EXIT_NEGATIVE
-    except INPUT_ERRORS as exc:
-        if args.traceback:
-            raise
-        _print_error(args, exc)
-        return EXIT_ERROR
+    with _sigterm_interrupts():
+        try:
+            return args.run(args)
+        except KeyboardInterrupt as exc:
+            how = " (SIGTERM)" if isinstance(exc, Terminated) else ""
+            print(f"{args.command_prog}: interrupted{how}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except FloatingPointError as exc:  # training diverged: it ran, and failed
+            if args.traceback:
+                raise
+            _print_error(args, exc)
+            return EXIT_NEGATIVE
+        except INPUT_ERRORS as exc:
+            if args.traceback:
+                raise
+            _print_error(args, exc)
+            return EXIT_ERROR
+
+
+class _sigterm_interrupts:
+    """While running a command, SIGTERM raises :class:`Terminated` (main thread only)."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise Terminated
+
+
+def error_line(prog: str, message, suffix: str = "") -> str:
+    """``"<prog>: error: <message><suffix>"``, at most :data:`MAX_ERROR_LINE` characters long.
+
+    Only the message's first line is kept; characters that are not
+    printable (raw bytes, control codes) are escaped, and a message too long
+    for the line is cut, ending in ``...``.
+    """
+    lines = str(message).strip().splitlines()
+    first = lines[0] if lines else ""
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in first)
+    prefix = f"{prog}: error: "
+    room = MAX_ERROR_LINE - len(prefix) - len(suffix)
+    if len(text) > room:
+        text = text[: max(room - 3, 0)] + "..."
+    return prefix + text + suffix
 
 
 def _print_error(args, exc: BaseException) -> None:
-    lines = str(exc).strip().splitlines()
-    message = lines[0] if lines else type(exc).__name__
-    print(f"{args.command_prog}: error: {message}", file=sys.stderr)
+    message = str(exc).strip() or type(exc).__name__
+    print(error_line(args.command_prog, message), file=sys.stderr)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -93,7 +144,7 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message):
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_ERROR, error_line(self.prog, message, f" (see {self.prog} --help)") + "\n")
 
 
 def set_run(parser: argparse.ArgumentParser, run_command) -> None:
@@ -144,8 +195,8 @@ def nonnegative_float(text: str) -> float:
 # -- flags several subcommands share ------------------------------------------
 
 # What train, sweep and compare do when a flag is not given. Their parsers
-# default to None, so that ``train --resume`` can tell the flags given on
-# the command line from defaults (and resume with the saved settings).
+# default to None, so that ``--resume`` can tell the flags given on the
+# command line from defaults (and continue with the saved settings).
 TRAIN_DEFAULTS = {
     "model": "small_cnn",
     "M": 3,
@@ -153,6 +204,7 @@ TRAIN_DEFAULTS = {
     "fp": False,
     "per_channel": False,
     "weight_ste": "paper",
+    "activation": "relu",
     "widths": None,  # the builder's default, [32, 64, 64, 64]
     "depth": None,  # cifar_resnet's default, 20
     "width": None,  # cifar_resnet's default, 16
@@ -168,10 +220,32 @@ TRAIN_DEFAULTS = {
     "limit": None,
 }
 LR_DEFAULTS = {"adam": 3e-3, "sgd": 0.05}
-ARCH_KEYS = ("model", "widths", "depth", "width", "dtype")
+ARCH_KEYS = ("model", "widths", "depth", "width", "dtype", "activation")
 MODEL_KEYS = (*ARCH_KEYS, "M", "N", "fp", "per_channel", "weight_ste")
 BUDGET_KEYS = ("optimizer", "epochs", "lr", "weight_decay", "schedule", "batch_size")
 DATA_KEYS = ("data", "limit")
+
+# The help of the flags every long command shares, word for word.
+OUT_HELP = (
+    "output directory, new or empty: one holding another run or other files is refused "
+    "and left untouched (see --overwrite)"
+)
+RESUME_HELP = (
+    "continue the interrupted (or finished) run in --out with the settings it saved; a "
+    "flag that would change them is refused; the result is that of an uninterrupted run"
+)
+OVERWRITE_HELP = (
+    "replace the abcref run in --out: its files go, in one step; files abcref did not "
+    "write are kept"
+)
+PROGRESS_HELP = "no progress bars (they go to stderr, so stdout stays parseable either way)"
+SEEDS_HELP = "one run per seed (the seed fixes the initialisation and the minibatch order)"
+EPOCHS_HELP = "epochs per run"
+DATA_HELP = (
+    "'digits' (embedded, 1,437 train / 360 test 8x8 images) or a directory of MNIST IDX "
+    "files or CIFAR-10 binary batches"
+)
+LIMIT_HELP = "use only the first K images of each split (quick runs)"
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -208,10 +282,21 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
         help="reading of eq. 7 for the latent-weight gradient (default paper; docs/binarize.md)",
     )
     group.add_argument(
+        "--activation",
+        choices=("relu", "clip", "hardtanh"),
+        help="nonlinearity in front of full-precision convs (--fp, or --N 0); hardtanh makes "
+        "the full-precision model an ABC model approximates (default relu)",
+    )
+    group.add_argument(
         "--dtype",
         choices=("float32", "float64"),
         help="parameter and data dtype (default float32)",
     )
+
+
+def add_epochs_flag(parser, default) -> None:
+    """``--epochs E``, ``default`` shown in the help (the parser's default is None)."""
+    parser.add_argument("--epochs", type=positive_int, help=f"{EPOCHS_HELP} (default {default})")
 
 
 def add_budget_flags(parser: argparse.ArgumentParser, defaults: dict = TRAIN_DEFAULTS) -> None:
@@ -226,9 +311,7 @@ def add_budget_flags(parser: argparse.ArgumentParser, defaults: dict = TRAIN_DEF
         choices=tuple(LR_DEFAULTS),
         help=f"adam, or sgd with momentum 0.9 (default {defaults['optimizer']})",
     )
-    group.add_argument(
-        "--epochs", type=positive_int, help=f"epochs per run (default {defaults['epochs']})"
-    )
+    add_epochs_flag(group, defaults["epochs"])
     group.add_argument(
         "--lr", type=positive_float, help=f"initial learning rate (default {lr_default})"
     )
@@ -243,42 +326,48 @@ def add_budget_flags(parser: argparse.ArgumentParser, defaults: dict = TRAIN_DEF
         help=f"learning-rate schedule; cosine: per step, down to 0 at the end "
         f"(default {defaults['schedule']})",
     )
-    group.add_argument("--batch-size", type=positive_int, help=f"default {defaults['batch_size']}")
-
-
-def add_data_flags(parser: argparse.ArgumentParser) -> None:
-    """``--data`` and ``--limit`` of train, sweep and compare."""
-    group = parser.add_argument_group("data")
     group.add_argument(
-        "--data",
-        metavar="NAME_OR_DIR",
-        help="'digits' (embedded, 1,437 train / 360 test 8x8 images; the default) or a "
-        "directory of MNIST IDX files or CIFAR-10 binary batches",
-    )
-    group.add_argument(
-        "--limit",
+        "--batch-size",
         type=positive_int,
-        metavar="K",
-        help="use only the first K images of each split (quick runs)",
+        help=f"minibatch size (default {defaults['batch_size']})",
     )
 
 
-def add_seeds_flag(parser, default, help="one run per seed (initialisation and minibatch order)"):
-    """``--seeds S [S ...]``."""
+def add_data_flags(parser, default: str = "digits") -> None:
+    """``--data`` and ``--limit``."""
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", metavar="NAME_OR_DIR", help=f"{DATA_HELP} (default {default})")
+    group.add_argument("--limit", type=positive_int, metavar="K", help=LIMIT_HELP)
+
+
+def add_seeds_flag(parser, default) -> None:
+    """``--seeds S [S ...]``, ``default`` shown in the help (the parser's default is None)."""
+    shown = " ".join(map(str, default))
     parser.add_argument(
-        "--seeds", nargs="+", type=nonnegative_int, default=default, metavar="S", help=help
+        "--seeds",
+        nargs="+",
+        type=nonnegative_int,
+        metavar="S",
+        help=f"{SEEDS_HELP} (default {shown})",
     )
 
 
 def add_progress_flag(parser, *aliases: str) -> None:
     """``--no-progress`` (``aliases``: older names of the same flag)."""
     parser.add_argument(
-        "--no-progress",
-        *aliases,
-        dest="no_progress",
-        action="store_true",
-        help="no progress output (bars or a line per finished run)",
+        "--no-progress", *aliases, dest="no_progress", action="store_true", help=PROGRESS_HELP
     )
+
+
+def add_output_flags(parser, *, default, resume: bool, aliases=()) -> None:
+    """``--out``, ``--overwrite``, ``--resume`` (if the command resumes), ``--no-progress``."""
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", default=default, metavar="DIR", help=OUT_HELP)
+    either = group.add_mutually_exclusive_group()
+    if resume:
+        either.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    either.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    add_progress_flag(group, *aliases)
 
 
 def resolve(args, keys, *stored: dict, defaults: dict = TRAIN_DEFAULTS) -> dict:
@@ -292,6 +381,36 @@ def resolve(args, keys, *stored: dict, defaults: dict = TRAIN_DEFAULTS) -> dict:
     return out
 
 
+def resumed_settings(args, keys, saved: dict, *, defaults: dict = TRAIN_DEFAULTS) -> dict:
+    """The settings a run saved, refusing flags given with ``--resume`` that would change them.
+
+    Raises
+    ------
+    UsageError
+        Naming each such flag, the value given and the value saved.
+    """
+    settings = resolve(argparse.Namespace(), keys, saved, defaults=defaults)
+    changed = [
+        f"--{k.replace('_', '-')} {_shown(getattr(args, k))} (saved {_shown(settings[k])})"
+        for k in keys
+        if getattr(args, k, None) is not None and _same(getattr(args, k)) != _same(settings[k])
+    ]
+    if changed:
+        raise UsageError(
+            f"--resume continues {args.out!r} with its saved settings; flags that would change "
+            f"them: {', '.join(changed)}"
+        )
+    return settings
+
+
+def _same(value):
+    return json.loads(json.dumps(value))
+
+
+def _shown(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def model_config(settings: dict, *, num_classes: int, in_channels: int, conv) -> dict:
     """The ``build_model`` config of the ``model``/``widths``/... settings."""
     config = {
@@ -299,6 +418,7 @@ def model_config(settings: dict, *, num_classes: int, in_channels: int, conv) ->
         "in_channels": in_channels,
         "num_classes": num_classes,
         "dtype": settings["dtype"],
+        "activation": settings["activation"],
         "conv": conv,
     }
     if settings["model"] == "small_cnn":
@@ -313,6 +433,39 @@ def model_config(settings: dict, *, num_classes: int, in_channels: int, conv) ->
             if settings.get(key) is not None:
                 config[key] = settings[key]
     return config
+
+
+# -- paths ----------------------------------------------------------------------
+
+
+def input_file(text: str, flag: str) -> Path:
+    """The path of an input file given as ``flag``: missing and directory told apart."""
+    path = Path(text)
+    if path.is_dir():
+        raise IsADirectoryError(f"{flag} {text!r} is a directory, not a file")
+    if not path.exists():
+        raise FileNotFoundError(f"{flag} {text!r}: no such file")
+    return path
+
+
+def data_source(text: str) -> str:
+    """``--data``: an embedded dataset's name, or an existing directory (else an OSError)."""
+    from abcref.data.detect import EMBEDDED
+
+    if text in EMBEDDED:
+        return text
+    path = Path(text)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"--data {text!r}: no such directory, and no embedded dataset named so "
+            f"(embedded: {', '.join(EMBEDDED)})"
+        )
+    if not path.is_dir():
+        raise NotADirectoryError(
+            f"--data {text!r} is a file; expected {EMBEDDED[0]!r} or a directory of MNIST IDX "
+            "files or CIFAR-10 binary batches"
+        )
+    return text
 
 
 # -- printing -------------------------------------------------------------------

@@ -9,26 +9,30 @@
 ``table3`` and ``section52`` train with :func:`abcref.apps.sweep.run_sweep`
 (:mod:`abcref.apps.compare`) on the embedded digits by default and write,
 with ``--out``, the markdown table, CSV files, ``sweep.json`` and (table3)
-a bar figure. Tables go to stdout, progress lines to stderr.
+a bar figure; ``--resume`` continues an interrupted comparison. Tables go
+to stdout, progress bars to stderr.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
+from abcref._io import write_text_atomic
 from abcref.cli._common import (
     BUDGET_KEYS,
     DATA_KEYS,
     TRAIN_DEFAULTS,
+    UsageError,
     add_budget_flags,
     add_data_flags,
-    add_progress_flag,
+    add_output_flags,
     add_seeds_flag,
+    data_source,
     positive_int,
     resolve,
+    resumed_settings,
     set_run,
 )
 
@@ -48,45 +52,71 @@ def add_subparser(subparsers):
     )
     what = parser.add_subparsers(dest="what", required=True, metavar="WHAT")
 
-    t3 = what.add_parser("table3", help="train every Table 3 system with one budget")
+    t3 = what.add_parser(
+        "table3",
+        help="train every Table 3 system with one budget",
+        description="Train FP, BWN, DoReFa W1/A4, XNOR-Net, BNN and ABC on one skeleton and "
+        "budget; print the table beside the paper's ImageNet numbers.",
+    )
     _add_training_flags(t3)
-    t3.add_argument("--extra", action="store_true", help="also ABC (3, 3) and (1, 1)")
+    t3.add_argument(
+        "--extra", action="store_true", default=None, help="also ABC (3, 3) and (1, 1)"
+    )
     set_run(t3, run_table3)
 
-    s52 = what.add_parser("section52", help="K binary vs K-bit fixed-point activations")
-    _add_training_flags(s52)
-    s52.add_argument(
-        "--Ks", type=positive_int, nargs="+", default=[1, 2, 3, 4], help="values of K"
+    s52 = what.add_parser(
+        "section52",
+        help="K binary vs K-bit fixed-point activations",
+        description="For each K, ABC with N = K binary activations against K-bit fixed-point "
+        "activations: accuracy and operation costs.",
     )
-    s52.add_argument("--M", type=positive_int, default=1, help="ABC weight bases")
+    _add_training_flags(s52)
+    s52.add_argument("--Ks", type=positive_int, nargs="+", help="values of K (default 1 2 3 4)")
+    s52.add_argument("--M", type=positive_int, help="ABC weight bases (default 1)")
     s52.add_argument(
         "--kbit-weights",
         choices=("bwn", "sign", "dorefa", "fp"),
-        default="bwn",
-        help="weights of the K-bit layer (bwn: one scaled binary base, like M=1)",
+        help="weights of the K-bit layer (bwn: one scaled binary base, like M=1; default bwn)",
     )
     set_run(s52, run_section52)
 
-    t2 = what.add_parser("table2", help="parameters, memory and operations of the Table 2 ResNets")
+    t2 = what.add_parser(
+        "table2",
+        help="parameters, memory and operations of the Table 2 ResNets",
+        description="Parameters, memory and operations of the Table 2 ResNets, float and "
+        "packed (no training).",
+    )
     t2.add_argument(
         "--image-size", type=positive_int, default=224, help="height and width of the input"
     )
     t2.add_argument("--width", type=positive_int, default=64, help="first-stage channels")
     t2.add_argument("--json", action="store_true", help="print the rows as JSON")
-    t2.add_argument("--out", metavar="DIR", help="write table2.md and table2.json here")
-    add_progress_flag(t2, "--quiet")
+    add_output_flags(t2, default=None, resume=False, aliases=("--quiet",))
     set_run(t2, run_table2)
     return parser
 
 
+#: Each comparison's own settings when a flag is not given (besides the budget's).
+OWN_DEFAULTS = {
+    "base": None,
+    "seeds": [0, 1, 2],
+    "extra": False,
+    "Ks": [1, 2, 3, 4],
+    "M": 1,
+    "kbit_weights": "bwn",
+}
+OWN_KEYS = {
+    "table3": ("base", "seeds", "extra"),
+    "section52": ("base", "seeds", "Ks", "M", "kbit_weights"),
+}
+
+
 def _add_training_flags(parser) -> None:
     parser.add_argument("--base", metavar="JSON", help=BASE_HELP)
-    add_seeds_flag(parser, default=[0, 1, 2])
+    add_seeds_flag(parser, OWN_DEFAULTS["seeds"])
     add_budget_flags(parser, COMPARE_DEFAULTS)
     add_data_flags(parser)
-    group = parser.add_argument_group("output")
-    group.add_argument("--out", metavar="DIR", help="write tables, CSV, JSON (and figure) here")
-    add_progress_flag(group, "--quiet")
+    add_output_flags(parser, default=None, resume=True, aliases=("--quiet",))
 
 
 def _base_config(text: str | None) -> dict | None:
@@ -101,29 +131,52 @@ def _base_config(text: str | None) -> dict | None:
     return config
 
 
-def _progress(args):
-    """Progress lines go to stderr, so that stdout holds only the table."""
-    return False if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True))
+def _settings(args, what: str):
+    """The comparison's settings and its run folder (None without --out)."""
+    from abcref.apps.folders import open_run_folder
+
+    keys = (*OWN_KEYS[what], *BUDGET_KEYS, *DATA_KEYS)
+    defaults = {**COMPARE_DEFAULTS, **OWN_DEFAULTS}
+    if args.out is None:
+        if args.resume or args.overwrite:
+            raise UsageError("--resume and --overwrite apply to a run folder: give --out")
+        return resolve(args, keys, defaults=defaults), None
+    command = f"compare {what}"
+    folder = open_run_folder(args.out, command, resume=args.resume, overwrite=args.overwrite)
+    if args.resume:
+        saved = folder.previous.get("settings", {})
+        return resumed_settings(args, keys, saved, defaults=defaults), folder
+    return resolve(args, keys, defaults=defaults), folder
 
 
-def _sweep_options(args) -> dict:
+def _sweep_options(args, settings: dict, folder) -> dict:
     """The data and budget of ``table3``/``section52``, as ``run_sweep`` keywords."""
     from abcref.data import load_dataset
 
-    settings = resolve(args, (*BUDGET_KEYS, *DATA_KEYS), defaults=COMPARE_DEFAULTS)
-    data = load_dataset(settings["data"], limit=settings["limit"])
+    data = load_dataset(data_source(settings["data"]), limit=settings["limit"])
+    start = None
+    if folder is not None:
+
+        def start():
+            folder.start({"settings": settings}, None if args.resume else _logs)
+
     return {
+        "on_start": start,
         "data": data,
-        "seeds": tuple(args.seeds),
+        "seeds": tuple(settings["seeds"]),
         **{k: settings[k] for k in BUDGET_KEYS},
-        "out_dir": args.out,
-        "progress": _progress(args),
+        "out_dir": None if folder is None else folder.path,
+        "progress": not args.no_progress,
+        "resume": bool(args.resume),
     }
+
+
+def _logs(directory: Path) -> None:
+    (directory / "logs").mkdir()
 
 
 def run_table3(args) -> int:
     """``abcref compare table3``."""
-    from abcref._io import write_text_atomic
     from abcref.apps.compare.table3 import (
         plot_table3,
         table3_markdown,
@@ -131,23 +184,28 @@ def run_table3(args) -> int:
     )
     from abcref.apps.compare.table3 import run_table3 as train_table3
 
-    base = _base_config(args.base)
+    settings, folder = _settings(args, "table3")
+    base = _base_config(settings["base"])
     tic = time.perf_counter()
-    result = train_table3(base=base, extra=args.extra, **_sweep_options(args))
+    result = train_table3(
+        base=base, extra=settings["extra"], **_sweep_options(args, settings, folder)
+    )
     text = table3_markdown(result) + f"\n\nWall time {time.perf_counter() - tic:.0f} s."
     print(text)
-    if args.out is not None:
-        out = Path(args.out)
-        write_text_atomic(out / "table3.md", text + "\n")
-        write_table3_csv(result, out / "table3.csv")
-        result.to_csv(out / "runs.csv")
-        plot_table3(result, out / "table3.png")
+    if folder is not None:
+
+        def write(directory: Path) -> None:
+            write_text_atomic(directory / "table3.md", text + "\n")
+            write_table3_csv(result, directory / "table3.csv")
+            result.to_csv(directory / "runs.csv")
+            plot_table3(result, directory / "table3.png")
+
+        folder.commit(write)
     return 0
 
 
 def run_section52(args) -> int:
     """``abcref compare section52``."""
-    from abcref._io import write_text_atomic
     from abcref.apps.compare.section52 import run_section52 as train_section52
     from abcref.apps.compare.section52 import (
         section52_configs,
@@ -155,35 +213,52 @@ def run_section52(args) -> int:
         section52_markdown,
     )
 
-    options = {"M": args.M, "kbit_weights": args.kbit_weights, "base": _base_config(args.base)}
-    sweep_options = _sweep_options(args)
+    settings, folder = _settings(args, "section52")
+    Ks, M, kbit_weights = settings["Ks"], settings["M"], settings["kbit_weights"]
+    options = {"M": M, "kbit_weights": kbit_weights, "base": _base_config(settings["base"])}
+    configs = section52_configs(Ks, **options)
+    sweep_options = _sweep_options(args, settings, folder)
     tic = time.perf_counter()
-    result = train_section52(args.Ks, **options, **sweep_options)
+    result = train_section52(Ks, **options, **sweep_options)
     shape = sweep_options["data"].x_test.shape[1:]  # one example, to count operations
-    costs = section52_costs(section52_configs(args.Ks, **options), shape)
-    text = section52_markdown(result, costs, args.Ks, M=args.M, kbit_weights=args.kbit_weights)
+    costs = section52_costs(configs, shape)
+    text = section52_markdown(result, costs, Ks, M=M, kbit_weights=kbit_weights)
     text += f"\n\nWall time {time.perf_counter() - tic:.0f} s."
     print(text)
-    if args.out is not None:
-        out = Path(args.out)
-        write_text_atomic(out / "section52.md", text + "\n")
-        write_text_atomic(out / "section52_costs.json", json.dumps(costs, indent=1) + "\n")
-        result.to_csv(out / "runs.csv")
+    if folder is not None:
+
+        def write(directory: Path) -> None:
+            write_text_atomic(directory / "section52.md", text + "\n")
+            write_text_atomic(
+                directory / "section52_costs.json", json.dumps(costs, indent=1) + "\n"
+            )
+            result.to_csv(directory / "runs.csv")
+
+        folder.commit(write)
     return 0
 
 
 def run_table2(args) -> int:
     """``abcref compare table2``."""
-    from abcref._io import write_text_atomic
     from abcref.apps.compare.table2 import table2_markdown, table2_summary
+    from abcref.apps.folders import open_run_folder
 
-    progress = _progress(args) or None
-    rows = table2_summary(image_size=args.image_size, width=args.width, progress=progress)
+    folder = None
+    if args.out is not None:
+        folder = open_run_folder(args.out, "compare table2", overwrite=args.overwrite)
+    elif args.overwrite:
+        raise UsageError("--overwrite applies to a run folder: give --out")
+    rows = table2_summary(
+        image_size=args.image_size, width=args.width, progress=not args.no_progress
+    )
     markdown = table2_markdown(rows, image_size=args.image_size)
     print(json.dumps(rows, indent=1) if args.json else markdown)
-    if args.out is not None:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "table2.md", markdown)
-        write_text_atomic(out / "table2.json", json.dumps(rows, indent=1) + "\n")
+    if folder is not None:
+
+        def write(directory: Path) -> None:
+            write_text_atomic(directory / "table2.md", markdown)
+            write_text_atomic(directory / "table2.json", json.dumps(rows, indent=1) + "\n")
+
+        settings = {"image_size": args.image_size, "width": args.width}
+        folder.start({"settings": settings}, write)
     return 0

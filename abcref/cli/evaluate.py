@@ -5,6 +5,9 @@ from __future__ import annotations
 from abcref.cli._common import (
     EXIT_NEGATIVE,
     EXIT_OK,
+    UsageError,
+    add_data_flags,
+    data_source,
     describe_model,
     format_metrics,
     positive_int,
@@ -33,14 +36,10 @@ def add_subparser(subparsers):
         epilog=EPILOG,
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a .npz written by train")
-    parser.add_argument(
-        "--data",
-        metavar="NAME_OR_DIR",
-        help="'digits' or a directory (default: the --data of the train run that wrote "
-        "CHECKPOINT, read from config.json beside it; else digits)",
-    )
-    parser.add_argument(
-        "--limit", type=positive_int, metavar="K", help="only the first K test images"
+    add_data_flags(
+        parser,
+        default="the --data of the train run that wrote CHECKPOINT, read from config.json "
+        "beside it; else digits",
     )
     parser.add_argument("--batch-size", type=positive_int, default=500, help="eval batch size")
     parser.add_argument(
@@ -59,18 +58,16 @@ def add_subparser(subparsers):
 
 def run(args) -> int:
     """Run a parsed ``eval`` command; 1 if ``--bits --strict`` finds differing predictions."""
-    from abcref.apps.run import trained_on
+    from abcref.apps.run import check_input_shape, load_trained, trained_on
     from abcref.data import load_dataset
-    from abcref.train import evaluate, load_model
+    from abcref.train import evaluate
 
-    model = load_model(args.checkpoint)
-    data_name = args.data if args.data is not None else trained_on(args.checkpoint)
+    if args.strict and not args.bits:
+        raise UsageError("--strict applies to --bits (differing bit-packed predictions)")
+    model, checkpoint = load_trained(args.checkpoint)
+    data_name = data_source(args.data if args.data is not None else trained_on(args.checkpoint))
     data = load_dataset(data_name, limit=args.limit, dtype=model.config.get("dtype", "float32"))
-    if data.image_shape[0] != model.config.get("in_channels"):
-        raise ValueError(
-            f"{args.checkpoint} expects {model.config.get('in_channels')}-channel images, "
-            f"--data {data_name} has {data.image_shape[0]}"
-        )
+    check_input_shape(checkpoint, data)  # before evaluating: a wrong shape is no result
     metrics = evaluate(model, data.x_test, data.y_test, batch_size=args.batch_size)
     print(f"{args.checkpoint}: {describe_model(model.config)}")
     print(f"test ({len(data.y_test)} images of {data.name}): {format_metrics(metrics)}")

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import time
 
-from abcref.cli._common import add_progress_flag, set_run
+from abcref.cli._common import add_output_flags, input_file, set_run
 
 DESCRIPTION = """\
 Regenerate every figure of figures/ with abcref.apps.figures.make_all:
 weight approximation, reconstruction error vs M, the (M, N) accuracy heatmap, binary
-feature maps and training curves. About a minute and a half on 2 cores; --quick for a smoke run."""
+feature maps and training curves. About a minute and a half on 2 cores; --quick for a smoke run.
+Everything is written at the end, in one step: an interrupted run leaves --out as it was."""
 
 EPILOG = """\
 examples:
-  abcref figures
+  abcref figures --out runs/figures
   abcref figures --out /tmp/figs --quick
-  abcref figures --sweep figures/accuracy_sweep.json    # heatmap and curves from a saved sweep
+  abcref figures --out figures --overwrite     # regenerate the repository's figures/
+  abcref figures --out figures --overwrite --sweep figures/accuracy_sweep.json
+                                               # heatmap and curves from a saved sweep
 """
 
 
@@ -27,7 +30,6 @@ def add_subparser(subparsers):
         description=DESCRIPTION,
         epilog=EPILOG,
     )
-    parser.add_argument("--out", default="figures", metavar="DIR", help="output directory")
     parser.add_argument("--quick", action="store_true", help="tiny budget (seconds), for testing")
     parser.add_argument(
         "--sweep",
@@ -35,7 +37,7 @@ def add_subparser(subparsers):
         help="draw the heatmap and training curves from this sweep file (accuracy_sweep.json "
         "or an abcref sweep's sweep.json) instead of re-running the sweep",
     )
-    add_progress_flag(parser)
+    add_output_flags(parser, default="figures", resume=False)
     set_run(parser, run)
     return parser
 
@@ -45,8 +47,14 @@ def run(args) -> int:
     from abcref.apps.figures import make_all
 
     tic = time.perf_counter()
-    log = None if args.no_progress else print
-    written = make_all(args.out, quick=args.quick, sweep=args.sweep, log=log)
+    sweep = None if args.sweep is None else input_file(args.sweep, "--sweep")
+    written = make_all(
+        args.out,
+        quick=args.quick,
+        sweep=sweep,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
     for path in written:
         print(f"wrote {path} ({path.stat().st_size / 1000:.0f} kB)")
     print(f"{len(written)} files in {args.out}/, {time.perf_counter() - tic:.0f} s")

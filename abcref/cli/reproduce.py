@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from abcref.apps.reproduce import DEFAULT, QUICK, reproduce
+from abcref.apps.reproduce import DEFAULT, QUICK, ReproduceSettings, reproduce
 from abcref.cli._common import (
     EXIT_NEGATIVE,
     EXIT_OK,
-    add_progress_flag,
+    UsageError,
+    add_epochs_flag,
+    add_output_flags,
     add_seeds_flag,
-    positive_int,
     set_run,
 )
 
@@ -50,27 +51,62 @@ def add_subparser(subparsers):
         description=DESCRIPTION,
         epilog=EPILOG,
     )
-    parser.add_argument("--out", default="runs/reproduce", metavar="DIR", help="output directory")
     parser.add_argument(
         "--quick",
         action="store_true",
+        default=None,
         help="tiny budget (128 images, widths 4 8, M, N in 1 2, one seed, one epoch)",
     )
-    add_seeds_flag(parser, None, help=f"override the seeds (default {_spaced(DEFAULT.seeds)})")
-    parser.add_argument(
-        "--epochs", type=positive_int, help=f"override the epochs (default {DEFAULT.epochs})"
-    )
-    add_progress_flag(parser)
+    add_seeds_flag(parser, DEFAULT.seeds)
+    add_epochs_flag(parser, DEFAULT.epochs)
+    add_output_flags(parser, default="runs/reproduce", resume=True)
     set_run(parser, run)
     return parser
 
 
 def run(args) -> int:
     """Run a parsed ``reproduce`` command; 1 if the bit check fails."""
-    settings = QUICK if args.quick else DEFAULT
+    from abcref.apps.folders import open_run_folder
+
+    if args.resume:
+        saved = open_run_folder(args.out, "reproduce", resume=True).previous.get("settings", {})
+        settings = _settings(saved)
+        if _asked(args, settings) != settings:
+            raise UsageError(
+                f"--resume continues {args.out!r} with its saved settings; --quick, --seeds "
+                "or --epochs as given would change them"
+            )
+    else:
+        settings = _asked(args, DEFAULT)
+    report = reproduce(
+        args.out,
+        settings=settings,
+        progress=not args.no_progress,
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
+    return EXIT_OK if report.bits_ok else EXIT_NEGATIVE
+
+
+def _asked(args, base: ReproduceSettings) -> ReproduceSettings:
+    """The settings the flags ask for: ``base`` (or --quick's budget) with --seeds, --epochs."""
+    settings = QUICK if args.quick else base
     if args.seeds is not None:
         settings = replace(settings, seeds=tuple(args.seeds))
     if args.epochs is not None:
         settings = replace(settings, epochs=args.epochs)
-    report = reproduce(args.out, settings=settings, progress=not args.no_progress)
-    return EXIT_OK if report.bits_ok else EXIT_NEGATIVE
+    return settings
+
+
+def _settings(saved: dict) -> ReproduceSettings:
+    """ReproduceSettings from their saved JSON (lists back to tuples)."""
+    fields = {
+        k: tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if isinstance(value, list)
+        else value
+        for k, value in saved.items()
+    }
+    try:
+        return ReproduceSettings(**fields)
+    except TypeError as exc:
+        raise ValueError(f"the saved reproduce settings are not readable: {exc}") from exc

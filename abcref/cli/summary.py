@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
-from abcref.cli._common import positive_int, set_run
+from abcref.cli._common import input_file, positive_int, set_run
 
 
 def add_subparser(subparsers):
@@ -24,7 +23,9 @@ def add_subparser(subparsers):
         "(docs/bitpack.md).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", metavar="JSON", help="model config (inline JSON or .json)")
+    source.add_argument(
+        "--config", metavar="JSON", help="model config: inline JSON, or the path of a JSON file"
+    )
     source.add_argument("--checkpoint", metavar="PATH", help="a checkpoint with a model config")
     parser.add_argument(
         "--input-shape",
@@ -40,15 +41,22 @@ def add_subparser(subparsers):
 
 
 def parse_config(text: str) -> dict:
-    """A model config given as inline JSON or as the path of a .json file."""
-    path = Path(text)
-    source = path.read_text() if path.suffix == ".json" and path.is_file() else text
+    """A model config given as inline JSON (starting with ``{`` or ``[``) or as a file's path."""
+    if text.lstrip()[:1] in ("{", "["):
+        where, source = "--config", text
+    else:
+        path = input_file(text, "--config")
+        where = f"--config {text!r}"
+        try:
+            source = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{where} is not a text file: {exc}") from exc
     try:
         config = json.loads(source)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--config is neither a JSON object nor a .json file: {exc}") from exc
+        raise ValueError(f"{where} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict):
-        raise ValueError(f"--config must be a JSON object, got {type(config).__name__}")
+        raise ValueError(f"{where} must be a JSON object, got {type(config).__name__}")
     return config
 
 
@@ -57,9 +65,9 @@ def run(args) -> int:
     from abcref.compiler.summary import format_summary, model_summary, summary_totals
 
     if args.checkpoint is not None:
-        from abcref.train.checkpoint import load_model
+        from abcref.apps.run import load_trained
 
-        model = load_model(args.checkpoint)
+        model, _ = load_trained(args.checkpoint)
     else:
         from abcref.nn.models import build_model
 

@@ -5,19 +5,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from abcref._io import write_text_atomic
 from abcref.cli._common import (
     ARCH_KEYS,
     BUDGET_KEYS,
     DATA_KEYS,
+    TRAIN_DEFAULTS,
+    UsageError,
     add_budget_flags,
     add_data_flags,
     add_model_flags,
-    add_progress_flag,
+    add_output_flags,
     add_seeds_flag,
+    data_source,
     model_config,
     nonnegative_int,
     positive_int,
     resolve,
+    resumed_settings,
     set_run,
 )
 
@@ -34,6 +39,27 @@ examples:
 """
 
 
+#: Sweep's own settings when a flag is not given (the rest: ``TRAIN_DEFAULTS``).
+SWEEP_DEFAULTS = {
+    **TRAIN_DEFAULTS,
+    "M": [1, 3, 5],
+    "N": [1, 3, 5],
+    "seeds": [0, 1, 2],
+    "no_fp": False,
+}
+SWEEP_KEYS = (
+    *ARCH_KEYS,
+    "per_channel",
+    "weight_ste",
+    *BUDGET_KEYS,
+    *DATA_KEYS,
+    "M",
+    "N",
+    "seeds",
+    "no_fp",
+)
+
+
 def add_subparser(subparsers):
     """Register ``sweep`` on the ``abcref`` command's subparsers."""
     parser = subparsers.add_parser(
@@ -44,69 +70,97 @@ def add_subparser(subparsers):
     )
     add_model_flags(parser)
     group = parser.add_argument_group("grid")
-    group.add_argument("--M", nargs="+", type=positive_int, default=[1, 3, 5], help="weight bases")
+    group.add_argument("--M", nargs="+", type=positive_int, help="weight bases (default 1 3 5)")
     group.add_argument(
         "--N",
         nargs="+",
         type=nonnegative_int,
-        default=[1, 3, 5],
-        help="binary activations (0 = full-precision activations)",
+        help="binary activations (0 = full-precision activations; default 1 3 5)",
     )
-    add_seeds_flag(group, default=[0, 1, 2])
-    group.add_argument("--no-fp", action="store_true", help="leave out the full-precision model")
+    add_seeds_flag(group, SWEEP_DEFAULTS["seeds"])
+    group.add_argument(
+        "--no-fp",
+        action="store_true",
+        default=None,
+        help="leave out the full-precision model",
+    )
     add_budget_flags(parser)
     add_data_flags(parser)
-    group = parser.add_argument_group("output")
-    group.add_argument("--out", default="runs/sweep", metavar="DIR", help="output directory")
-    add_progress_flag(group)
+    add_output_flags(parser, default="runs/sweep", resume=True)
     set_run(parser, run)
     return parser
 
 
 def run(args) -> int:
     """Run a parsed ``sweep`` command."""
-    from abcref._io import write_text_atomic
+    from abcref.apps.folders import open_run_folder
     from abcref.apps.plots import plot_heatmap
     from abcref.apps.sweep import grid_configs, run_sweep
     from abcref.data import load_dataset
 
-    settings = resolve(args, (*ARCH_KEYS, "per_channel", "weight_ste", *BUDGET_KEYS, *DATA_KEYS))
-    data = load_dataset(settings["data"], limit=settings["limit"], dtype=settings["dtype"])
+    folder = open_run_folder(args.out, "sweep", resume=args.resume, overwrite=args.overwrite)
+    if args.resume:
+        settings = resumed_settings(
+            args, SWEEP_KEYS, folder.previous.get("settings", {}), defaults=SWEEP_DEFAULTS
+        )
+    else:
+        settings = resolve(args, SWEEP_KEYS, defaults=SWEEP_DEFAULTS)
+    if args.activation is not None and settings["no_fp"] and 0 not in settings["N"]:
+        raise UsageError(
+            "--activation sets what feeds full-precision convs; with --no-fp and no --N 0 "
+            "the sweep has none, so it has no effect"
+        )
+    data = load_dataset(
+        data_source(settings["data"]), limit=settings["limit"], dtype=settings["dtype"]
+    )
     base = model_config(
         settings, num_classes=data.num_classes, in_channels=data.image_shape[0], conv="fp"
     )
     configs = grid_configs(
-        args.M,
-        [None if n == 0 else n for n in args.N],
+        settings["M"],
+        [None if n == 0 else n for n in settings["N"]],
         base=base,
-        full_precision=not args.no_fp,
+        full_precision=not settings["no_fp"],
         per_channel=bool(settings["per_channel"]),
         weight_ste=settings["weight_ste"],
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = folder.path
+    seeds = tuple(settings["seeds"])
+    sweep_options = {k: settings[k] for k in BUDGET_KEYS}
+    record = {"argv": args.argv, "settings": settings}
     print(
-        f"{data!r}\n{len(configs)} configs x {len(args.seeds)} seeds, "
+        f"{data!r}\n{len(configs)} configs x {len(seeds)} seeds, "
         f"{settings['epochs']} epochs each; writing to {out}/"
     )
     tic = time.perf_counter()
     result = run_sweep(
         configs,
         data=data,
-        seeds=tuple(args.seeds),
-        **{k: settings[k] for k in BUDGET_KEYS},
+        seeds=seeds,
+        **sweep_options,
         out_dir=out,
         progress=not args.no_progress,
+        resume=args.resume,
+        on_start=lambda: folder.start(record, None if args.resume else _logs),
     )
     wall = time.perf_counter() - tic
-    command = "abcref sweep " + " ".join(args.argv)
-    write_text_atomic(out / "table.md", sweep_report(result, wall=wall, command=command))
-    result.to_csv(out / "table.csv")
-    plot_heatmap(result, out / "heatmap.png")
+    command = "abcref sweep " + " ".join(folder.previous["argv"] if args.resume else args.argv)
+
+    def write_results(directory: Path) -> None:
+        report = sweep_report(result, wall=wall, command=command)
+        write_text_atomic(directory / "table.md", report)
+        result.to_csv(directory / "table.csv")
+        plot_heatmap(result, directory / "heatmap.png")
+
+    folder.commit(write_results)
     print()
     print(result.mn_grid().to_markdown())
     print(f"\nwrote {out}/table.md, table.csv, heatmap.png, sweep.json, logs/ ({wall:.0f} s)")
     return 0
+
+
+def _logs(directory: Path) -> None:
+    (directory / "logs").mkdir()
 
 
 def sweep_report(result, *, wall: float, command: str) -> str:

@@ -13,28 +13,37 @@ from abcref.cli._common import (
     add_budget_flags,
     add_data_flags,
     add_model_flags,
-    add_progress_flag,
+    add_output_flags,
+    data_source,
     describe_model,
     format_metrics,
     model_config,
     nonnegative_int,
     positive_int,
     resolve,
+    resumed_settings,
     set_run,
 )
 
 DESCRIPTION = """\
 Train one model on the embedded digits (default) or a dataset directory.
-Writes OUT/model.npz (checkpoint after every epoch), OUT/log.jsonl (one JSON record
-per epoch) and OUT/config.json (settings and model config)."""
+Writes OUT/config.json (settings and model config), OUT/model.npz (checkpoint, after
+every epoch) and OUT/log.jsonl (one JSON record per epoch). The three always agree: an
+interrupted run, even a killed one, is a partial run that --resume completes."""
 
 EPILOG = """\
 examples:
   abcref train --M 3 --N 3 --epochs 5 --out runs/m3n3
   abcref train --fp --epochs 10 --out runs/fp
-  abcref train --M 5 --N 5 --init-from runs/fp/model.npz --lr 1e-3 --out runs/m5n5-ft
   abcref train cifar_resnet --depth 20 --data ~/data/cifar-10-batches-bin --out runs/r20
   abcref train --out runs/m3n3 --resume          # continue an interrupted run exactly
+
+fine-tuning from full precision (paper section 3.3), the recipe tutorial 5 measures as best:
+an ABC layer approximates a hard-tanh network, not a ReLU one, so train the full-precision
+source with --activation hardtanh, then initialise the ABC model from it (the architecture,
+activation included, comes from the checkpoint):
+  abcref train --fp --activation hardtanh --epochs 5 --out runs/fp-hardtanh
+  abcref train --M 3 --N 3 --init-from runs/fp-hardtanh/model.npz --epochs 3 --out runs/m3n3-ft
 """
 
 
@@ -56,74 +65,85 @@ def add_subparser(subparsers):
         "i.e. weight-only ABC)",
     )
     group.add_argument(
-        "--fp", action="store_true", help="full-precision model (the baseline; excludes --M/--N)"
+        "--fp",
+        action="store_true",
+        default=None,
+        help="full-precision model (the baseline; excludes --M/--N)",
     )
     add_budget_flags(parser)
     parser.add_argument(
         "--seed", type=nonnegative_int, help="initialisation and minibatch order (default 0)"
     )
     add_data_flags(parser)
-    group = parser.add_argument_group("output")
-    group.add_argument("--out", default="runs/train", metavar="DIR", help="output directory")
-    group.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its checkpoint, with the settings saved in "
-        "OUT/config.json (flags given override them; the result is bitwise that of an "
-        "uninterrupted run, and settings that would break this are refused)",
-    )
-    group.add_argument(
+    parser.add_argument(
         "--init-from",
         metavar="FP_CHECKPOINT",
-        help="initialise from a full-precision checkpoint (paper §3.3 fine-tuning); the "
-        "architecture flags default to the checkpoint's",
+        help="initialise from a full-precision checkpoint (paper section 3.3 fine-tuning); "
+        "the architecture flags default to the checkpoint's",
     )
-    add_progress_flag(group)
+    add_output_flags(parser, default="runs/train", resume=True)
     set_run(parser, run)
     return parser
 
 
+#: Flags that only matter for ABC convs (refused with --fp, where they would do nothing).
+_ABC_ONLY = {"per_channel": "--per-channel", "weight_ste": "--weight-ste"}
+
+
 def run(args) -> int:
     """Run a parsed ``train`` command."""
+    from abcref.apps.folders import open_run_folder
     from abcref.apps.run import (
         CHECKPOINT_NAME,
         CONFIG_NAME,
         LOG_NAME,
+        check_input_shape,
+        full_precision_source,
         run_settings,
         train_in_folder,
     )
     from abcref.apps.sweep import abc_conv
     from abcref.data import load_dataset
     from abcref.nn import build_model
-    from abcref.train import init_from_full_precision, load_checkpoint
+    from abcref.train import init_from_full_precision
 
     if args.resume and args.init_from is not None:
         raise UsageError("--resume and --init-from exclude each other")
     if args.fp and (args.M is not None or args.N is not None):
         raise UsageError("--fp (full precision) excludes --M and --N")
-    stored, source = {}, None
+    for key, flag in _ABC_ONLY.items():
+        if args.fp and getattr(args, key) is not None:
+            raise UsageError(f"{flag} is an ABC option; it has no effect with --fp")
+    folder = open_run_folder(args.out, "train", resume=args.resume, overwrite=args.overwrite)
+    keys = (*MODEL_KEYS, *BUDGET_KEYS, *DATA_KEYS, "seed")
+    source = None
     if args.resume:
-        stored = run_settings(args.out)
-    if args.init_from is not None:
-        source = load_checkpoint(args.init_from)
-        if source.model_config is None:
-            raise ValueError(f"--init-from: {args.init_from} holds no model config")
-        stored = _arch_settings_of(source.model_config)
-    settings = resolve(args, (*MODEL_KEYS, *BUDGET_KEYS, *DATA_KEYS, "seed"), stored)
-    if args.fp:
-        settings.update(fp=True, M=None, N=None)
-    elif args.M is not None or args.N is not None:
-        settings["fp"] = False
-    if settings["N"] == 0:
-        settings["N"] = None  # --N 0: full-precision activations (weight-only ABC)
+        settings = resumed_settings(args, keys, run_settings(args.out))
+    else:
+        stored = {}
+        if args.init_from is not None:
+            source = full_precision_source(args.init_from)
+            stored = _arch_settings_of(source.model_config)
+        settings = resolve(args, keys, stored)
+        if args.fp:
+            settings.update(fp=True, M=None, N=None)
+        elif args.M is not None or args.N is not None:
+            settings["fp"] = False
+    binary_inputs = not settings["fp"] and settings["N"] not in (0, None)
+    if args.activation is not None and binary_inputs:
+        raise UsageError(
+            "--activation sets what feeds full-precision convs (--fp, or --N 0); ABC convs "
+            "with N binary activations binarise their own input, so it has no effect"
+        )
 
-    data = load_dataset(settings["data"], limit=settings["limit"], dtype=settings["dtype"])
+    data_name = data_source(settings["data"])
+    data = load_dataset(data_name, limit=settings["limit"], dtype=settings["dtype"])
     if settings["fp"]:
         conv = "fp"
     else:
         conv = abc_conv(
             settings["M"],
-            settings["N"],
+            None if settings["N"] == 0 else settings["N"],
             per_channel=bool(settings["per_channel"]),
             weight_ste=settings["weight_ste"],
         )
@@ -132,6 +152,7 @@ def run(args) -> int:
     )
     model = build_model({**config, "seed": settings["seed"]})
     if source is not None:
+        check_input_shape(source, data)
         report = init_from_full_precision(model, source)
         print(
             f"initialised from {args.init_from}: {len(report['copied'])} arrays copied, "
@@ -144,8 +165,7 @@ def run(args) -> int:
         model,
         data,
         settings,
-        out,
-        resume=args.resume,
+        folder,
         init_from=args.init_from,
         progress=not args.no_progress,
     )
@@ -155,13 +175,17 @@ def run(args) -> int:
         + (f"; test {format_metrics(last, 'test_')}" if "test_top1" in last else "")
         + f" ({time.perf_counter() - tic:.1f} s)"
     )
-    print(f"wrote {out / CHECKPOINT_NAME}, {out / LOG_NAME}, {out / CONFIG_NAME}")
+    print(f"wrote {out / CONFIG_NAME}, {out / CHECKPOINT_NAME}, {out / LOG_NAME}")
     return 0
 
 
 def _arch_settings_of(config: dict) -> dict:
     """Flag settings describing the architecture of a stored model config."""
-    settings = {"model": config.get("arch"), "dtype": config.get("dtype")}
+    settings = {
+        "model": config.get("arch"),
+        "dtype": config.get("dtype"),
+        "activation": config.get("activation"),
+    }
     for key in ("widths", "depth", "width"):
         if key in config:
             settings[key] = config[key]

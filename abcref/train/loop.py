@@ -20,8 +20,11 @@ Epoch ``e``'s permutation can be re-derived from the checkpoint of epoch
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -178,6 +181,7 @@ def fit(
     resume_from=None,
     progress: bool = True,
     eval_batch_size: int = 500,
+    commit: Callable[[dict], None] | None = None,
 ) -> History:
     """Train ``model`` on ``data`` for ``epochs`` epochs.
 
@@ -211,19 +215,34 @@ def fit(
         size 1, which batch norm in training mode cannot normalise).
     log_path : str or Path, optional
         JSON-lines log, one record per epoch (see :class:`History`).
-        Rewritten on a fresh run; on resume, kept up to the checkpoint's
-        epoch and appended to.
+        Written (empty) at the start of a fresh run and rewritten after
+        every epoch; on resume, rewritten with the checkpoint's records.
     checkpoint_path : str or Path, optional
-        Written atomically after every epoch (model, optimizer, RNG state,
-        history, settings).
+        Written atomically at the start of a fresh run (epoch 0: the
+        untrained model, so that even the first epoch can be resumed) and
+        after every epoch (model, optimizer, RNG state, history, settings,
+        and the training images' shape as ``extra["input_shape"]``).
     resume_from : str or Path, optional
         A checkpoint written by ``fit`` with the same settings; training
         continues after its epoch and gives exactly (bitwise) the result
         of the uninterrupted run.
     progress : bool
-        Show a tqdm progress bar per epoch.
+        Show tqdm progress bars on stderr: one over the epochs (with an
+        ETA and the last epoch's metrics) and one over the current epoch's
+        steps.
     eval_batch_size : int
         Batch size of the per-epoch evaluation.
+    commit : callable, optional
+        How the checkpoint and the log are written: ``commit(files)`` with
+        ``files`` a dict ``{path: write}`` (``checkpoint_path`` first, then
+        ``log_path``, those given), where ``write(p)`` writes that file's
+        complete new contents at the path ``p`` it is given. Called at the
+        start (epoch 0 of a fresh run; the log alone on resume) and after
+        every epoch. Default: ``write(path)`` for each in turn, each file
+        atomically on its own. A caller that needs the two to change
+        together passes a commit that writes them into a new version of
+        their directory and swaps it in (``abcref train``'s run folder
+        does).
 
     Returns
     -------
@@ -267,14 +286,32 @@ def fit(
         "optimizer": {"type": type(optimizer).__name__, **optimizer.hyper()},
         "schedule": schedule.to_config(),
     }
+    if commit is not None and not callable(commit):
+        raise TypeError(f"commit must be callable, got {type(commit).__name__}")
     history = History()
     rng = np.random.default_rng(seed)
     start_epoch = 0
     if resume_from is not None:
         start_epoch, rng, history = _resume(resume_from, model, optimizer, settings)
-    _start_log(log_path, history)
+    state = _RunFiles(
+        checkpoint_path, log_path, model, optimizer, rng, history, settings, x_train.shape[1:]
+    )
+    write = _write_each if commit is None else commit
+    if resume_from is None:
+        state.write(write, epoch=0)  # the untrained model: even epoch 1 can be resumed
+    else:
+        state.write(write, epoch=start_epoch, log_only=True)
 
     steps_per_epoch = n_train // batch_size if drop_last else -(-n_train // batch_size)
+    epoch_bar = tqdm(
+        total=epochs,
+        initial=start_epoch,
+        desc="epochs",
+        unit="epoch",
+        disable=not progress,
+        leave=False,
+        file=sys.stderr,
+    )
     for epoch in range(start_epoch, epochs):
         tic = time.perf_counter()
         model.train()
@@ -285,6 +322,7 @@ def fit(
             desc=f"epoch {epoch + 1}/{epochs}",
             disable=not progress,
             leave=False,
+            file=sys.stderr,
         )
         for i in bar:
             idx = perm[i * batch_size : (i + 1) * batch_size]
@@ -321,19 +359,10 @@ def fit(
             record.update({f"test_{k}": v for k, v in test.items()})
         record["seconds"] = time.perf_counter() - tic
         history.records.append(record)
-        if checkpoint_path is not None:
-            save_checkpoint(
-                checkpoint_path,
-                model,
-                optimizer=optimizer,
-                epoch=epoch + 1,
-                rng=rng,
-                metrics=record,
-                extra={"fit": settings, "history": history.records},
-            )
-        _append_log(log_path, record)
-        if progress:
-            tqdm.write(_format_record(record, epochs))
+        state.write(write, epoch=epoch + 1)
+        epoch_bar.set_postfix_str(_format_record(record))
+        epoch_bar.update()
+    epoch_bar.close()
     return history
 
 
@@ -410,29 +439,62 @@ def _upgrade_settings(saved: dict, checkpoint) -> dict:
     return {**saved, "optimizer": optimizer, "schedule": schedule}
 
 
-def _start_log(log_path, history: History) -> None:
-    """Rewrite the log with the records so far (none on a fresh run)."""
-    if log_path is None:
-        return
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in history.records)
-    write_text_atomic(log_path, text)
+@dataclass
+class _RunFiles:
+    """What ``fit`` writes: the checkpoint and the log of the run so far."""
+
+    checkpoint_path: object
+    log_path: object
+    model: Module
+    optimizer: Optimizer
+    rng: np.random.Generator
+    history: History
+    settings: dict
+    input_shape: tuple
+
+    def write(self, commit, *, epoch: int, log_only: bool = False) -> None:
+        """Hand the files' writers to ``commit`` (nothing if no path was given)."""
+        files = {}
+        if self.checkpoint_path is not None and not log_only:
+            files[Path(self.checkpoint_path)] = lambda path: self._save_checkpoint(path, epoch)
+        if self.log_path is not None:
+            files[Path(self.log_path)] = self._save_log
+        if files:
+            commit(files)
+
+    def _save_checkpoint(self, path, epoch: int) -> None:
+        records = self.history.records
+        save_checkpoint(
+            path,
+            self.model,
+            optimizer=self.optimizer,
+            epoch=epoch,
+            rng=self.rng,
+            metrics=records[-1] if records else {},
+            extra={
+                "fit": self.settings,
+                "history": records,
+                "input_shape": [int(n) for n in self.input_shape],
+            },
+        )
+
+    def _save_log(self, path) -> None:
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.history.records)
+        write_text_atomic(path, text)
 
 
-def _append_log(log_path, record: dict) -> None:
-    if log_path is None:
-        return
-    with open(log_path, "a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
+def _write_each(files: dict) -> None:
+    """``fit``'s default commit: each file atomically on its own, in order."""
+    for path, write in files.items():
+        write(path)
 
 
-def _format_record(record: dict, epochs: int) -> str:
-    parts = [f"epoch {record['epoch']}/{epochs}", f"lr {record['lr']:.3g}"]
-    for key in ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5"):
-        if key in record:
-            value = record[key]
-            parts.append(f"{key} {100 * value:.2f}%" if "top" in key else f"{key} {value:.4f}")
-    parts.append(f"{record['seconds']:.2f}s")
-    return "  ".join(parts)
+def _format_record(record: dict) -> str:
+    """The progress bar's summary of an epoch: ``loss 0.1234, test top-1 98.06%``."""
+    parts = [f"loss {record['train_loss']:.4f}"]
+    if "test_top1" in record:
+        parts.append(f"test top-1 {100 * record['test_top1']:.2f}%")
+    return ", ".join(parts)
 
 
 def _unpack(data):

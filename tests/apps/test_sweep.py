@@ -137,3 +137,89 @@ def test_logs_and_sweep_json_written(result):
     )
     record = json.loads((out / "logs" / "M1_N2_seed0.jsonl").read_text().splitlines()[0])
     assert record["epoch"] == 1
+
+
+def _strip_seconds(rows):
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
+
+
+def test_resume_skips_finished_runs_and_equals_an_uninterrupted_sweep(data, result, tmp_path):
+    """A sweep.json of the first k runs: resuming trains only the others, same result."""
+    configs = grid_configs([1, 2], [1, 2], base=TINY)
+    labels = [(r["label"], r["seed"]) for r in result.rows]
+    partial = json.loads((result.out / "sweep.json").read_text())
+    keep = labels[:3]
+    partial["rows"] = [r for r in partial["rows"] if (r["label"], r["seed"]) in keep]
+    partial["histories"] = [h for h in partial["histories"] if (h["label"], h["seed"]) in keep]
+    (tmp_path / "sweep.json").write_text(json.dumps(partial))
+    trained = []
+    resumed = run_sweep(
+        configs, data=data, seeds=(0, 1), epochs=1, batch_size=32, out_dir=tmp_path,
+        resume=True, on_run=lambda label, seed, model, history: trained.append((label, seed)),
+    )  # fmt: skip
+    assert trained == labels[3:]
+    assert _strip_seconds(resumed.rows) == _strip_seconds(result.rows)
+    assert [(r["label"], r["seed"]) for r in resumed.rows] == labels
+    assert resumed.mn_grid().to_markdown() == result.mn_grid().to_markdown()
+    assert resumed.histories.keys() == result.histories.keys()
+    # Nothing to resume from yet (no run had finished): every run is trained.
+    empty = tmp_path / "empty"
+    again = run_sweep(configs, data=data, seeds=(0, 1), epochs=1, batch_size=32, out_dir=empty,
+                      resume=True)  # fmt: skip
+    assert _strip_seconds(again.rows) == _strip_seconds(result.rows)
+
+
+def test_resume_refuses_a_sweep_with_other_settings(data, result, tmp_path):
+    configs = grid_configs([1, 2], [1, 2], base=TINY)
+    (tmp_path / "sweep.json").write_text((result.out / "sweep.json").read_text())
+    with pytest.raises(ValueError, match="written by a sweep with other settings"):
+        run_sweep(configs, data=data, seeds=(0, 1), epochs=2, batch_size=32, out_dir=tmp_path,
+                  resume=True)  # fmt: skip
+    with pytest.raises(ValueError, match="with other configs"):
+        run_sweep(grid_configs([1, 3], [1, 2], base=TINY), data=data, seeds=(0, 1), epochs=1,
+                  batch_size=32, out_dir=tmp_path, resume=True)  # fmt: skip
+    with pytest.raises(ValueError, match="resume=True needs the out_dir"):
+        run_sweep(configs, data=data, seeds=(0,), epochs=1, resume=True)
+
+
+def test_on_run_extras_are_kept_in_sweep_json(data, tmp_path):
+    configs = grid_configs([1], [1], base=TINY, full_precision=False)
+
+    def on_run(label, seed, model, history):
+        return {"checked": seed * 10}
+
+    result = run_sweep(configs, data=data, seeds=(0, 2), epochs=1, batch_size=32,
+                       out_dir=tmp_path, on_run=on_run)  # fmt: skip
+    assert result.extras == {("M=1, N=1", 0): {"checked": 0}, ("M=1, N=1", 2): {"checked": 20}}
+    resumed = run_sweep(configs, data=data, seeds=(0, 2), epochs=1, batch_size=32,
+                        out_dir=tmp_path, resume=True, on_run=on_run)  # fmt: skip
+    assert resumed.extras == result.extras
+    with pytest.raises(TypeError, match="not JSON-serialisable"):
+        run_sweep(configs, data=data, seeds=(0,), epochs=1, batch_size=32,
+                  on_run=lambda *args: {"model": object()})  # fmt: skip
+
+
+def test_on_start_runs_after_the_checks_before_training(data):
+    calls = []
+    with pytest.raises(ValueError, match="distinct"):
+        run_sweep({"fp": {**TINY, "conv": "fp"}}, data=data, seeds=(0, 0),
+                  on_start=lambda: calls.append("start"))  # fmt: skip
+    assert calls == []
+
+    def on_run(label, seed, model, history):
+        calls.append("run")
+
+    run_sweep({"fp": {**TINY, "conv": "fp"}}, data=data, seeds=(0,), epochs=1, batch_size=32,
+              on_start=lambda: calls.append("start"), on_run=on_run)  # fmt: skip
+    assert calls == ["start", "run"]
+
+
+def test_progress_bars_and_lines_go_to_stderr(data, capsys):
+    configs = {"fp": {**TINY, "conv": "fp"}}
+    run_sweep(configs, data=data, seeds=(0, 1), epochs=1, batch_size=32, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "runs: " in err and "[2/2] fp, seed 1: test top-1" in err
+    lines = []
+    run_sweep(configs, data=data, seeds=(0,), epochs=1, batch_size=32, progress=lines.append)
+    assert capsys.readouterr() == ("", "") and lines[0].startswith("[1/1] fp, seed 0")

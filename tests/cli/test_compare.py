@@ -82,3 +82,22 @@ def test_compare_shares_the_training_flags(capsys):
     assert status == 2 and "argument --lr: expected a finite number > 0, got 0" in err
     status, _, err = run(capsys, "compare", "table3", "--seeds", "0", "0", "--limit", "16")
     assert status == 2 and "seeds must be distinct" in err
+
+
+def test_compare_out_is_a_run_folder(tmp_path, capsys):
+    """A second comparison into the same --out is refused; --resume completes (here: reprints)."""
+    out = tmp_path / "t3"
+    argv = ["compare", "table3", "--epochs", "1", "--batch-size", "256", "--seeds", "0",
+            "--base", json.dumps(TINY), "--limit", "64", "--out", out,
+            "--no-progress"]  # fmt: skip
+    status, first, _ = run(capsys, *argv)
+    assert status == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and "holds an abcref compare table3 run; --resume continues it" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    status, again, err = run(capsys, "compare", "table3", "--out", out, "--resume", "--quiet")
+    assert status == 0, err
+    assert again.split("\n\nWall time")[0] == first.split("\n\nWall time")[0]
+    status, _, err = run(capsys, "compare", "table3", "--out", out, "--resume", "--seeds", "1")
+    assert status == 2 and "--seeds 1 (saved 0)" in err

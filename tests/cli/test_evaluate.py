@@ -9,6 +9,7 @@ import pytest
 
 from abcref.cli import main
 from tests.cli._helpers import TINY, run
+from tests.data._files import write_mnist
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,21 @@ def test_corrupt_checkpoint(capsys, tmp_path, trained):
 def test_traceback_flag_reraises(tmp_path):
     with pytest.raises(FileNotFoundError):
         main(["--traceback", "eval", str(tmp_path / "missing.npz")])
+
+
+def test_a_model_is_not_evaluated_on_images_of_another_shape(capsys, tmp_path, trained):
+    """An 8x8 digits model on 28x28 images would report ~10% top-1 without complaint."""
+    mnist = tmp_path / "mnist"
+    write_mnist(mnist, n_train=4, n_test=4, rows=28, cols=28)
+    status, out, err = run(capsys, "eval", trained / "model.npz", "--data", mnist)
+    assert status == 2 and out == ""  # nothing evaluated, nothing reported
+    assert err.endswith("was trained on 1x8x8 images, mnist has 1x28x28 images\n")
+
+
+def test_strict_needs_bits(capsys, trained):
+    status, out, err = run(capsys, "eval", trained / "model.npz", "--strict")
+    assert status == 2 and out == ""
+    assert (
+        err
+        == "abcref eval: error: --strict applies to --bits (differing bit-packed predictions)\n"
+    )

@@ -30,9 +30,23 @@ def test_summary_json_from_file(tmp_path, capsys):
 def test_summary_bad_config(capsys):
     status, _, err = run(capsys, "summary", "--config", "{not json", *SHAPE)
     assert status == 2
-    assert err.startswith("abcref summary: error: --config is neither a JSON object")
+    assert err.startswith("abcref summary: error: --config is not valid JSON")
     status, _, err = run(capsys, "summary", "--config", "[1, 2]", *SHAPE)
     assert status == 2 and "--config must be a JSON object, got list" in err
+
+
+def test_summary_config_paths_told_apart(capsys, tmp_path):
+    """A missing file, a directory and a malformed file give three different errors."""
+    status, _, err = run(capsys, "summary", "--config", tmp_path / "x.json", *SHAPE)
+    assert status == 2 and err.endswith("x.json': no such file\n")
+    status, _, err = run(capsys, "summary", "--config", tmp_path, *SHAPE)
+    assert status == 2 and err.endswith("' is a directory, not a file\n")
+    (tmp_path / "bad.json").write_text('{"arch": ')
+    status, _, err = run(capsys, "summary", "--config", tmp_path / "bad.json", *SHAPE)
+    assert status == 2 and "bad.json' is not valid JSON: Expecting value" in err
+    (tmp_path / "list.json").write_text("[1]")
+    status, _, err = run(capsys, "summary", "--config", tmp_path / "list.json", *SHAPE)
+    assert status == 2 and "list.json' must be a JSON object, got list" in err
 
 
 def test_summary_needs_input_shape(capsys):

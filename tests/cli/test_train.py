@@ -72,8 +72,12 @@ def test_resume_with_changed_budget_is_refused(capsys, trained, tmp_path):
     before = (run_dir / "config.json").read_text()
     status, _, err = run(capsys, "train", "--out", run_dir, "--resume", "--epochs", "3")
     assert status == 2
-    assert "cannot resume exactly" in err and "schedule" in err
+    assert "--resume continues" in err and "--epochs 3 (saved 1)" in err
     assert (run_dir / "config.json").read_text() == before  # untouched on refusal
+    # The same value as saved is no change.
+    status, _, err = run(capsys, "train", "--out", run_dir, "--resume", "--epochs", "1",
+                         "--widths", "4", "8", "--no-progress")  # fmt: skip
+    assert status == 0, err
 
 
 def test_init_from_full_precision(capsys, tmp_path):
@@ -88,3 +92,78 @@ def test_init_from_full_precision(capsys, tmp_path):
     assert "initialised from" in out and "arrays copied" in out
     # The architecture (widths 4 8) came from the FP checkpoint.
     assert load_checkpoint(tmp_path / "ft" / "model.npz").model_config["widths"] == [4, 8]
+
+
+def _files(path):
+    return {p.name: p.read_bytes() for p in path.iterdir()}
+
+
+def test_a_run_folder_is_never_overwritten_silently(capsys, trained, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    before = _files(run_dir)
+    args = ["--M", "1", "--N", "1", "--epochs", "1", *TINY, "--out", run_dir]
+    status, out, err = run(capsys, "train", *args)
+    assert status == 2 and out == ""
+    assert err == (
+        f"abcref train: error: {str(run_dir)!r} holds an abcref train run; --resume continues "
+        "it, --overwrite replaces it\n"
+    )
+    assert _files(run_dir) == before
+    (run_dir / "notes.txt").write_text("keep me")
+    status, _, err = run(capsys, "train", *args, "--overwrite")
+    assert status == 0, err
+    assert sorted(_files(run_dir)) == ["config.json", "log.jsonl", "model.npz", "notes.txt"]
+    assert (run_dir / "notes.txt").read_text() == "keep me"
+    assert load_checkpoint(run_dir / "model.npz").model_config["conv"]["M"] == 1
+    assert json.loads((run_dir / "config.json").read_text())["settings"]["M"] == 1
+
+
+def test_out_naming_a_file(capsys, trained):
+    status, _, err = run(capsys, "train", "--out", trained / "config.json", *TINY)
+    assert status == 2
+    assert err.endswith("config.json' is a file, not a directory\n") and "Errno" not in err
+
+
+def test_fine_tuning_recipe_from_a_hardtanh_source(capsys, tmp_path):
+    """train --fp --activation hardtanh, then --init-from: the ABC model inherits hardtanh."""
+    source = tmp_path / "fp-hardtanh"
+    argv = ["train", "--fp", "--activation", "hardtanh", "--epochs", "1", *TINY, "--out", source]
+    assert run(capsys, *argv)[0] == 0
+    config = load_checkpoint(source / "model.npz").model_config
+    assert config["activation"] == "hardtanh" and config["conv"] == {"kind": "fp"}
+    argv = ["train", "--M", "2", "--N", "2", "--epochs", "1", "--init-from",
+            source / "model.npz", "--limit", "96", "--batch-size", "32", "--no-progress",
+            "--out", tmp_path / "ft"]  # fmt: skip
+    status, out, err = run(capsys, *argv)
+    assert status == 0, err
+    tuned = load_checkpoint(tmp_path / "ft" / "model.npz").model_config
+    assert tuned["activation"] == "hardtanh" and tuned["widths"] == [4, 8]
+    record = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert record["init_from"] == str(source / "model.npz")
+    # An ABC checkpoint is no full-precision source.
+    argv[argv.index("--out") + 1] = tmp_path / "ft2"
+    argv[argv.index("--init-from") + 1] = tmp_path / "ft" / "model.npz"
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and "conv kind 'abc', not a full-precision one" in err
+    assert not (tmp_path / "ft2").exists()
+
+
+def test_weight_only_abc_takes_an_activation(capsys, tmp_path):
+    argv = ["train", "--M", "2", "--N", "0", "--activation", "clip", "--epochs", "1", *TINY]
+    assert run(capsys, *argv, "--out", tmp_path / "w")[0] == 0
+    config = load_checkpoint(tmp_path / "w" / "model.npz").model_config
+    assert config["activation"] == "clip" and config["conv"]["N"] is None
+
+
+def test_progress_stays_off_stdout(capsys, tmp_path):
+    argv = ["train", "--M", "1", "--N", "1", "--epochs", "2", "--widths", "4", "8", "--limit",
+            "64", "--out", tmp_path / "run"]  # fmt: skip
+    status, out, err = run(capsys, *argv)  # progress on
+    assert status == 0
+    assert "epochs:" in err and "epoch 2/2:" in err  # the bars, on stderr
+    lines = out.splitlines()
+    assert len(lines) == 4
+    for line, start in zip(lines, ("Dataset('digits'", "model: ", "epoch 2/2: ", "wrote "),
+                           strict=True):  # fmt: skip
+        assert line.startswith(start), line

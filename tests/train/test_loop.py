@@ -324,3 +324,70 @@ def test_a_checkpoint_from_before_resumes_exactly(tmp_path, small_digits, with_s
     resumed = run(2, resume_from=old)
     for name, value in full.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[name], value, err_msg=name)
+
+
+def test_a_fresh_run_checkpoints_epoch_0_and_resumes_from_it(tmp_path, small_digits):
+    """The untrained model is checkpointed first, so even the first epoch can be resumed."""
+    config = {**TINY, "conv": {"kind": "abc", "M": 1, "N": 2}}
+    kwargs = {"epochs": 2, "schedule": Cosine(2), "batch_size": 64, "seed": 3}
+    straight = build_model(config)
+    fit(straight, small_digits, optimizer=Adam(straight, lr=0.01), progress=False, **kwargs)
+
+    path, log = tmp_path / "ck.npz", tmp_path / "log.jsonl"
+    seen = []
+
+    def stop_at_start(files):
+        seen.append(list(files))
+        for target, write in files.items():
+            write(target)
+        raise KeyboardInterrupt  # interrupted right after the epoch-0 files
+
+    model = build_model(config)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, small_digits, optimizer=Adam(model, lr=0.01), checkpoint_path=path,
+            log_path=log, commit=stop_at_start, progress=False, **kwargs)  # fmt: skip
+    assert seen == [[path, log]]  # the checkpoint first, then the log
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.epoch == 0 and checkpoint.metadata["extra"]["history"] == []
+    assert checkpoint.metadata["extra"]["input_shape"] == [1, 8, 8]
+    assert log.read_text() == ""
+
+    resumed = build_model(config)
+    history = fit(resumed, small_digits, optimizer=Adam(resumed, lr=0.01), checkpoint_path=path,
+                  log_path=log, resume_from=path, progress=False, **kwargs)  # fmt: skip
+    for (name, a), (_, b) in zip(
+        sorted(straight.state_dict().items()), sorted(resumed.state_dict().items()), strict=True
+    ):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2]
+    assert load_checkpoint(path).metadata["extra"]["history"] == history.records
+
+
+def test_commit_receives_every_write(tmp_path, small_digits):
+    model = build_model({**TINY, "conv": "fp"})
+    calls = []
+
+    def commit(files):
+        calls.append(sorted(p.name for p in files))
+        for target, write in files.items():
+            write(target)
+
+    path, log = tmp_path / "ck.npz", tmp_path / "log.jsonl"
+    fit(model, small_digits, epochs=2, checkpoint_path=path, log_path=log, commit=commit,
+        progress=False)  # fmt: skip
+    assert calls == [["ck.npz", "log.jsonl"]] * 3  # epoch 0, 1, 2
+    fit(build_model({**TINY, "conv": "fp"}), small_digits, epochs=2, resume_from=path,
+        log_path=log, commit=commit, progress=False)  # fmt: skip
+    assert calls[3:] == [["log.jsonl"]]  # resuming a finished run: the log is rewritten
+    with pytest.raises(TypeError, match="commit must be callable"):
+        fit(model, small_digits, epochs=1, commit="yes", progress=False)
+
+
+def test_progress_goes_to_stderr(capsys, small_digits):
+    model = build_model({**TINY, "conv": "fp"})
+    fit(model, small_digits, epochs=2, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "epochs:" in err and "epoch 2/2" in err and "test top-1" in err
+    fit(model, small_digits, epochs=1, progress=False)
+    assert capsys.readouterr() == ("", "")

@@ -11,7 +11,10 @@ not trained: the counts depend only on the topology.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
+
+from tqdm.auto import tqdm
 
 from abcref._checks import check_int
 from abcref.compiler.summary import model_summary, summary_totals
@@ -58,7 +61,7 @@ def table2_summary(
     *,
     image_size: int = 224,
     width: int = 64,
-    progress: Callable[[str], None] | None = None,
+    progress: bool | Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Totals of the model summary for each (arch, M, N).
 
@@ -70,8 +73,9 @@ def table2_summary(
         Side of the square RGB input (default 224, as the paper).
     width : int
         First-stage channels (64 for the real networks; smaller for tests).
-    progress : callable, optional
-        Receives one line per summarised model.
+    progress : bool or callable, optional
+        True: a tqdm bar over the models (with an ETA) on stderr; a
+        callable receives one line per summarised model instead.
 
     Returns
     -------
@@ -85,8 +89,10 @@ def table2_summary(
     from abcref.nn import build_model
 
     image_size = check_int(image_size, "image_size", min_value=32)
+    configs = list(configs)
+    bar = tqdm(configs, desc="models", unit="model", disable=progress is not True, file=sys.stderr)
     rows = []
-    for arch, M, N in configs:
+    for arch, M, N in bar:
         model = build_model(table2_model_config(arch, M, N, width=width))
         totals = summary_totals(model_summary(model, (3, image_size, image_size)))
         row = {
@@ -104,8 +110,9 @@ def table2_summary(
             "paper_top1": PAPER_TABLE2_TOP1.get((arch, M, N)),
         }
         rows.append(row)
-        if progress is not None:
+        if callable(progress):
             progress(f"{arch} M={M} N={N}: {row['params']:,} parameters")
+    bar.close()
     return rows
 
 
