@@ -248,6 +248,24 @@ def _act_cases():
                     _act_inputs(v, dtype),
                 )
             )
+    # H_v's convention: v where the comparator R >= fl(0.5 - v) and eq. (9) in exact
+    # arithmetic (R + v >= 0.5) disagree at R = fl(0.5 - v), with fl(R + v) >= 0.5 siding with
+    # one or the other, plus an exact tie (v = -0.25) that sets exact arithmetic apart from
+    # ties going to -1.
+    for dtype, v in (
+        (np.float64, [-0.2, -0.1, -0.45, -0.25]),
+        (np.float32, [-0.2, -0.4, 0.05, -0.25]),
+    ):
+        cases.append(
+            CaseDef(
+                f"activations_comparator_{np.dtype(dtype).name}",
+                _ACT,
+                f"H_v is the comparator R >= fl(0.5 - v), v={v}: at R = fl(0.5 - v_n) it gives "
+                "+1 although R + v_n < 0.5 exactly (H_v(0.7, -0.2) = +1)",
+                210 + len(cases),
+                _act_inputs(v, dtype),
+            )
+        )
     return cases
 
 
