@@ -141,7 +141,7 @@ def _explained(case, inputs, ref, other, failing, passing, overrides) -> list[st
     return [n for n in failing if n in alt and _agrees(case, n, alt, other, ref, tolerance)]
 
 
-def explain(case: dict, ref: dict, other: dict, failing: list[str]) -> list[str]:
+def explain(case: dict, ref: dict, other: dict, failing: list[str], *, pairs=True) -> list[str]:
     """Hints for the ``failing`` outputs of ``case``.
 
     Parameters
@@ -155,6 +155,8 @@ def explain(case: dict, ref: dict, other: dict, failing: list[str]) -> list[str]
         it holds with a real numeric dtype (of any shape).
     failing : list of str
         Names of the outputs out of tolerance (or of the wrong shape).
+    pairs : bool
+        Also try readings in pairs for what no single reading explains.
 
     Returns
     -------
@@ -175,7 +177,7 @@ def explain(case: dict, ref: dict, other: dict, failing: list[str]) -> list[str]
             explained.update(names)
             hints.append(f"{reading.text} [outputs: {', '.join(names)}]")
     rest = [n for n in failing if n not in explained]
-    if rest:
+    if rest and pairs:
         hints += _pairs(case, inputs, ref, other, rest, passing, readings)
     return hints
 

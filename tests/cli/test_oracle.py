@@ -138,3 +138,30 @@ def test_exit_130_when_interrupted(capsys, suite, copy, monkeypatch):
     monkeypatch.setattr("abcref.oracle.compare.check_against", interrupted)
     status, out, err = _check(capsys, suite, copy)
     assert status == 130 and err == "abcref oracle check: interrupted\n"
+
+
+def test_check_model_exit_statuses(capsys, tmp_path, monkeypatch):
+    """0 agrees, 1 differs, 2 unusable run, 130 interrupted (the library's tests cover why)."""
+    from abcref.nn import build_model
+    from abcref.oracle import export_model_run
+
+    config = {"arch": "small_cnn", "widths": [2, 3], "dtype": "float64", "conv": "fp"}
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 1, 8, 8)), rng.integers(0, 10, 4)
+    run_dir = export_model_run(tmp_path / "run", build_model(config), x, y)
+    assert run(capsys, "oracle", "check-model", run_dir)[0] == 0
+    rewrite = np.load(run_dir / "outputs.npz")
+    outputs = {k: rewrite[k] for k in rewrite.files}
+    outputs["logits"] = outputs["logits"] + 1.0
+    np.savez(run_dir / "outputs.npz", **outputs)
+    status, out, _ = run(capsys, "oracle", "check-model", run_dir)
+    assert status == 1 and "logits: MISMATCH" in out
+    status, _, err = run(capsys, "oracle", "check-model", tmp_path / "none")
+    assert status == 2 and err.startswith("abcref oracle check-model: error: ")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("abcref.oracle.modelcheck.check_model", interrupted)
+    status, _, err = run(capsys, "oracle", "check-model", run_dir)
+    assert status == 130 and err == "abcref oracle check-model: interrupted\n"
