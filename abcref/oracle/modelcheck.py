@@ -108,15 +108,13 @@ class ModelReport:
                 f"{len(self.gradients)} exported, {sum(g.result.ok for g in self.gradients)} "
                 "agree"
             )
-            # Below a diverging gradient every gradient differs; after a forward divergence,
-            # all do: in full only the first one that differs and those with hints.
-            first = (
-                None
-                if self.first_divergence or not self.logits.ok
-                else self.first_gradient_divergence
-            )
-            brief = {g.name for g in self.gradients if g is not first and not g.hints}
-            lines += _format_results(self.gradients, verbose, brief=brief)
+            # After a forward divergence every gradient follows from it: counted, not listed.
+            # Otherwise the first gradient that differs (and any with hints) in full, the
+            # rest (whose upstream gradient differs too) on one line each.
+            if verbose or not (self.first_divergence or not self.logits.ok):
+                first = self.first_gradient_divergence
+                brief = {g.name for g in self.gradients if g is not first and not g.hints}
+                lines += _format_results(self.gradients, verbose, brief=brief)
         lines += _verdict_lines(self)
         lines += [f"WARNING {w}" for w in self.warnings]
         lines.append("-> OK" if self.ok else "-> NOT OK")
