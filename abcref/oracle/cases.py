@@ -8,7 +8,9 @@ generator. The inputs are built to make convention differences *visible*:
   lies between the two thresholds), so a wrong ddof cannot pass by luck;
 - weights made of symmetric multiples of 1/8, whose mean is exactly 0, so
   the middle base (``u = 0``) meets ``sign(0)`` exactly;
-- activations exactly at ``0.5 - v`` and one ulp either side;
+- activations exactly at ``0.5 - v`` and one ulp either side, and at thresholds
+  where the comparator ``R >= fl(0.5 - v)`` and eq. (9) taken literally disagree
+  (``H_v(0.7, -0.2) = +1`` in float64);
 - rank-deficient fits: constant W, tiny W with large M.
 
 Cases are small (the whole suite is a few hundred KB): tiny tensors are

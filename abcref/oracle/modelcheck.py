@@ -192,7 +192,13 @@ def _feeder(free: Trace, run: Run):
             if producer == "input":
                 return inp, "input"
             theirs = run.outputs.get(producer)
-            if theirs is not None and theirs.shape == inp.shape and theirs.dtype == inp.dtype:
+            usable = (
+                theirs is not None
+                and theirs.shape == inp.shape
+                and theirs.dtype == inp.dtype
+                and bool(np.isfinite(theirs).all())  # a NaN output is a mismatch, not an input
+            )
+            if usable:
                 return theirs.copy(), producer
         return inp, None
 
@@ -206,12 +212,18 @@ def _source(free: Trace, forced: Trace, run: Run, name: str) -> str:
         return "the batch x"
     if source is not None:
         return f"your {source} output"
+    mine = free.inputs[name]
     for producer in free.producers.get(name, []):
-        if producer in run.outputs:
-            return (
-                f"abcref's input (your {producer} output has shape "
-                f"{list(run.outputs[producer].shape)}, abcref's {list(free.inputs[name].shape)})"
-            )
+        theirs = run.outputs.get(producer)
+        if theirs is None:
+            continue
+        if theirs.shape != mine.shape:
+            why = f"has shape {list(theirs.shape)}, abcref's {list(mine.shape)}"
+        elif theirs.dtype != mine.dtype:
+            why = f"has dtype {theirs.dtype}, abcref's {mine.dtype}"
+        else:
+            why = "holds NaN or Inf"
+        return f"abcref's input (your {producer} output {why})"
     return "abcref's input (the layer feeding it is not exported)"
 
 

@@ -50,7 +50,7 @@ FILES = {
 }
 MODES = ("train", "eval")
 #: State entries PyTorch keeps and abcref does not (the BN step counter): ignored.
-IGNORED_STATE_SUFFIXES = (".num_batches_tracked", "num_batches_tracked")
+IGNORED_STATE = "num_batches_tracked"
 
 
 @dataclass
@@ -126,11 +126,14 @@ def build_from_config(config: dict, where: str) -> Module:
         return build_model(config)
     except (ValueError, TypeError) as err:
         raise OracleFormatError(f"{where}: the config does not build a model: {err}") from None
+    except MemoryError:
+        raise OracleFormatError(f"{where}: the config's model does not fit in memory") from None
 
 
 def load_parameters(model: Module, path: Path) -> dict[str, np.ndarray]:
     """Load ``path`` into ``model`` by name; every name must match both ways."""
-    state = {k: v for k, v in load_arrays(path).items() if not k.endswith(IGNORED_STATE_SUFFIXES)}
+    arrays = load_arrays(path)
+    state = {k: v for k, v in arrays.items() if k.rpartition(".")[2] != IGNORED_STATE}
     expected = dict(model.state_dict())
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -61,6 +61,24 @@ def test_abcref_agrees_with_its_own_run(tmp_path, mode, capsys):
     assert out.strip().endswith("-> OK") and "11 exported, 11 agree" in out
 
 
+def test_residual_model_agrees_with_its_own_run(tmp_path):
+    """Nested modules: blocks, their children and projection shortcuts, each compared."""
+    config = {
+        "arch": "cifar_resnet",
+        "depth": 8,
+        "width": 4,
+        "in_channels": 1,
+        "conv": {"kind": "abc", "M": 2, "N": 2},
+        "dtype": "float64",
+    }
+    run = _export(tmp_path / "run", build_model(config))
+    report = check_model(run)
+    assert report.ok, report.format()
+    names = [x.name for x in report.layers]
+    assert {"layer1.0", "layer2.0.shortcut.conv", "layer3", "fc"} <= set(names)
+    assert names.index("layer1.0.conv2") < names.index("layer1.0") < names.index("layer2.0")
+
+
 def test_logits_only_run(tmp_path):
     run = _export(tmp_path / "run", build_model(CONFIG), layers=False, gradients=False)
     report = check_model(run)
@@ -274,6 +292,14 @@ def test_extra_content_is_listed_as_warnings(good_run):
     assert "gradients.npz: 'conv9.weight' names no parameter" in text
     assert "array(s) ['z']" in text
     assert len(report.warnings) == 4
+
+
+def test_non_finite_layer_output_is_a_mismatch(good_run):
+    _edit_npz(good_run, "outputs.npz", lambda d: d["conv2"].__setitem__((0, 0, 0, 0), np.nan))
+    report = check_model(good_run)
+    first = report.first_divergence
+    assert first.name == "conv2" and first.own_input == "your bn1 output"
+    assert [x.name for x in report.layers if not x.result.ok] == ["conv2"]  # NaN fed nothing
 
 
 def test_missing_gradients_are_listed(good_run):
