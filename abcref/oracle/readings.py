@@ -126,7 +126,7 @@ def _weight_readings(kw) -> list[Reading]:
             "intercept",
             "α differs by a constant intercept: matches a fit w ≈ Bα + c with an extra "
             "constant column (e.g. fit_intercept=True in a regression library); "
-            "eq. (3) has none",
+            "eq. (3) has none, w ≈ Σ α_m B_m (conventions.md #5)",
             {"alpha_fit": "intercept"},
         )
     )
