@@ -6,14 +6,27 @@ convolution gradients, and two ``torch.autograd.Function`` classes hold
 the straight-through estimators of eq. (7) (weights) and eq. (10)
 (activations, with the corrected mask ``1[0 <= R + v <= 1]``).
 
-It also shows what an implementer does with the oracle, using nothing of
-abcref but the files: read ``manifest.json`` (JSON) and each case's
-inputs (``np.load(..., allow_pickle=False)``), compute, and write the
-outputs under the same array names into ``OUT/<case>.npz``::
+It shows what an implementer does with the oracle, using nothing of
+abcref but the files.
+
+Op by op: read ``manifest.json`` (JSON) and each case's inputs
+(``np.load(..., allow_pickle=False)``), compute, and write the outputs
+under the same array names into ``OUT/<case>.npz``::
 
     abcref oracle export suite/
     python examples/torch_abc.py suite/ torch_out/
     abcref oracle check suite/ --against torch_out/
+
+Whole models: build a small ABC CNN or a small pre-activation ABC ResNet
+in PyTorch from an abcref model config, run one training step on one
+batch, and export the run (parameters with PyTorch's state_dict names,
+the batch, logits, every layer's output, every parameter's gradient)::
+
+    python examples/torch_abc.py model small_cnn torch_run/
+    abcref oracle check-model torch_run/
+
+``--plant bn-after-pool`` (or ``printed-mask``, ``channel-wise``) plants a
+classic mistake in the PyTorch model, to see how the check reports it.
 
 Needs ``torch`` (CPU build is enough: ``pip install torch``).
 """
@@ -22,7 +35,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -108,8 +124,32 @@ class BinaryActivation(torch.autograd.Function):
         return grad * mask, (grad * mask).sum().reshape(v.shape)
 
 
+class PrintedMaskActivation(BinaryActivation):
+    """A classic mistake, for the model check's demo: eq. (10)'s mask as printed, R - v."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        R, v = ctx.saved_tensors
+        mask = ((R - v >= 0) & (R - v <= 1)).to(grad.dtype)
+        return grad * mask, (grad * mask).sum().reshape(v.shape)
+
+
 def abc_conv2d(
-    x, W, v, beta, *, M, stride, padding, shifts, ddof, ridge, per_channel, weight_ste, pad_value
+    x,
+    W,
+    v,
+    beta,
+    *,
+    M,
+    stride,
+    padding,
+    shifts,
+    ddof,
+    ridge,
+    per_channel,
+    weight_ste,
+    pad_value,
+    binarize=BinaryActivation,
 ):
     """Eq. (12): sum_n beta_n Conv(W_tilde, A_n); A_n padded with pad_value."""
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
@@ -117,7 +157,7 @@ def abc_conv2d(
     if v is None:
         acts, betas = [x], [None]
     else:
-        acts = [BinaryActivation.apply(x, v[n : n + 1]) for n in range(v.shape[0])]
+        acts = [binarize.apply(x, v[n : n + 1]) for n in range(v.shape[0])]
         betas = [beta[n] for n in range(beta.shape[0])]
     out = 0
     for A, b in zip(acts, betas, strict=True):
@@ -196,12 +236,249 @@ def run_suite(suite_dir, out_dir) -> list[str]:
     return done
 
 
+# -- whole models: the layers ---------------------------------------------------------------------
+
+
+class ABCConv2d(torch.nn.Module):
+    """Eq. (12) as a layer: latent weights, and v, beta when N activations are binary."""
+
+    def __init__(self, c_in, c_out, k, *, stride=1, padding=0, M, N, **options):
+        super().__init__()
+        bound = 1 / math.sqrt(c_in * k * k)  # PyTorch's default conv initialisation
+        self.weight = torch.nn.Parameter(torch.empty(c_out, c_in, k, k).uniform_(-bound, bound))
+        if N is None:
+            self.v = self.beta = None
+        else:  # thresholds 0.5 - v_n at the Gaussian quantiles n / (N + 1): BN precedes them
+            quantiles = [statistics.NormalDist().inv_cdf(n / (N + 1)) for n in range(1, N + 1)]
+            self.v = torch.nn.Parameter(0.5 - torch.tensor(quantiles))
+            self.beta = torch.nn.Parameter(torch.full((N,), 1.0 / N))
+        self.options = {
+            "M": M,
+            "stride": stride,
+            "padding": padding,
+            "shifts": None,
+            "ddof": options.get("ddof", 0),
+            "ridge": options.get("ridge", 1e-6),
+            "per_channel": options.get("per_channel", False),
+            "weight_ste": options.get("weight_ste", "paper"),
+            "pad_value": options.get("pad_value", 0.0),
+            "binarize": options.get("binarize", BinaryActivation),
+        }
+
+    def forward(self, x):
+        return abc_conv2d(x, self.weight, self.v, self.beta, **self.options)
+
+
+class GlobalAvgPool(torch.nn.Module):
+    """(B, C, H, W) -> (B, C)."""
+
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+def conv_factory(conv: dict, plant=None):
+    """Inner convs of the config's kind (ABC, binary or full-precision activations)."""
+    if conv.get("kind") != "abc":
+        raise ValueError(f"this example builds ABC models only, got conv {conv}")
+    options = {k: v for k, v in conv.items() if k != "kind"}
+    options.setdefault("M", 3)
+    options.setdefault("N", 3)
+    if plant == "printed-mask":
+        options["binarize"] = PrintedMaskActivation
+    if plant == "channel-wise":  # per-channel alphas where the config asks whole-layer
+        options["per_channel"] = not options.get("per_channel", False)
+
+    def make(c_in, c_out, k, stride=1, padding=0):
+        layer = ABCConv2d(c_in, c_out, k, stride=stride, padding=padding, **options)
+        if options["N"] is None:  # full-precision activations: ReLU in front, as abcref's
+            return layer, torch.nn.ReLU()
+        return layer, None
+
+    return make
+
+
+def small_cnn(config: dict, plant=None):
+    """abcref's small_cnn: conv -> [max-pool] -> BN per stage (section 3.3), GAP, FC."""
+    widths = config["widths"]
+    pools = config.get("pool_after") or [len(widths) - 2]
+    make = conv_factory(config["conv"], plant)
+    layers, c_in = OrderedDict(), config.get("in_channels", 1)
+    for i, c_out in enumerate(widths):
+        k = i + 1
+        if i == 0:  # the first layer stays full precision
+            layers["conv1"] = torch.nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        else:
+            conv, act = make(c_in, c_out, 3, padding=1)
+            if act is not None:
+                layers[f"act{k}"] = act
+            layers[f"conv{k}"] = conv
+        pool, bn = torch.nn.MaxPool2d(2), torch.nn.BatchNorm2d(c_out)
+        if i in pools and plant == "bn-after-pool":  # the mistake: BN before the pool
+            layers[f"bn{k}"], layers[f"pool{k}"] = bn, pool
+        else:
+            if i in pools:
+                layers[f"pool{k}"] = pool
+            layers[f"bn{k}"] = bn
+        c_in = c_out
+    layers["gap"] = GlobalAvgPool()
+    layers["fc"] = torch.nn.Linear(c_in, config.get("num_classes", 10))
+    return torch.nn.Sequential(layers)
+
+
+class BasicBlock(torch.nn.Module):
+    """Pre-activation block: bn1 -> conv1 -> bn2 -> conv2, plus the shortcut; no ReLU after.
+
+    Every binarization reads a BN output (XNOR-Net's BN -> binarize -> binary conv); the
+    projection shortcut (1x1 conv -> BN, full precision) reads the block input.
+    """
+
+    def __init__(self, c_in, c_out, stride, make):
+        super().__init__()
+        self.bn1 = torch.nn.BatchNorm2d(c_in)
+        self.conv1, act1 = make(c_in, c_out, 3, stride=stride, padding=1)
+        self.bn2 = torch.nn.BatchNorm2d(c_out)
+        self.conv2, act2 = make(c_out, c_out, 3, padding=1)
+        self.act1, self.act2 = act1, act2
+        if stride != 1 or c_in != c_out:
+            self.shortcut = torch.nn.Sequential(
+                OrderedDict(
+                    conv=torch.nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
+                    bn=torch.nn.BatchNorm2d(c_out),
+                )
+            )
+        else:
+            self.shortcut = None
+
+    def forward(self, x):
+        main = self.bn1(x)
+        main = self.conv1(main if self.act1 is None else self.act1(main))
+        main = self.bn2(main)
+        main = self.conv2(main if self.act2 is None else self.act2(main))
+        return main + (x if self.shortcut is None else self.shortcut(x))
+
+
+def cifar_resnet(config: dict, plant=None):
+    """ResNet-(6n+2): FP conv1, three stages of pre-activation blocks, bn_final, GAP, FC."""
+    depth, width = config.get("depth", 20), config.get("width", 16)
+    n = (depth - 2) // 6
+    make = conv_factory(config["conv"], plant)
+    layers = OrderedDict(
+        conv1=torch.nn.Conv2d(config.get("in_channels", 3), width, 3, padding=1, bias=False)
+    )
+    c_in = width
+    for stage in range(3):
+        c_out, blocks = width * 2**stage, []
+        for j in range(n):
+            blocks.append(BasicBlock(c_in, c_out, 2 if stage > 0 and j == 0 else 1, make))
+            c_in = c_out
+        layers[f"layer{stage + 1}"] = torch.nn.Sequential(*blocks)
+    layers["bn_final"] = torch.nn.BatchNorm2d(c_in)
+    layers["gap"] = GlobalAvgPool()
+    layers["fc"] = torch.nn.Linear(c_in, config.get("num_classes", 10))
+    return torch.nn.Sequential(layers)
+
+
+# -- whole models: one training step, exported as a run ------------------------------------------
+
+#: Small configs of abcref.nn.build_model (the run's model.json holds the one used).
+CONFIGS = {
+    "small_cnn": {
+        "arch": "small_cnn",
+        "in_channels": 1,
+        "num_classes": 10,
+        "widths": [8, 16, 16, 16],
+        "conv": {"kind": "abc", "M": 3, "N": 3},
+        "dtype": "float64",
+    },
+    "cifar_resnet": {
+        "arch": "cifar_resnet",
+        "in_channels": 3,
+        "num_classes": 10,
+        "depth": 8,
+        "width": 4,
+        "conv": {"kind": "abc", "M": 2, "N": 2},
+        "dtype": "float64",
+    },
+}
+BUILDERS = {"small_cnn": small_cnn, "cifar_resnet": cifar_resnet}
+PLANTS = ("bn-after-pool", "printed-mask", "channel-wise")
+
+
+def build(config: dict, plant=None, seed=0):
+    """The PyTorch model of an abcref config, with random BN statistics (non-trivial BN)."""
+    torch.manual_seed(seed)
+    net = BUILDERS[config["arch"]](config, plant).to(getattr(torch, config["dtype"]))
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.2)
+                module.running_mean.normal_(0.0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def export_run(net, config, x, y, out_dir, mode="train"):
+    """One forward in ``mode`` and one backward of the mean cross-entropy, as a run directory."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}  # before BN moves
+    outputs = {}
+
+    def record(name):
+        return lambda module, inputs, out: outputs.__setitem__(name, out.detach().numpy().copy())
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in net.named_modules() if name]
+    net.train(mode == "train")
+    logits = net(torch.from_numpy(x))
+    loss = F.cross_entropy(logits, torch.from_numpy(y))
+    net.zero_grad()
+    loss.backward()
+    for hook in hooks:
+        hook.remove()
+    header = {"format": "abcref-model-run", "format_version": 1, "config": config, "mode": mode}
+    (out_dir / "model.json").write_text(json.dumps(header, indent=2) + "\n")
+    np.savez(out_dir / "parameters.npz", **state)
+    np.savez(out_dir / "batch.npz", x=x, y=y)
+    np.savez(
+        out_dir / "outputs.npz",
+        logits=logits.detach().numpy(),
+        loss=loss.detach().numpy(),
+        **outputs,
+    )
+    grads = {name: p.grad.numpy() for name, p in net.named_parameters()}
+    np.savez(out_dir / "gradients.npz", **grads)
+    return out_dir
+
+
+def run_model(arch, out_dir, *, plant=None, mode="train", seed=0, batch=8):
+    """Build ``arch`` from its config, run one step on a random batch, export the run."""
+    config = CONFIGS[arch]
+    net = build(config, plant, seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, config["in_channels"], 8, 8)).astype(config["dtype"])
+    y = rng.integers(0, config["num_classes"], size=batch)
+    return export_run(net, config, x, y, out_dir, mode)
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    torch.set_num_threads(1)
+    if argv[:1] == ["model"]:
+        parser = argparse.ArgumentParser(description="export one training step of a model")
+        parser.add_argument("arch", choices=sorted(CONFIGS))
+        parser.add_argument("out", help="directory for the run (abcref oracle check-model OUT)")
+        parser.add_argument("--plant", choices=PLANTS, help="plant a classic mistake")
+        parser.add_argument("--mode", choices=("train", "eval"), default="train")
+        parser.add_argument("--seed", type=int, default=0)
+        args = parser.parse_args(argv[1:])
+        run_model(args.arch, args.out, plant=args.plant, mode=args.mode, seed=args.seed)
+        print(f"wrote a {args.mode}-mode run of {args.arch} to {args.out}")
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite", help="directory written by `abcref oracle export`")
     parser.add_argument("out", help="directory for this implementation's outputs")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
     done = run_suite(args.suite, args.out)
     print(f"wrote {len(done)} case(s) to {args.out}")
     return 0

@@ -4,13 +4,17 @@
 
     abcref oracle export DIR [--cases NAME_OR_GLOB ...]
     abcref oracle check DIR --against OTHER [--cases ...] [--verbose]
+    abcref oracle check-model RUN [--verbose]
     abcref oracle list [--cases ...]
 
 ``check`` exits 0 when every selected case passes, 1 when any case fails,
 is missing or cannot be read (the other implementation's verdict), and 2
-when the check cannot run: a malformed reference suite or manifest, an
-``OTHER`` that is not a directory, a ``--cases`` pattern that matches
-nothing (``docs/oracle.md``).
+when the check cannot run: a malformed reference suite (its manifest or
+a case file), a manifest in ``OTHER`` that is malformed or contradicts
+the suite, an ``OTHER`` that is not a directory, a ``--cases`` pattern
+that matches nothing. ``check-model`` exits 0 when the run agrees with
+abcref's model, 1 when a layer, the logits, the loss or a gradient
+differs, and 2 when the run directory is unusable (``docs/oracle.md``).
 """
 
 from __future__ import annotations
@@ -54,6 +58,22 @@ def add_subparser(subparsers):
     )
     set_run(chk, run_check)
 
+    mdl = sub.add_parser(
+        "check-model",
+        help="compare another implementation's whole-model run with abcref's model",
+        description="Exit status 0: the run agrees with abcref's model of its config; 1: a "
+        "layer output, the logits, the loss or a gradient differs; 2: RUN is unusable.",
+    )
+    mdl.add_argument(
+        "run_dir",
+        metavar="RUN",
+        help="directory with model.json, parameters.npz, batch.npz, outputs.npz [, gradients.npz]",
+    )
+    mdl.add_argument(
+        "--verbose", "-v", action="store_true", help="list agreeing layers and gradients too"
+    )
+    set_run(mdl, run_check_model)
+
     lst = sub.add_parser("list", help="list the cases of the suite")
     lst.add_argument("--cases", nargs="+", metavar="NAME", help="only these (globs allowed)")
     set_run(lst, run_list)
@@ -74,6 +94,15 @@ def run_check(args) -> int:
     from abcref.oracle.compare import check_against
 
     report = check_against(args.directory, args.against, cases=args.cases)
+    print(report.format(verbose=args.verbose))
+    return EXIT_OK if report.ok else EXIT_NEGATIVE
+
+
+def run_check_model(args) -> int:
+    """``abcref oracle check-model``: 1 unless the run agrees with abcref's model."""
+    from abcref.oracle.modelcheck import check_model
+
+    report = check_model(args.run_dir)
     print(report.format(verbose=args.verbose))
     return EXIT_OK if report.ok else EXIT_NEGATIVE
 

@@ -8,7 +8,9 @@ generator. The inputs are built to make convention differences *visible*:
   lies between the two thresholds), so a wrong ddof cannot pass by luck;
 - weights made of symmetric multiples of 1/8, whose mean is exactly 0, so
   the middle base (``u = 0``) meets ``sign(0)`` exactly;
-- activations exactly at ``0.5 - v`` and one ulp either side;
+- activations exactly at ``0.5 - v`` and one ulp either side, and at thresholds
+  where the comparator ``R >= fl(0.5 - v)`` and eq. (9) taken literally disagree
+  (``H_v(0.7, -0.2) = +1`` in float64);
 - rank-deficient fits: constant W, tiny W with large M.
 
 Cases are small (the whole suite is a few hundred KB): tiny tensors are
@@ -248,6 +250,24 @@ def _act_cases():
                     _act_inputs(v, dtype),
                 )
             )
+    # H_v's convention: v where the comparator R >= fl(0.5 - v) and eq. (9) in exact
+    # arithmetic (R + v >= 0.5) disagree at R = fl(0.5 - v), with fl(R + v) >= 0.5 siding with
+    # one or the other, plus an exact tie (v = -0.25) that sets exact arithmetic apart from
+    # ties going to -1.
+    for dtype, v in (
+        (np.float64, [-0.2, -0.1, -0.45, -0.25]),
+        (np.float32, [-0.2, -0.4, 0.05, -0.25]),
+    ):
+        cases.append(
+            CaseDef(
+                f"activations_comparator_{np.dtype(dtype).name}",
+                _ACT,
+                f"H_v is the comparator R >= fl(0.5 - v), v={v}: at R = fl(0.5 - v_n) it gives "
+                "+1 although R + v_n < 0.5 exactly (H_v(0.7, -0.2) = +1)",
+                210 + len(cases),
+                _act_inputs(v, dtype),
+            )
+        )
     return cases
 
 

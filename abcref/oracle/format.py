@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abcref._checks import check_bool, check_choice, check_int, check_pair, check_real
 from abcref._io import atomic_write
 from abcref.oracle.functions import FUNCTIONS
 
@@ -123,32 +124,50 @@ def load_arrays(path) -> dict[str, np.ndarray]:
     Raises
     ------
     OracleFormatError
-        If the file is missing, truncated or not an ``.npz`` archive, or
-        holds an object array (which would need pickle to load).
+        If the path is missing or a directory, the file is truncated or
+        not an ``.npz`` archive, a member is not a valid NPY array, or an
+        array is an object array (which would need pickle to load).
     """
     path = Path(path)
+    where = repr(str(path))
+    if path.is_dir():
+        raise OracleFormatError(f"{where} is a directory, not an .npz file")
     if not path.is_file():
-        raise OracleFormatError(f"array file {str(path)!r} does not exist")
+        raise OracleFormatError(f"array file {where} does not exist")
     if not zipfile.is_zipfile(path):
         # np.load would take any other file for a pickle or a bare .npy.
         raise OracleFormatError(
-            f"{str(path)!r} is not a readable .npz file (truncated or corrupt?): "
-            "no zip archive found"
+            f"{where} is not a readable .npz file (truncated or corrupt?): no zip archive found"
         )
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            arrays = {key: data[key] for key in data.files}
     except ValueError as err:
         if "pickle" in str(err).lower():
             raise OracleFormatError(
-                f"{str(path)!r} holds an object array, which can only be read by unpickling; "
+                f"{where} holds an object array, which can only be read by unpickling; "
                 "abcref never unpickles: store plain numeric arrays"
             ) from None
-        raise OracleFormatError(f"{str(path)!r} is not a readable .npz file: {err}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise OracleFormatError(f"{where} is not a readable .npz file: {err}") from None
+    except MemoryError:
         raise OracleFormatError(
-            f"{str(path)!r} is not a readable .npz file (truncated or corrupt?): {err}"
+            f"{where} declares an array too large to load (corrupt NPY header?)"
         ) from None
+    except Exception as err:
+        # An untrusted file: zipfile and numpy raise a dozen exception types on malformed
+        # archives (BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
+        # tokenize.TokenError, ...). Each means the same thing here: unreadable.
+        raise OracleFormatError(
+            f"{where} is not a readable .npz file (truncated or corrupt?): "
+            f"{type(err).__name__}: {err}"
+        ) from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # np.load returns a non-NPY member as bytes
+            raise OracleFormatError(
+                f"{where}: member {key!r} is not an NPY array (an .npz holds only .npy files, "
+                "as numpy.savez writes them)"
+            )
+    return arrays
 
 
 def load_manifest(directory) -> dict:
@@ -207,6 +226,58 @@ def check_case_arrays(
 
 
 # -- validation ---------------------------------------------------------------
+#: Bound on M, stride and padding: far above any case, low enough that no
+#: tampered manifest makes a hint's recomputation allocate gigabytes.
+MAX_KWARG = 64
+
+
+def _check_shifts(value, name, kwargs):
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) != kwargs.get("M"):
+        raise ValueError(f"{name} must be null or a list of M numbers, got {value!r}")
+    for i, u in enumerate(value):
+        check_real(u, f"{name}[{i}]")
+
+
+def _check_bounded_pair(value, name, minimum):
+    pair = check_pair(value, name, min_value=minimum)
+    if max(pair) > MAX_KWARG:
+        raise ValueError(f"{name} must be at most {MAX_KWARG}, got {value!r}")
+
+
+def _check_m(value, name, kwargs):
+    if check_int(value, name, min_value=1) > MAX_KWARG:
+        raise ValueError(f"{name} must be at most {MAX_KWARG}, got {value}")
+
+
+def _check_ridge(value, name, kwargs):
+    if check_real(value, name) < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+#: kwarg name -> check(value, name, all kwargs): raises ValueError or TypeError.
+_KWARG_CHECKS = {
+    "M": _check_m,
+    "shifts": _check_shifts,
+    "ddof": lambda value, name, kw: check_int(value, name, min_value=0),
+    "ridge": _check_ridge,
+    "per_channel": lambda value, name, kw: check_bool(value, name),
+    "weight_ste": lambda value, name, kw: check_choice(value, name, ("paper", "sum", "identity")),
+    "pad_value": lambda value, name, kw: check_real(value, name),
+    "stride": lambda value, name, kw: _check_bounded_pair(value, name, 1),
+    "padding": lambda value, name, kw: _check_bounded_pair(value, name, 0),
+}
+
+
+def _check_kwargs(kwargs: dict, where: str) -> None:
+    try:
+        for key, value in kwargs.items():
+            _KWARG_CHECKS[key](value, f"kwargs[{key!r}]", kwargs)
+    except (ValueError, TypeError) as err:
+        raise OracleFormatError(f"{where}: {err}") from None
+
+
 def _require(obj: dict, keys: dict, where: str) -> None:
     if not isinstance(obj, dict):
         raise OracleFormatError(f"{where} must be a JSON object, got {type(obj).__name__}")
@@ -258,8 +329,9 @@ def validate_manifest(manifest, *, source: str = "manifest") -> None:
 
     Checks required keys and their types, the format name and version,
     unique safe case names, ``file == name + ".npz"``, function names
-    known to :mod:`abcref.oracle.functions`, and the array declarations
-    (shapes, allowed dtypes, tolerances; exact for integer outputs).
+    known to :mod:`abcref.oracle.functions`, every keyword argument
+    present with a valid value, and the array declarations (shapes,
+    allowed dtypes, tolerances; exact for integer outputs).
     """
     _require(manifest, _TOP_KEYS, source)
     if manifest["format"] != FORMAT_NAME:
@@ -320,3 +392,4 @@ def validate_manifest(manifest, *, source: str = "manifest") -> None:
                 f"{where}: {case['function']} cases set every keyword {list(spec.kwargs)} "
                 f"explicitly; unknown {unknown_kw}, missing {missing_kw}"
             )
+        _check_kwargs(case["kwargs"], where)

@@ -29,6 +29,13 @@ ALPHA_RULE = (
     "cast to W.dtype; one fit per output channel when per_channel"
 )
 ACT_RULE = "A_n = +1 where R >= 0.5 - v_n (computed in R's dtype), else -1 (ties -> +1)"
+HV_RULE = (
+    "H_v(R) is the comparator R >= fl(0.5 - v): the threshold 0.5 - v is rounded once to R's "
+    "dtype, then compared (section 5.3). It equals eq. (9) in exact arithmetic but not eq. (9) "
+    "taken literally in floating point: within an ulp of the threshold the two can differ, "
+    "e.g. H_v([0.7], -0.2) = +1 in float64 although 0.7 + (-0.2) < 0.5 exactly (and "
+    "fl(0.7 + (-0.2)) < 0.5)"
+)
 ACT_STE_RULE = "dR = sum_n dA_n * 1[0 <= R + v_n <= 1], dv_n = sum(dA_n * 1[0 <= R + v_n <= 1])"
 ABC_RULE = (
     "out = sum_n beta_n conv(A_n, sum_m alpha_m B_m); no bias; the border of every A_n "
@@ -106,7 +113,7 @@ def _variant_acts(inp, kw, sw):
 
 
 def _act_rules(kw):
-    return {"activation_tie": "+1", "activations": ACT_RULE}
+    return {"activation_tie": "+1", "activations": ACT_RULE, "H_v": HV_RULE}
 
 
 # -- the ABC convolution -------------------------------------------------------------------
@@ -160,6 +167,7 @@ def _abc_rules(kw):
         {
             "activation_tie": "+1",
             "activations": ACT_RULE,
+            "H_v": HV_RULE,
             "activation_ste": ACT_STE_RULE,
             "abc_conv": ABC_RULE,
             "weight_ste_rule": WEIGHT_STE_RULES[kw.get("weight_ste", "paper")],
@@ -270,7 +278,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             kwargs=(),
             run=_run_fold,
             variant=_variant_fold,
-            rules=lambda kw: {"bn_folding": BN_FOLD_RULE, "activations": ACT_RULE},
+            rules=lambda kw: {"bn_folding": BN_FOLD_RULE, "activations": ACT_RULE, "H_v": HV_RULE},
             bit_outputs=("direction", "constant", "A"),
         ),
     )

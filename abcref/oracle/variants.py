@@ -13,13 +13,14 @@ It is written for clarity on tiny inputs, not speed: convolution by
 
 Switches (defaults first)
 -------------------------
-sign_of_zero : -1 | 0
+sign_of_zero : -1 | 0 | +1
     Value of a weight base where ``W - mean + u * std == 0``.
 activation_tie : "+1" | "-1"
     Value of an activation exactly at the threshold ``R == 0.5 - v``.
-threshold_form : "R >= 0.5 - v" | "clip(R + v, 0, 1) >= 0.5"
-    Which float expression decides the activation (they differ within
-    one rounding of the threshold).
+threshold_form : "R >= 0.5 - v" | "clip(R + v, 0, 1) >= 0.5" | "exact"
+    What decides the activation: abcref's comparator ``R >= fl(0.5 - v)``,
+    eq. (9) evaluated in floating point, or eq. (9) in exact arithmetic
+    (``R + v >= 0.5`` exactly). They differ within an ulp of the threshold.
 ste_mask : "R + v" | "R - v"
     Activation STE mask ``1[0 <= R + v <= 1]`` (abcref) or the printed
     ``1[0 <= R - v <= 1]`` of eq. (10).
@@ -63,7 +64,10 @@ def weight_bases(W, M, *, shifts=None, ddof=0, per_channel=False, sign_of_zero=-
     mean = rows.mean(axis=1, keepdims=True)
     std = rows.std(axis=1, ddof=ddof, keepdims=True)
     z = ((rows - mean)[None] + u[:, None, None] * std[None]).reshape((M, *W.shape))
-    B = np.where(z > 0, 1, -1 if sign_of_zero == -1 else np.where(z < 0, -1, 0))
+    if sign_of_zero == 1:
+        B = np.where(z >= 0, 1, -1)
+    else:
+        B = np.where(z > 0, 1, -1 if sign_of_zero == -1 else np.where(z < 0, -1, 0))
     return B.astype(W.dtype)
 
 
@@ -122,6 +126,10 @@ def binarize_activations(R, v, *, activation_tie="+1", threshold_form="R >= 0.5 
     out = []
     for vn in v:
         vn = R.dtype.type(vn)
+        if threshold_form == "exact":
+            on = _exact_sum_at_least_half(R, vn, strict=activation_tie != "+1")
+            out.append(np.where(on, 1, -1).astype(R.dtype))
+            continue
         if threshold_form == "R >= 0.5 - v":
             lhs, rhs = R, R.dtype.type(0.5) - vn
         else:
@@ -129,6 +137,21 @@ def binarize_activations(R, v, *, activation_tie="+1", threshold_form="R >= 0.5 
         on = lhs >= rhs if activation_tie == "+1" else lhs > rhs
         out.append(np.where(on, 1, -1).astype(R.dtype))
     return np.stack(out)
+
+
+def _exact_sum_at_least_half(R, vn, *, strict=False):
+    """``R + vn >= 0.5`` (``> 0.5`` when ``strict``) in exact arithmetic.
+
+    Knuth's TwoSum: ``R + vn == s + err`` exactly, with ``s = fl(R + vn)``;
+    since rounding is monotone and 0.5 is a float, the exact sum is above
+    0.5 iff ``s > 0.5`` or ``s == 0.5`` and ``err > 0``.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = R + vn
+        bp = s - R
+        err = (R - (s - bp)) + (vn - bp)
+    half = R.dtype.type(0.5)
+    return (s > half) | ((s == half) & ((err > 0) if strict else (err >= 0)))
 
 
 def activation_ste_mask(R, vn, ste_mask="R + v"):
@@ -268,12 +291,11 @@ def fold_batchnorm(R, a, b, v, *, flip_negative_scale=True):
     t = (np.asarray(0.5, dtype=v.dtype) - v)[:, None]  # (N, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(a[None] != 0, (t - b[None]) / np.where(a == 0, 1, a)[None], 0)
-    direction = np.sign(a).astype(np.int8)
-    if not flip_negative_scale:
-        direction = np.where(a < 0, 1, direction).astype(np.int8)
+    direction = np.sign(a).astype(np.int8)  # the output field: sign(a) under either rule
+    rule = direction if flip_negative_scale else np.where(a < 0, 1, direction)
     constant = (b[None] >= t) & (direction[None] == 0)
     qt = q[:, None, :, None, None]
-    d = direction[None, None, :, None, None]
+    d = rule[None, None, :, None, None]
     decided = np.where(
         d > 0, R[None] >= qt, np.where(d < 0, R[None] <= qt, constant[:, None, :, None, None])
     )

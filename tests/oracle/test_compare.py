@@ -44,6 +44,10 @@ def test_perturbed_array_fails_naming_the_case(suite, copy, capsys):
     assert "FAIL    abc_paper_s2_p0" in text
     assert "dW: MISMATCH" in text and "first at index (1, 2, 0, 1)" in text
     assert "max abs err 0.001" in text
+    ref = load_arrays(suite / case["file"])["dW"][1, 2, 0, 1]
+    # full precision (the shortest text that reads back as the same float) and the difference
+    assert f"reference {ref!s}, other {dW[1, 2, 0, 1]!s}, difference +0.001 (relative " in text
+    assert float(str(ref)) == ref
     assert main(["oracle", "check", str(suite), "--against", str(copy)]) == 1
     assert "1 failed" in capsys.readouterr().out
 
@@ -88,3 +92,43 @@ def test_check_cases_filter_and_list(suite, capsys):
     assert main(["oracle", "list", "--cases", "abc_ties"]) == 0
     assert "abc_ties" in capsys.readouterr().out
     assert main(["oracle", "check", str(suite), "--against", str(suite / "nodir")]) == 2
+
+
+def test_unrecognised_files_and_arrays_are_warnings(suite, copy, capsys):
+    (copy / "abc_paper_s1_p1.npz").rename(copy / "abc_paper_s1_p1.npy")
+    (copy / "notes.txt").write_text("scratch")
+    (copy / "extra").mkdir()
+    data = load_arrays(copy / "xnor_c1_p0.npz")
+    data["outt"] = data.pop("out")
+    data["out"] = data["outt"]
+    write_arrays(copy / "xnor_c1_p0.npz", data)
+    report = check_against(suite, copy)
+    assert report.warnings == [
+        f"file {str(copy / 'abc_paper_s1_p1.npy')!r} matches no case of the suite; "
+        "did you mean 'abc_paper_s1_p1.npz'?",
+        f"directory {str(copy / 'extra')!r} matches no case of the suite",
+        f"file {str(copy / 'notes.txt')!r} matches no case of the suite",
+    ]
+    xnor = next(c for c in report.cases if c.name == "xnor_c1_p0")
+    assert xnor.ok and xnor.warnings == [
+        f"array 'outt' in {str(copy / 'xnor_c1_p0.npz')!r} is neither an output nor an input "
+        "of the case (outputs: out); did you mean 'out'?"
+    ]
+    assert main(["oracle", "check", str(suite), "--against", str(copy)]) == 1  # one MISSING
+    out = capsys.readouterr().out
+    assert "WARNING file" in out and "WARNING: array 'outt'" in out
+    assert "1 missing, 0 error(s), 4 warning(s) -> NOT OK" in out
+
+
+def test_warnings_alone_do_not_fail_the_check(suite, copy):
+    (copy / "README").write_text("my outputs")
+    report = check_against(suite, copy)
+    assert report.ok and len(report.warnings) == 1
+
+
+def test_a_directory_named_like_a_case_is_an_error(suite, copy):
+    (copy / "xnor_c1_p0.npz").unlink()
+    (copy / "xnor_c1_p0.npz").mkdir()
+    (case,) = check_against(suite, copy, cases=["xnor_c1_p0"]).cases
+    assert case.status == "ERROR"
+    assert case.message == f"{str(copy / 'xnor_c1_p0.npz')!r} is a directory, not an .npz file"

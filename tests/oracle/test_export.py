@@ -56,6 +56,11 @@ def test_conventions_recorded_per_case(suite):
     assert conv["weight_ste"] == "sum" and conv["sign_of_zero"] == -1
     assert conv["shifts_resolved"] == [-1.0, 0.0, 1.0]
     assert "R + v_n" in conv["activation_ste"]
+    # H_v's convention, recorded wherever activations are binarized
+    for name in ("abc_sum_s1_p1", "activations_dyadic_float32", "bn_fold_mixed_sign_float64"):
+        assert case_of(suite, name)["conventions"]["H_v"].startswith(
+            "H_v(R) is the comparator R >= fl(0.5 - v)"
+        ), name
 
 
 def test_export_is_deterministic_and_selectable(suite, tmp_path):

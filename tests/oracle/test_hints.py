@@ -5,6 +5,8 @@ with a different option or by a few explicit lines of NumPy, never by
 abcref.oracle.variants (which the checker uses to find the hint).
 """
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -263,3 +265,50 @@ def test_bn_fold_negative_scale_hint(suite, tmp_path):
     result, hints, _ = _hints_for(suite, tmp_path, "bn_fold_mixed_sign_float64", outputs)
     assert "matches the section 5.3 rule as printed" in hints
     assert [o.name for o in result.outputs if not o.ok] == ["A"]
+
+
+# -- H_v: the comparator, not eq. (9) taken literally ---------------------------------------
+@pytest.fixture(scope="module")
+def comparator_suite(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("comparator_suite")
+    export_suite(directory, cases=["activations_comparator_*"])
+    return directory
+
+
+def _exact_eq9(R, v):
+    """+1 iff R + v_n >= 0.5 in exact (rational) arithmetic."""
+    half = Fraction(1, 2)
+    return np.stack(
+        [
+            np.array(
+                [Fraction(float(r)) + Fraction(float(vn)) >= half for r in R.ravel()]
+            ).reshape(R.shape)
+            for vn in v
+        ]
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_eq9_in_exact_arithmetic_is_named(comparator_suite, tmp_path, dtype):
+    name = f"activations_comparator_{dtype}"
+    _, a = _case(comparator_suite, name)
+    A = np.where(_exact_eq9(a["R"], a["v"]), 1, -1).astype(a["R"].dtype)
+    result, _, _ = _hints_for(comparator_suite, tmp_path, name, {"A": A})
+    assert len(result.hints) == 1
+    assert result.hints[0].startswith(
+        "matches eq. (9) in exact arithmetic (+1 iff R + v >= 0.5 exactly); abcref's H_v is the "
+        "comparator R >= fl(0.5 - v) (section 5.3)"
+    )
+    assert (
+        "H_v([0.7], -0.2) = +1 in float64 although 0.7 + (-0.2) < 0.5 exactly" in (result.hints[0])
+    )
+
+
+def test_the_documented_example_is_in_the_case(comparator_suite):
+    case, a = _case(comparator_suite, "activations_comparator_float64")
+    at = np.flatnonzero(a["R"].ravel() == 0.7)
+    assert at.size and a["v"][0] == -0.2
+    assert (a["A"][0].ravel()[at] == 1).all()  # H_v(0.7, -0.2) = +1 ...
+    assert not _exact_eq9(np.array([0.7]), np.array([-0.2])).any()  # ... though 0.7 - 0.2 < 0.5
+    assert "0.7 + (-0.2) < 0.5 exactly" in case["conventions"]["H_v"]
+    assert case["conventions"]["H_v"].startswith("H_v(R) is the comparator R >= fl(0.5 - v)")
