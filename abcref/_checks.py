@@ -13,6 +13,15 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+class NonFiniteError(ValueError):
+    """An array holds NaN or Inf: raised by :func:`check_array`.
+
+    A ``ValueError``, so callers that catch bad input catch it too; its own
+    class lets the trainer tell numbers that blew up inside a model from
+    other bad input without reading the message.
+    """
+
+
 def _describe(x) -> str:
     """Short description of a value for error messages."""
     if isinstance(x, np.ndarray):
@@ -59,7 +68,7 @@ def check_array(
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
     if finite and x.dtype.kind == "f" and not np.isfinite(x).all():
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise ValueError(f"{name} must be finite, got {bad} NaN or Inf value(s)")
+        raise NonFiniteError(f"{name} must be finite, got {bad} NaN or Inf value(s)")
     return x
 
 

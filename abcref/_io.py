@@ -143,20 +143,23 @@ def read_npz(path, *, kind: str = "file", error: type[Exception] = ValueError) -
         raise error(f"{where}: not an npz {kind} (it looks like {_looks_like(head)})")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            foreign = [n for n in archive.zip.namelist() if not n.endswith(".npy")]
+            members = archive.zip.namelist()
             # numpy would hand a non-.npy member back as raw bytes
-            arrays = {} if foreign else {name: archive[name] for name in archive.files}
+            foreign = [n for n in members if not n.endswith(".npy")]
+            objects = [n for n in members if not foreign and _holds_objects(archive.zip, n)]
+            readable = not (foreign or objects)
+            arrays = {name: archive[name] for name in archive.files} if readable else {}
     except Exception as exc:  # any failure to parse the bytes: see below
         # On damaged bytes zipfile and numpy's .npy parser raise a dozen
         # types (BadZipFile, zlib.error, EOFError, ValueError, SyntaxError,
         # tokenize.TokenError, RuntimeError for a stray encryption flag,
         # MemoryError for a bogus shape, ...): each means a damaged file.
-        if isinstance(exc, ValueError) and "pickle" in str(exc).lower():
-            raise error(
-                f"{where} holds an object array, which only unpickling could read; "
-                "abcref never unpickles files"
-            ) from None
         raise error(f"{where}: corrupt or truncated {kind} ({_detail(exc)})") from None
+    if objects:
+        raise error(
+            f"{where} holds an object array ({objects[0][:-4][:40]!r}), which only "
+            "unpickling could read; abcref never unpickles files"
+        )
     if foreign:
         raise error(
             f"{where}: a zip archive but not an npz {kind} "
@@ -195,6 +198,19 @@ def _looks_like(head: bytes) -> str:
             return "text"
         return "JSON"
     return "text"
+
+
+def _holds_objects(archive, member: str) -> bool:
+    """Whether the .npy ``member`` of a zip holds Python objects (read from its header)."""
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        _, _, dtype = read_header(f)
+    return dtype.hasobject
 
 
 def _detail(exc: BaseException) -> str:

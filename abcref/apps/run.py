@@ -58,8 +58,11 @@ def make_training(model, *, optimizer: str, lr: float, weight_decay: float, sche
     ----------
     model : Module
     optimizer : {"adam", "sgd"}
-        ``Adam(model, lr=lr)`` or ``SGD(model, lr=lr, momentum=0.9)``
-        (coupled L2 ``weight_decay`` on conv/linear weights, see
+        ``Adam(model, lr=lr)`` or ``SGD(model, lr=lr, momentum=0.9)``.
+        ``weight_decay`` acts on conv/linear weights: decoupled under Adam
+        (AdamW), which is correct for ABC latent weights under every
+        reading of eq. (7); coupled L2 under SGD, which refuses to decay
+        ABC latent weights under ``weight_ste="paper"`` (the reason is in
         ``docs/training.md``).
     lr, weight_decay : float
     schedule : {"cosine", "constant"}
@@ -75,7 +78,12 @@ def make_training(model, *, optimizer: str, lr: float, weight_decay: float, sche
 
     check_choice(optimizer, "optimizer", set(OPTIMIZER_NAMES))
     check_choice(schedule, "schedule", set(SCHEDULE_NAMES))
-    opt = make_optimizer(optimizer, model, lr=lr, weight_decay=weight_decay)
+    # Only with a decay: the flag is part of the optimizer's saved settings,
+    # and runs without decay resume as they always did.
+    decoupled = optimizer == "adam" and weight_decay > 0
+    opt = make_optimizer(
+        optimizer, model, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=decoupled
+    )
     sched = Cosine(epochs) if schedule == "cosine" else Constant()
     return opt, sched
 
@@ -255,6 +263,9 @@ def load_trained(path):
 def full_precision_source(path):
     """The checkpoint at ``path``, if it holds a full-precision model (a §3.3 fine-tuning source).
 
+    The model's config is required (``abcref train --init-from`` builds the
+    new model from it); the rest is :func:`abcref.train.check_full_precision_source`.
+
     Raises
     ------
     FileNotFoundError, IsADirectoryError
@@ -262,23 +273,15 @@ def full_precision_source(path):
     CheckpointError
         If the file is not a readable checkpoint.
     ValueError
-        If it holds no model config, or a model whose inner convs are not
-        full precision (``"conv": "fp"``), e.g. an ABC model.
+        If it holds no model config, or a model that is not full precision
+        (e.g. an ABC model).
     """
-    from abcref.train import load_checkpoint
+    from abcref.train import check_full_precision_source, load_checkpoint
 
     checkpoint = load_checkpoint(_existing_file(path, "checkpoint"))
-    config = checkpoint.model_config
-    if config is None:
+    if checkpoint.model_config is None:
         raise ValueError(f"{str(path)!r} holds no model config: not a full-precision model")
-    conv = config.get("conv")
-    kind = conv.get("kind") if isinstance(conv, dict) else conv
-    if kind != "fp":
-        raise ValueError(
-            f"{str(path)!r} holds a model with conv kind {kind!r}, not a full-precision one "
-            "(conv 'fp'): fine-tuning starts from a full-precision model"
-        )
-    return checkpoint
+    return check_full_precision_source(checkpoint)
 
 
 def check_input_shape(checkpoint, data) -> None:

@@ -318,7 +318,8 @@ def add_budget_flags(parser: argparse.ArgumentParser, defaults: dict = TRAIN_DEF
     group.add_argument(
         "--weight-decay",
         type=nonnegative_float,
-        help=f"L2 on conv/linear weights (default {defaults['weight_decay']:g})",
+        help="weight decay of conv/linear weights: decoupled (AdamW) with adam, coupled L2 "
+        f"with sgd (default {defaults['weight_decay']:g})",
     )
     group.add_argument(
         "--schedule",

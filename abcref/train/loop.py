@@ -30,7 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from abcref import ops
-from abcref._checks import check_array, check_int
+from abcref._checks import NonFiniteError, check_array, check_int
 from abcref._io import write_text_atomic
 from abcref.nn.module import Module
 from abcref.nn.quantconv import apply_after_update
@@ -330,12 +330,10 @@ def fit(
             xb, yb = x_train[idx], y_train[idx]
             try:
                 loss, logits = train_step(model, optimizer, xb, yb)
-            except ValueError as exc:
+            except NonFiniteError as exc:
                 # The data were checked finite, so an op rejecting a
                 # non-finite input means the numbers blew up in the model.
-                if "must be finite" in str(exc):
-                    _raise_diverged(f"non-finite values ({exc})", epoch, i, optimizer, exc)
-                raise
+                _raise_diverged(f"non-finite values ({exc})", epoch, i, optimizer, exc)
             if not np.isfinite(loss):
                 _raise_diverged(f"loss is {loss}", epoch, i, optimizer, None)
             classes = logits.shape[1]

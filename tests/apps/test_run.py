@@ -47,6 +47,23 @@ def test_make_training():
         make_training(model, optimizer="sgd", lr=0.1, weight_decay=0, schedule="step", epochs=1)
 
 
+def test_make_training_weight_decay_is_decoupled_under_adam_only():
+    # weight_ste="paper" (the default): coupled L2 would outweigh the data
+    # gradient of ABC latent weights, so Adam decays them decoupled (AdamW)
+    # and SGD's coupled decay is refused by the optimizer itself.
+    abc = build_model({"arch": "small_cnn", "widths": [4, 8]})
+    opt, _ = make_training(
+        abc, optimizer="adam", lr=0.01, weight_decay=5e-4, schedule="cosine", epochs=1
+    )
+    assert opt.decoupled_weight_decay and opt.weight_decay == 5e-4
+    opt, _ = make_training(
+        abc, optimizer="adam", lr=0.01, weight_decay=0, schedule="cosine", epochs=1
+    )
+    assert not opt.decoupled_weight_decay  # no decay: the settings of every earlier run
+    with pytest.raises(ValueError, match="weight_ste"):
+        make_training(abc, optimizer="sgd", lr=0.1, weight_decay=5e-4, schedule="cosine", epochs=1)
+
+
 def test_run_settings(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint .* to resume from"):
         run_settings(tmp_path)
@@ -76,7 +93,7 @@ def checkpoints(tmp_path_factory):
 
 def test_full_precision_source(checkpoints, tmp_path):
     assert full_precision_source(checkpoints["fp"]).model_config["conv"] == {"kind": "fp"}
-    with pytest.raises(ValueError, match="conv kind 'abc', not a full-precision one"):
+    with pytest.raises(ValueError, match="is not a full-precision model: its conv kind is 'abc'"):
         full_precision_source(checkpoints["abc"])
     with pytest.raises(IsADirectoryError, match="is a directory, not a file"):
         full_precision_source(tmp_path)

@@ -147,7 +147,7 @@ POLICY = [
     (["train", "--init-from", "MISSING", "--out", "OUT"], 2, "does not exist"),
     (["train", "--init-from", "DIR", "--out", "OUT"], 2, "is a directory, not a file"),
     (["train", "--init-from", "CORRUPT", "--out", "OUT"], 2, "corrupt or truncated checkpoint"),
-    (["train", "--init-from", "CKPT", "--out", "OUT"], 2, "not a full-precision one"),  # refused
+    (["train", "--init-from", "CKPT", "--out", "OUT"], 2, "is not a full-precision model"),
     (["train", "--init-from", "FP_CKPT", "--data", "MNIST28", "--out", "OUT", "--no-progress"],
      2, "trained on 1x8x8 images"),
     (["train", *DIVERGE, "--out", "OUT", *TINY], 1, "training diverged"),

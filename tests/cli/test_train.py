@@ -145,7 +145,7 @@ def test_fine_tuning_recipe_from_a_hardtanh_source(capsys, tmp_path):
     argv[argv.index("--out") + 1] = tmp_path / "ft2"
     argv[argv.index("--init-from") + 1] = tmp_path / "ft" / "model.npz"
     status, _, err = run(capsys, *argv)
-    assert status == 2 and "conv kind 'abc', not a full-precision one" in err
+    assert status == 2 and "is not a full-precision model: its conv kind is 'abc'" in err
     assert not (tmp_path / "ft2").exists()
 
 
