@@ -36,3 +36,12 @@ def test_check_same_dtype():
     assert check_same_dtype(x=a32, w=a32) == np.float32
     with pytest.raises(TypeError, match="x: float32, w: float64"):
         check_same_dtype(x=a32, w=a64)
+
+
+def test_non_finite_arrays_raise_their_own_value_error():
+    # The trainer tells "the numbers blew up" from other bad input by this class.
+    from abcref._checks import NonFiniteError
+
+    with pytest.raises(NonFiniteError, match="x must be finite, got 2 NaN or Inf"):
+        check_array(np.array([1.0, np.nan, np.inf]), "x")
+    assert issubclass(NonFiniteError, ValueError)
