@@ -213,7 +213,7 @@ def abc_conv2d_forward(
     if _full_precision_input(v, beta):
         out, cache = _approx_conv2d_forward(R, W, w_args, geometry)
         return out, {**cache, "act": None}
-    check_activation_params(R, v, beta)
+    check_activation_params(v, beta, R.dtype)  # R: checked with W above
     _, w_cache = _approximate_weights_forward(W, *w_args)  # eqs. (4)-(5)
     A = _binarize_activations(R, v)  # eq. (11)
     convs = {

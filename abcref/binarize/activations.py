@@ -171,7 +171,8 @@ def approximate_activations_forward(
     cache : dict
         ``R``, ``v``, ``beta``, ``A``.
     """
-    check_activation_params(R, v, beta)
+    check_array(R, "R")
+    check_activation_params(v, beta, R.dtype)
     A = _binarize_activations(R, v)
     R_tilde = sum(beta_n * A_n for beta_n, A_n in zip(beta, A, strict=True))
     return R_tilde, {"R": R, "v": v, "beta": beta, "A": A}
@@ -257,19 +258,23 @@ def _gauss_pdf(x):
 
 def _check_R_v(R, v) -> None:
     check_array(R, "R")
+    _check_v(v, R.dtype)
+
+
+def _check_v(v, dtype) -> None:
     check_array(v, "v", ndim=1)
     if v.size == 0:
         raise ValueError(f"v must hold at least one value (N >= 1), got shape {v.shape}")
-    if v.dtype != R.dtype:
-        raise TypeError(f"v must have the dtype of R ({R.dtype}), got dtype {v.dtype}")
+    if v.dtype != dtype:
+        raise TypeError(f"v must have the dtype of R ({dtype}), got dtype {v.dtype}")
 
 
-def check_activation_params(R, v, beta) -> None:
-    """Check R and its N shifts and scales at once (a float array; (N,) of R's dtype)."""
-    _check_R_v(R, v)
+def check_activation_params(v, beta, dtype) -> None:
+    """Check the N shifts and scales of an input of ``dtype``: both (N,), of that dtype."""
+    _check_v(v, dtype)
     check_array(beta, "beta", ndim=1)
-    if beta.dtype != R.dtype:
-        raise TypeError(f"beta must have the dtype of R ({R.dtype}), got dtype {beta.dtype}")
+    if beta.dtype != dtype:
+        raise TypeError(f"beta must have the dtype of R ({dtype}), got dtype {beta.dtype}")
     if beta.shape != v.shape:
         raise ValueError(
             f"beta must have the shape of v {v.shape} (one scale per activation base), "
