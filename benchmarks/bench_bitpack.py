@@ -142,6 +142,7 @@ def main() -> int:
         print("\nABC layer M = N = 3 (same input R):")
         for name, t in abc_ms.items():
             print(f"{name:44s} {t:8.2f} {base / t:11.2f}x")
+        measured["abc_speedups"] = {name: base / t for name, t in abc_ms.items()}
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             f.write(json.dumps(measured, indent=1) + "\n")

@@ -37,7 +37,7 @@ ROOT = HERE.parent
 RUNS = (
     ("conv", "bench_conv.py", ()),
     ("abcconv", "bench_abcconv.py", ()),
-    ("bitpack_1", "bench_bitpack.py", ("--threads", "1")),
+    ("bitpack_1", "bench_bitpack.py", ("--threads", "1", "--abc")),
     ("bitpack_2", "bench_bitpack.py", ("--threads", "2")),
     ("train", "bench_train.py", ()),
     ("baselines", "bench_baselines.py", ()),
@@ -148,6 +148,13 @@ def rows(record: dict) -> list[tuple[str, str, str, str, str]]:
                 f"{clock}: speed ratio ({bits['gmacs'][key]:.1f} G binary MAC/s)"
             )
             out.append(_row("bench_bitpack.py", what, speed, "≥ 1×", speed >= 1))
+        if "abc_speedups" in bits:
+            speed = bits["abc_speedups"]["compiled ABC layer (9 popcount convs)"]
+            what = (
+                f"a compiled ABC layer (M = N = 3: 9 popcount convs) against the float "
+                f"`ABCConv2d` forward (one float conv), {threads} thread, {clock}: speed ratio"
+            )
+            out.append(_row("bench_bitpack.py", what, speed))
     for name, ratio in runs["train"]["measured"]["ratios"].items():
         if name != "FP":
             n = int(name.split("N=")[1])
