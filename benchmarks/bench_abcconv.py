@@ -7,12 +7,14 @@ ratio to the plain fast conv forward+backward (``abcref.fast.conv``):
 the trainer's ABC conv (``abcref.fast.abcconv``, one float convolution)
 and the reference (``abcref.binarize``, the M x N sum of eq. 12).
 
-    python benchmarks/bench_abcconv.py [--repeats 7]
+    python benchmarks/bench_abcconv.py [--repeats 7] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 from _timing import interleaved_best_times  # benchmarks/ is on sys.path when run
@@ -26,6 +28,7 @@ from abcref.fast.conv import conv2d_backward, conv2d_forward
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", metavar="FILE", help="also write the ratios as JSON")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     dtype = np.float32
@@ -63,6 +66,10 @@ def main() -> None:
     print(f"shape x {x.shape}, W {W.shape}, padding 1, {np.dtype(dtype).name}, M = N = 3")
     for name, t in times.items():
         print(f"{name}  forward+backward: {t * 1e3:8.1f} ms   ({t / t_plain:.2f}x)")
+    if args.json:
+        ratios = {name.strip(): t / t_plain for name, t in times.items()}
+        measured = {"plain_ms": 1e3 * t_plain, "ratios": ratios}
+        Path(args.json).write_text(json.dumps(measured, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ time of each kind, measured round-robin so that all run under the same
 machine load, and its ratio to the plain ``abcref.fast.conv``
 forward+backward: the cost of the quantizers themselves.
 
-    python benchmarks/bench_baselines.py [--repeats 7]
+    python benchmarks/bench_baselines.py [--repeats 7] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 from _timing import interleaved_best_times  # benchmarks/ is on sys.path when run
@@ -28,6 +30,7 @@ from abcref.quantize import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", metavar="FILE", help="also write the ratios as JSON")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 64, 28, 28)).astype(np.float32)
@@ -66,6 +69,9 @@ def main() -> None:
     print(f"forward+backward, best of {args.repeats}, x {x.shape} float32, W {W.shape}")
     for name, seconds in best.items():
         print(f"{name:28s} {1e3 * seconds:8.1f} ms   x{seconds / base:5.2f} of plain conv2d")
+    if args.json:
+        measured = {"plain_ms": 1e3 * base, "ratios": {k: t / base for k, t in best.items()}}
+        Path(args.json).write_text(json.dumps(measured, indent=1) + "\n")
 
 
 if __name__ == "__main__":

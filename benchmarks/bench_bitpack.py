@@ -14,12 +14,13 @@ Reported: median milliseconds, the ratio float / xnor (> 1 means the
 packed convolution is faster), binary multiply-accumulates per second,
 and bytes per weight.
 
-    python benchmarks/bench_bitpack.py [--threads 2] [--repeats 30]
+    python benchmarks/bench_bitpack.py [--threads 2] [--repeats 30] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -33,6 +34,7 @@ def _parse():
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--size", type=int, default=28)
     p.add_argument("--abc", action="store_true", help="also time a compiled M=N=3 ABC layer")
+    p.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
     return p.parse_args()
 
 
@@ -113,6 +115,13 @@ def main() -> int:
         f"bytes per weight: float32 {w.itemsize}, packed {w_words.nbytes / w.size:.4f} "
         f"({w.itemsize * w.size / w_words.nbytes:.0f}x smaller)"
     )
+    measured = {
+        "threads": a.threads,
+        "float_ms": base,
+        "speedups": {name: base / t for name, t in ms.items()},
+        "gmacs": {name: macs / t / 1e6 for name, t in ms.items()},
+        "bytes_per_weight": w_words.nbytes / w.size,
+    }
 
     if a.abc:
         from abcref.nn.abcconv import ABCConv2d
@@ -133,6 +142,10 @@ def main() -> int:
         print("\nABC layer M = N = 3 (same input R):")
         for name, t in abc_ms.items():
             print(f"{name:44s} {t:8.2f} {base / t:11.2f}x")
+        measured["abc_speedups"] = {name: base / t for name, t in abc_ms.items()}
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as f:
+            f.write(json.dumps(measured, indent=1) + "\n")
     return 0
 
 

@@ -7,7 +7,9 @@ to show what reading the math costs. PyTorch (if importable) runs in a
 separate process so that its thread pool and NumPy's BLAS pool do not
 compete.
 
-    python benchmarks/bench_conv.py [--repeats 20] [--threads 2]
+    python benchmarks/bench_conv.py [--repeats 20] [--threads 2] [--json FILE]
+
+``--json FILE`` also writes the measurements as JSON (``run_all.py``).
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def main() -> None:
     p.add_argument(
         "--rounds", type=int, default=3, help="alternate abcref and torch this many times"
     )
+    p.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
     a = p.parse_args()
 
     blas_env = {
@@ -114,16 +117,20 @@ def main() -> None:
         if result is not None:
             theirs.append(result)
     print(f"{'':18}{'abcref ms':>12}{'torch ms':>12}{'ratio':>8}")
+    measured = {"torch": None, "torch_threads": None}
     for key, label in keys:
         mine = float(np.median([r[key] for r in ours]))
+        measured[f"abcref_{key}"] = mine
         if not theirs:
             print(f"{label:18}{mine:12.1f}{'n/a':>12}{'n/a':>8}")
             continue
         other = float(np.median([r[key] for r in theirs]))
         ratio = float(np.median([m[key] / t[key] for m, t in zip(ours, theirs, strict=True)]))
+        measured[f"torch_{key}"], measured[f"{key[:-3]}_ratio"] = other, ratio
         print(f"{label:18}{mine:12.1f}{other:12.1f}{ratio:8.2f}")
     fast = float(np.median([r["forward_backward_ms"] for r in ours]))
     reference = float(np.median([r["reference_forward_backward_ms"] for r in ours]))
+    measured["reference_over_fast"] = reference / fast
     print(
         f"reference abcref.ops.conv2d forward+backward: {reference:.1f} ms "
         f"({reference / fast:.2f}x the fast tier)"
@@ -131,8 +138,11 @@ def main() -> None:
     if not theirs:
         print("torch not importable: install it to compare (pip install torch)")
     else:
+        measured["torch"], measured["torch_threads"] = theirs[0]["torch"], theirs[0]["threads"]
         print(f"torch {theirs[0]['torch']} with {theirs[0]['threads']} threads (separate process)")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if a.json:
+        Path(a.json).write_text(json.dumps(measured, indent=1) + "\n")
 
 
 if __name__ == "__main__":

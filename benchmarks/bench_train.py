@@ -11,7 +11,7 @@ Prints seconds per epoch, images per second and the ratio to full
 precision; the goal for M = N = 3 is an ABC step within (N + 1)x of the
 full-precision step.
 
-    python benchmarks/bench_train.py [--repeats 3] [--configs 3,3 1,1 5,5]
+    python benchmarks/bench_train.py [--repeats 3] [--configs 3,3 1,1 5,5] [--json FILE]
 
 On a machine with other work running, multi-threaded OpenBLAS can spin
 waiting for busy cores; if the times are far off, compare with
@@ -21,8 +21,10 @@ waiting for busy cores; if the times are far off, compare with
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -53,6 +55,7 @@ def main() -> None:
         default=["3,3", "1,1", "3,1", "1,3", "5,5"],
         help="M,N pairs to time besides full precision (first one is the headline)",
     )
+    parser.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
     args = parser.parse_args()
     data = load_digits()
     x, y = data.x_train, data.y_train
@@ -80,6 +83,14 @@ def main() -> None:
     ratio = best[f"M={m},N={n}"] / fp
     verdict = "within" if ratio <= n + 1 else "NOT within"
     print(f"ABC (M={m}, N={n}) step / FP step = {ratio:.2f} ({verdict} the goal (N+1) = {n + 1})")
+    if args.json:
+        measured = {
+            "headline": f"M={m},N={n}",
+            "seconds_per_epoch": best,
+            "ratios": {name: sec / fp for name, sec in best.items()},
+            "blas_threads": threads,
+        }
+        Path(args.json).write_text(json.dumps(measured, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
-"""Regenerate every figure in this directory: ``python figures/make_figures.py``.
+"""Regenerate the figures in this directory: ``python figures/make_figures.py``.
 
-Trains the small digits models the figures need (about a minute and a half on 2 cores)
-and writes the PNGs and ``accuracy_sweep.json``/``.csv`` next to this script. BLAS is
-pinned to one thread *before* NumPy is imported, so a re-run on the same
-machine reproduces the files byte for byte. The same as ``abcref figures --out
-figures/ --overwrite``, which replaces the figures written before and keeps this
-script (its options: ``--quick``, a smoke test of seconds whose figures mean
-nothing; ``--sweep PATH``, draw the heatmap and curves from a sweep JSON such as
-``accuracy_sweep.json`` instead of re-running the sweep; ``--out DIR``); see
-:mod:`abcref.apps.figures`.
+Trains the two digits models the figures need (the full-precision and
+M = N = 5 models of ``abcref reproduce``'s setting, seed 0) and writes the
+PNGs next to this script. BLAS is pinned to one thread *before* NumPy is
+imported, so a re-run on the same machine reproduces the files byte for
+byte. The same as ``abcref figures --out figures/ --overwrite``, which
+replaces the figures written before and keeps this script (its options:
+``--quick``, a smoke test of seconds whose figures mean nothing; ``--out
+DIR``); see :mod:`abcref.apps.figures`. The M x N heatmap and the training
+curves are drawn by ``abcref reproduce`` (``results/reproduce/``).
 """
 
 import os

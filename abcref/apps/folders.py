@@ -56,6 +56,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "train": ("model.npz", "log.jsonl"),
     "sweep": ("table.md", "table.csv", "heatmap.png", *_SWEEP_OUTPUTS),
     "reproduce": (
+        "results.md",
+        "run.json",
         "table.md",
         "table.csv",
         "heatmap.png",
@@ -64,18 +66,25 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
         "models",
         *_SWEEP_OUTPUTS,
     ),
-    "figures": (
-        "weight_approximation.png",
-        "error_vs_m.png",
-        "accuracy_heatmap.png",
-        "feature_maps.png",
-        "training_curves.png",
-        "accuracy_sweep.json",
-        "accuracy_sweep.csv",
+    "figures": ("weight_approximation.png", "error_vs_m.png", "feature_maps.png"),
+    "compare table3": (
+        "results.md",
+        "run.json",
+        "table3.md",
+        "table3.csv",
+        "table3.png",
+        "runs.csv",
+        *_SWEEP_OUTPUTS,
     ),
-    "compare table3": ("table3.md", "table3.csv", "table3.png", "runs.csv", *_SWEEP_OUTPUTS),
-    "compare section52": ("section52.md", "section52_costs.json", "runs.csv", *_SWEEP_OUTPUTS),
-    "compare table2": ("table2.md", "table2.json"),
+    "compare section52": (
+        "results.md",
+        "run.json",
+        "section52.md",
+        "section52_costs.json",
+        "runs.csv",
+        *_SWEEP_OUTPUTS,
+    ),
+    "compare table2": ("results.md", "run.json", "table2.md", "table2.json"),
 }
 
 

@@ -12,16 +12,25 @@ writes tables, figures and one checkpoint per config.
 
 The setting (:data:`DEFAULT`) and why
 -------------------------------------
-The digits are easy: with the default ``small_cnn`` widths (32, 64, 64, 64)
-every configuration reaches 99-100 % at 40 epochs, and at 5 epochs the
-configurations still lie within about 1.5 points, about the spread over
-seeds (one test image is 0.28 %). ``DEFAULT`` uses a narrower network,
-widths (16, 32, 32, 32), for 3 epochs (Adam, lr 3e-3, cosine decay, batch
-64), 3 seeds: binarisation costs a narrow network more, and a short budget
-shows who learns faster, so accuracy rises with N at every M and with M at
-every N by more than the spread, and the whole job (30 runs) takes a few
-minutes on 2 cores. ``docs/cli.md`` gives the measurements behind the
-choice (5 epochs; other widths).
+The digits are easy (one test image is 0.28 %): a long budget or a wide
+network lets most configurations reach full precision, which hides the
+differences the paper reports. ``DEFAULT`` uses a narrower network than
+``small_cnn``'s default (32, 64, 64, 64), widths (16, 32, 32, 32), for
+3 epochs (Adam, lr 3e-3, cosine decay, batch 64), 3 seeds: binarisation
+costs a narrow network more, and a short budget shows who learns faster,
+and the whole job (30 runs) takes about two minutes on 2 cores.
+``docs/cli.md`` shows the same command at 5 epochs and at narrower widths
+(``results/`` holds those runs).
+
+What it writes
+--------------
+Besides the tables, figures and checkpoints, ``run.json`` (the command
+line, its wall time, the machine) and ``results.md``, a Markdown block
+ready to embed in a document: the stated setting, the M x N table, full
+precision, the bit check and the trend sentences, computed from the
+numbers (:mod:`abcref.apps.reproduce_report`). Both Markdown files are
+rendered from the folder's JSON files, so :func:`render_reproduce_folder`
+renders them again, byte for byte, without training.
 """
 
 from __future__ import annotations
@@ -35,8 +44,33 @@ import numpy as np
 
 from abcref._io import write_text_atomic
 from abcref.apps.folders import RunFolderError, open_run_folder
+from abcref.apps.reporting import BLOCK_NAME, RUN_NAME, read_run_record, write_run_record
+from abcref.apps.reproduce_report import console_lines, reproduce_block, table_markdown
+from abcref.apps.results import SweepResult
 
-__all__ = ["DEFAULT", "QUICK", "ReproduceReport", "ReproduceSettings", "reproduce"]
+__all__ = [
+    "DEFAULT",
+    "QUICK",
+    "REPRODUCE_FILES",
+    "ReproduceReport",
+    "ReproduceSettings",
+    "command_line",
+    "read_reproduce_folder",
+    "render_reproduce_folder",
+    "reproduce",
+]
+
+#: The files of a reproduce folder besides ``config.json``, ``logs/`` and ``models/``.
+REPRODUCE_FILES = (
+    BLOCK_NAME,
+    "table.md",
+    "table.csv",
+    "heatmap.png",
+    "training_curves.png",
+    "sweep.json",
+    "bits_check.json",
+    RUN_NAME,
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +104,28 @@ class ReproduceSettings:
     limit: int | None = None
     curves: tuple = ((1, 1), (3, 3), (5, 5))
 
+    @classmethod
+    def from_json(cls, saved: dict) -> ReproduceSettings:
+        """The settings saved in a reproduce folder's ``config.json`` (lists back to tuples).
 
-#: What ``abcref reproduce`` runs (a few minutes on 2 cores).
+        Raises
+        ------
+        ValueError
+            If ``saved`` holds keys that are not settings.
+        """
+        fields = {
+            k: tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            if isinstance(value, list)
+            else value
+            for k, value in saved.items()
+        }
+        try:
+            return cls(**fields)
+        except TypeError as exc:
+            raise ValueError(f"the saved reproduce settings are not readable: {exc}") from exc
+
+
+#: What ``abcref reproduce`` runs (about two minutes on 2 cores).
 DEFAULT = ReproduceSettings()
 #: ``abcref reproduce --quick``: a smoke run of a few seconds (numbers meaningless).
 QUICK = ReproduceSettings(
@@ -110,13 +164,15 @@ def reproduce(
     out_dir : str or Path
         A new or empty directory (see ``resume`` and ``overwrite``; the
         rules of :mod:`abcref.apps.folders`). Receives ``config.json`` (the
-        settings), ``table.md`` (M x N table, per-config summary, bit check,
-        settings, wall time), ``table.csv`` (one row per run),
-        ``heatmap.png``, ``training_curves.png``, ``sweep.json`` (the runs
-        finished so far, rewritten after each), ``bits_check.json``,
-        ``logs/`` (a JSON-lines log per run) and ``models/`` (the seed-0
-        checkpoint of every config, for ``abcref eval``/``summary``). The
-        tables, figures and ``bits_check.json`` appear together, at the end.
+        settings), ``results.md`` (the block to embed), ``table.md`` (M x N
+        table, per-config summary, bit check, settings, wall time),
+        ``table.csv`` (one row per run), ``heatmap.png``,
+        ``training_curves.png``, ``sweep.json`` (the runs finished so far,
+        rewritten after each), ``bits_check.json``, ``run.json`` (command,
+        wall time, machine), ``logs/`` (a JSON-lines log per run) and
+        ``models/`` (the seed-0 checkpoint of every config, for ``abcref
+        eval``/``summary``). The tables, figures, ``bits_check.json`` and
+        ``run.json`` appear together, at the end.
     settings : ReproduceSettings
         :data:`DEFAULT` or :data:`QUICK` or your own.
     progress : bool
@@ -215,21 +271,20 @@ def reproduce(
         plot_heatmap(result, directory / "heatmap.png")
         plot_curves(result, directory / "training_curves.png", labels=curve_labels)
         report.seconds = time.perf_counter() - tic
-        write_text_atomic(directory / "table.md", _report_markdown(report, settings, grid))
+        write_run_record(directory, command_line(settings), report.seconds, resumed=resume)
+        # The Markdown is rendered from the JSON files as saved, as a reader re-renders it.
+        saved = SweepResult.from_json(out / "sweep.json")
+        record = read_run_record(directory)
+        texts = {
+            BLOCK_NAME: reproduce_block(settings, saved, json.loads(bits_text), record),
+            "table.md": table_markdown(settings, saved, json.loads(bits_text), record),
+        }
+        for name, text in texts.items():
+            write_text_atomic(directory / name, text)
 
     folder.commit(write_results)
-    report.files = [
-        out / name
-        for name in (
-            "table.md",
-            "table.csv",
-            "heatmap.png",
-            "training_curves.png",
-            "sweep.json",
-            "bits_check.json",
-        )
-    ]
-    for line in _console_lines(report, settings, grid, out):
+    report.files = [out / name for name in REPRODUCE_FILES]
+    for line in console_lines(grid, report.bits, settings, out, report.seconds):
         log(line)
     return report
 
@@ -245,84 +300,38 @@ def _json_default(obj):
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
-def marginals(grid) -> tuple[list, list]:
-    """Mean accuracy of each M over the N columns, and of each N over the M rows."""
-    by_m = [float(np.nanmean(grid.mean[i])) for i in range(len(grid.Ms))]
-    by_n = [float(np.nanmean(grid.mean[:, j])) for j in range(len(grid.Ns))]
-    return by_m, by_n
+def command_line(settings: ReproduceSettings) -> str:
+    """The ``abcref reproduce`` command line that runs ``settings`` (flags for what differs)."""
+    base, flags = DEFAULT, []
+    if (settings.Ms, settings.Ns, settings.limit) == (QUICK.Ms, QUICK.Ns, QUICK.limit):
+        base, flags = QUICK, ["--quick"]
+    if settings.widths != base.widths:
+        flags.append("--widths " + " ".join(map(str, settings.widths)))
+    if settings.seeds != base.seeds:
+        flags.append("--seeds " + " ".join(map(str, settings.seeds)))
+    if settings.epochs != base.epochs:
+        flags.append(f"--epochs {settings.epochs}")
+    return " ".join(["abcref reproduce", *flags])
 
 
-def _bits_summary(report: ReproduceReport) -> str:
-    n = len(report.bits)
-    same = sum(b["identical"] for b in report.bits)
-    images = report.bits[0]["images"] if report.bits else 0
-    worst = max((b["max_logit_diff"] for b in report.bits), default=0.0)
-    flipped = sum(b["images_flipped"] for b in report.bits)
-    if report.bits_ok:
-        return (
-            f"bit-packed inference: identical predictions for all {n} trained ABC models "
-            f"({images} test images each; max |logit difference| {worst:.1e}, "
-            f"{flipped} of {n * images} image evaluations with an activation at a threshold "
-            "binarised the other way within float rounding) - PASS"
-        )
-    bad = [
-        f"{b['label']} seed {b['seed']} ({b['differ']})" for b in report.bits if not b["identical"]
-    ]
-    return (
-        f"bit-packed inference: {same} of {n} ABC models identical; predictions differ for "
-        f"{', '.join(bad)} - FAIL"
-    )
+def read_reproduce_folder(directory):
+    """``(settings, result, bits, record)`` from the JSON files of a reproduce folder."""
+    directory = Path(directory)
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    settings = ReproduceSettings.from_json(config["settings"])
+    result = SweepResult.from_json(directory / "sweep.json")
+    bits = json.loads((directory / "bits_check.json").read_text(encoding="utf-8"))
+    return settings, result, bits, read_run_record(directory)
 
 
-def _trend_lines(grid) -> list[str]:
-    by_m, by_n = marginals(grid)
-    lines = [
-        "mean over N, by M: "
-        + ", ".join(f"M={m}: {100 * v:.2f}" for m, v in zip(grid.Ms, by_m, strict=True)),
-        "mean over M, by N: "
-        + ", ".join(f"N={n}: {100 * v:.2f}" for n, v in zip(grid.Ns, by_n, strict=True)),
-    ]
-    if grid.full_precision is not None:
-        gap = 100 * (np.nanmax(grid.mean) - grid.full_precision[0])
-        i, j = np.unravel_index(np.nanargmax(grid.mean), grid.mean.shape)
-        side = "above" if gap > 0 else "below"
-        lines.append(
-            f"best ABC config: M={grid.Ms[i]}, N={grid.Ns[j]}, {abs(gap):.2f} points {side} "
-            "full precision (mean over seeds)"
-        )
-    return lines
+def render_reproduce_folder(directory) -> dict[str, str]:
+    """File name -> text of the Markdown files of a reproduce folder, from its JSON files.
 
-
-def _console_lines(report, settings, grid, out) -> list[str]:
-    return [
-        "",
-        f"Final-epoch test top-1 (%) on the embedded digits, mean ± std over "
-        f"{len(settings.seeds)} seed(s); rows M (weight bases), columns N (binary activations):",
-        "",
-        grid.to_markdown(),
-        "",
-        *_trend_lines(grid),
-        _bits_summary(report),
-        f"wrote {out}/table.md, table.csv, heatmap.png, training_curves.png, sweep.json, "
-        f"bits_check.json, logs/, models/",
-        f"wall time {report.seconds:.0f} s",
-    ]
-
-
-def _report_markdown(report, settings, grid) -> str:
-    s = settings
-    command = "abcref reproduce" + (" --quick" if s == QUICK else "")
-    return (
-        "# ABC-Net M x N trend on the embedded digits\n\n"
-        f"Command: `{command}` (wall time {report.seconds:.0f} s).\n\n"
-        f"Final-epoch test top-1 (%) on the 360 test digits, mean ± sample std (ddof=1) over "
-        f"seeds {list(s.seeds)}. Model: `small_cnn` widths {list(s.widths)} (first conv and "
-        f"classifier full precision); {s.epochs} epochs, Adam lr {s.lr:g} with cosine decay, "
-        f"batch {s.batch_size}; the full-precision model is the same graph with ReLU + float "
-        f"convs.\n\n"
-        f"{grid.to_markdown()}\n\n"
-        + "\n".join(f"- {line}" for line in _trend_lines(grid))
-        + f"\n- {_bits_summary(report)}\n\n"
-        f"## Every config\n\n{report.result.to_markdown()}\n\n"
-        f"Settings: `{json.dumps(asdict(s))}`\n"
-    )
+    What ``reproduce`` wrote there, byte for byte, unless the files or the
+    formatting code changed since.
+    """
+    settings, result, bits, record = read_reproduce_folder(directory)
+    return {
+        BLOCK_NAME: reproduce_block(settings, result, bits, record),
+        "table.md": table_markdown(settings, result, bits, record),
+    }

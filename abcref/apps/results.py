@@ -97,8 +97,10 @@ class MNGrid:
     metric: str = "test_top1"
     ddof: int = 1
 
-    def to_markdown(self, *, scale: float = 100.0, digits: int = 2) -> str:
-        """Rows M, columns N, cells ``mean ± std``; full precision below."""
+    def to_markdown(
+        self, *, scale: float = 100.0, digits: int = 2, full_precision: bool = True
+    ) -> str:
+        """Rows M, columns N, cells ``mean ± std``; full precision below (unless False)."""
         header = "| M \\ N | " + " | ".join(n_label(n) for n in self.Ns) + " |"
         lines = [header, "|---|" + "---|" * len(self.Ns)]
         for i, M in enumerate(self.Ms):
@@ -107,7 +109,7 @@ class MNGrid:
                 for j in range(len(self.Ns))
             ]
             lines.append(f"| **{M}** | " + " | ".join(cells) + " |")
-        if self.full_precision is not None:
+        if full_precision and self.full_precision is not None:
             fp = format_mean_std(*self.full_precision, scale=scale, digits=digits)
             lines.append("")
             lines.append(f"full precision: {fp}")

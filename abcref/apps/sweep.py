@@ -40,7 +40,7 @@ from abcref._checks import check_bool, check_choice, check_int, check_real
 from abcref.apps.results import SweepResult
 from abcref.apps.run import OPTIMIZER_NAMES, SCHEDULE_NAMES, auto_drop_last, make_training
 
-__all__ = ["FULL_PRECISION", "abc_conv", "grid_configs", "run_sweep", "slug"]
+__all__ = ["FULL_PRECISION", "abc_conv", "grid_configs", "rerun", "run_sweep", "slug"]
 
 #: Row label of the full-precision model in :func:`grid_configs`.
 FULL_PRECISION = "full precision"
@@ -311,6 +311,75 @@ def run_sweep(
             result.to_json(out_dir / "sweep.json")
     bar.close()
     return result
+
+
+def rerun(saved: SweepResult, runs: Sequence[tuple[str, int]], *, data=None) -> SweepResult:
+    """Train again some runs of a saved sweep, each with the saved config and budget.
+
+    Runs are independent and deterministic, so on the machine (NumPy/BLAS
+    build and thread count) that made ``saved``, each rerun row equals the
+    saved row of its ``(label, seed)``: a few reruns check a whole
+    committed sweep without training it all.
+
+    Parameters
+    ----------
+    saved : SweepResult
+        E.g. :meth:`SweepResult.from_json` of a ``sweep.json``.
+    runs : sequence of (label, seed)
+        Runs of ``saved`` to train again.
+    data : optional
+        The data (default: ``saved.settings["data"]``, cut to the saved
+        numbers of train and test images).
+
+    Returns
+    -------
+    SweepResult
+        One row per run, in the order of ``runs``.
+
+    Raises
+    ------
+    ValueError
+        If a run is not one of ``saved``'s, or the data or budget differ from
+        the saved ones.
+    """
+    settings = saved.settings
+    rows = {(r["label"], r["seed"]) for r in saved.rows}
+    for run in runs:
+        if tuple(run) not in rows:
+            raise ValueError(f"runs: {tuple(run)!r} is not a (label, seed) of the saved sweep")
+    if data is None:
+        dtype = next(iter(saved.configs.values()), {}).get("dtype", "float32")
+        data = _saved_data(settings, dtype)
+    budget = {k: settings[k] for k in ("epochs", "batch_size", "optimizer", "lr", "weight_decay")}
+    out = SweepResult(settings={**settings, "seeds": [s for _, s in runs]}, configs={})
+    for label, seed in runs:
+        one = run_sweep(
+            {label: saved.configs[label]},
+            data=data,
+            seeds=(seed,),
+            schedule=settings["schedule"],
+            drop_last=settings["drop_last"],
+            **budget,
+        )
+        differ = {k for k, v in one.settings.items() if k != "seeds" and settings.get(k) != v}
+        if differ:
+            raise ValueError(f"the rerun's {sorted(differ)} differ from the saved sweep's")
+        out.configs.setdefault(label, one.configs[label])
+        out.rows += one.rows
+        out.histories.update(one.histories)
+    return out
+
+
+def _saved_data(settings: dict, dtype: str):
+    """The data a sweep trained on, from its settings (name, numbers of images)."""
+    from abcref.data import load_dataset
+
+    data = load_dataset(settings["data"], dtype=dtype)
+    sizes = (len(data.y_train), len(data.y_test))
+    if sizes != (settings["n_train"], settings["n_test"]):
+        limit = max(settings["n_train"], settings["n_test"])
+        data = load_dataset(settings["data"], limit=limit, dtype=dtype)
+    return data
 
 
 def _finished_runs(path: Path, result: SweepResult) -> dict:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -402,6 +403,22 @@ def resumed_settings(args, keys, saved: dict, *, defaults: dict = TRAIN_DEFAULTS
             f"them: {', '.join(changed)}"
         )
     return settings
+
+
+def command_line(prog: str, settings: dict, defaults: dict) -> str:
+    """The shortest command line that asks for ``settings``: a flag for each non-default value."""
+    words = [prog]
+    for key, value in settings.items():
+        if value is None or _same(value) == _same(defaults.get(key)):
+            continue
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (list, tuple)):
+            words += [flag, *map(str, value)]
+        else:
+            words += [flag, shlex.quote(f"{value:g}" if isinstance(value, float) else str(value))]
+    return " ".join(words)
 
 
 def _same(value):

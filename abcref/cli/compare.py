@@ -29,12 +29,16 @@ from abcref.cli._common import (
     add_data_flags,
     add_output_flags,
     add_seeds_flag,
+    command_line,
     data_source,
     positive_int,
     resolve,
     resumed_settings,
     set_run,
 )
+
+#: ``compare table2``'s settings when a flag is not given.
+TABLE2_DEFAULTS = {"image_size": 224, "width": 64}
 
 #: The comparisons' budget: train's, but 3 epochs at lr 3e-3 whatever the optimizer.
 COMPARE_DEFAULTS = {**TRAIN_DEFAULTS, "epochs": 3, "lr": 3e-3}
@@ -87,9 +91,17 @@ def add_subparser(subparsers):
         "packed (no training).",
     )
     t2.add_argument(
-        "--image-size", type=positive_int, default=224, help="height and width of the input"
+        "--image-size",
+        type=positive_int,
+        default=TABLE2_DEFAULTS["image_size"],
+        help="height and width of the input",
     )
-    t2.add_argument("--width", type=positive_int, default=64, help="first-stage channels")
+    t2.add_argument(
+        "--width",
+        type=positive_int,
+        default=TABLE2_DEFAULTS["width"],
+        help="first-stage channels",
+    )
     t2.add_argument("--json", action="store_true", help="print the rows as JSON")
     add_output_flags(t2, default=None, resume=False, aliases=("--quiet",))
     set_run(t2, run_table2)
@@ -175,11 +187,28 @@ def _logs(directory: Path) -> None:
     (directory / "logs").mkdir()
 
 
+def _command(what: str, settings: dict) -> str:
+    """The command line of a comparison with ``settings`` (flags for non-defaults)."""
+    return command_line(f"abcref compare {what}", settings, {**COMPARE_DEFAULTS, **OWN_DEFAULTS})
+
+
+def _write_texts(folder, directory: Path, what: str, settings: dict, seconds: float, texts):
+    """Write ``run.json``, then the Markdown ``texts(result, record)`` renders from the JSON."""
+    from abcref.apps.reporting import read_run_record, write_run_record
+    from abcref.apps.results import SweepResult
+
+    write_run_record(directory, _command(what, settings), seconds, resumed=folder.resume)
+    saved = SweepResult.from_json(folder.path / "sweep.json")
+    for name, text in texts(saved, read_run_record(directory)).items():
+        write_text_atomic(directory / name, text)
+
+
 def run_table3(args) -> int:
     """``abcref compare table3``."""
     from abcref.apps.compare.table3 import (
         plot_table3,
         table3_markdown,
+        table3_texts,
         write_table3_csv,
     )
     from abcref.apps.compare.table3 import run_table3 as train_table3
@@ -190,15 +219,15 @@ def run_table3(args) -> int:
     result = train_table3(
         base=base, extra=settings["extra"], **_sweep_options(args, settings, folder)
     )
-    text = table3_markdown(result) + f"\n\nWall time {time.perf_counter() - tic:.0f} s."
-    print(text)
+    seconds = time.perf_counter() - tic
+    print(table3_markdown(result) + f"\n\nWall time {seconds:.0f} s.")
     if folder is not None:
 
         def write(directory: Path) -> None:
-            write_text_atomic(directory / "table3.md", text + "\n")
             write_table3_csv(result, directory / "table3.csv")
             result.to_csv(directory / "runs.csv")
             plot_table3(result, directory / "table3.png")
+            _write_texts(folder, directory, "table3", settings, seconds, table3_texts)
 
         folder.commit(write)
     return 0
@@ -211,6 +240,7 @@ def run_section52(args) -> int:
         section52_configs,
         section52_costs,
         section52_markdown,
+        section52_texts,
     )
 
     settings, folder = _settings(args, "section52")
@@ -222,17 +252,20 @@ def run_section52(args) -> int:
     result = train_section52(Ks, **options, **sweep_options)
     shape = sweep_options["data"].x_test.shape[1:]  # one example, to count operations
     costs = section52_costs(configs, shape)
+    seconds = time.perf_counter() - tic
     text = section52_markdown(result, costs, Ks, M=M, kbit_weights=kbit_weights)
-    text += f"\n\nWall time {time.perf_counter() - tic:.0f} s."
-    print(text)
+    print(text + f"\n\nWall time {seconds:.0f} s.")
     if folder is not None:
+        costs_text = json.dumps(costs, indent=1) + "\n"
+
+        def texts(saved, record):
+            spec = {"Ks": Ks, "M": M, "kbit_weights": kbit_weights}
+            return section52_texts(saved, json.loads(costs_text), spec, record)
 
         def write(directory: Path) -> None:
-            write_text_atomic(directory / "section52.md", text + "\n")
-            write_text_atomic(
-                directory / "section52_costs.json", json.dumps(costs, indent=1) + "\n"
-            )
+            write_text_atomic(directory / "section52_costs.json", costs_text)
             result.to_csv(directory / "runs.csv")
+            _write_texts(folder, directory, "section52", settings, seconds, texts)
 
         folder.commit(write)
     return 0
@@ -240,7 +273,7 @@ def run_section52(args) -> int:
 
 def run_table2(args) -> int:
     """``abcref compare table2``."""
-    from abcref.apps.compare.table2 import table2_markdown, table2_summary
+    from abcref.apps.compare.table2 import table2_markdown, table2_summary, table2_texts
     from abcref.apps.folders import open_run_folder
 
     folder = None
@@ -248,17 +281,26 @@ def run_table2(args) -> int:
         folder = open_run_folder(args.out, "compare table2", overwrite=args.overwrite)
     elif args.overwrite:
         raise UsageError("--overwrite applies to a run folder: give --out")
+    tic = time.perf_counter()
     rows = table2_summary(
         image_size=args.image_size, width=args.width, progress=not args.no_progress
     )
+    seconds = time.perf_counter() - tic
     markdown = table2_markdown(rows, image_size=args.image_size)
     print(json.dumps(rows, indent=1) if args.json else markdown)
     if folder is not None:
+        settings = {"image_size": args.image_size, "width": args.width}
 
         def write(directory: Path) -> None:
-            write_text_atomic(directory / "table2.md", markdown)
-            write_text_atomic(directory / "table2.json", json.dumps(rows, indent=1) + "\n")
+            from abcref.apps.reporting import read_run_record, write_run_record
 
-        settings = {"image_size": args.image_size, "width": args.width}
+            rows_text = json.dumps(rows, indent=1) + "\n"
+            write_text_atomic(directory / "table2.json", rows_text)
+            command = command_line("abcref compare table2", settings, TABLE2_DEFAULTS)
+            write_run_record(directory, command, seconds)
+            texts = table2_texts(json.loads(rows_text), settings, read_run_record(directory))
+            for name, text in texts.items():
+                write_text_atomic(directory / name, text)
+
         folder.start({"settings": settings}, write)
     return 0

@@ -12,6 +12,7 @@ from abcref.cli._common import (
     add_epochs_flag,
     add_output_flags,
     add_seeds_flag,
+    positive_int,
     set_run,
 )
 
@@ -30,14 +31,17 @@ for seeds {_spaced(DEFAULT.seeds)} ({DEFAULT.epochs} epochs each, Adam lr {DEFAU
 cosine decay, batch {DEFAULT.batch_size}),
 prints the M x N table of test top-1 (mean ± std over seeds), checks that the
 compiled xnor/popcount model predicts exactly like the float model for every
-trained ABC model, and writes into --out: table.md, table.csv, heatmap.png,
-training_curves.png, sweep.json, bits_check.json, logs/, models/.
+trained ABC model, and writes into --out: results.md (a Markdown block to embed:
+the setting, the table, the bit check and the trend sentences computed from the
+numbers), table.md, table.csv, heatmap.png, training_curves.png, sweep.json,
+bits_check.json, run.json (command, wall time, machine), logs/, models/.
 Exit status 1 if the bit check fails."""
 
 EPILOG = """\
 examples:
   abcref reproduce
   abcref reproduce --out /tmp/abc --seeds 0 1 2 3 4
+  abcref reproduce --out /tmp/narrow --widths 8 16 16 16 --epochs 5
   abcref reproduce --quick          # seconds; a smoke test, numbers meaningless
 """
 
@@ -59,6 +63,13 @@ def add_subparser(subparsers):
     )
     add_seeds_flag(parser, DEFAULT.seeds)
     add_epochs_flag(parser, DEFAULT.epochs)
+    parser.add_argument(
+        "--widths",
+        nargs="+",
+        type=positive_int,
+        metavar="C",
+        help=f"small_cnn: output channels of each 3x3 conv (default {_spaced(DEFAULT.widths)})",
+    )
     add_output_flags(parser, default="runs/reproduce", resume=True)
     set_run(parser, run)
     return parser
@@ -70,11 +81,11 @@ def run(args) -> int:
 
     if args.resume:
         saved = open_run_folder(args.out, "reproduce", resume=True).previous.get("settings", {})
-        settings = _settings(saved)
+        settings = ReproduceSettings.from_json(saved)
         if _asked(args, settings) != settings:
             raise UsageError(
-                f"--resume continues {args.out!r} with its saved settings; --quick, --seeds "
-                "or --epochs as given would change them"
+                f"--resume continues {args.out!r} with its saved settings; --quick, --seeds, "
+                "--epochs or --widths as given would change them"
             )
     else:
         settings = _asked(args, DEFAULT)
@@ -89,24 +100,12 @@ def run(args) -> int:
 
 
 def _asked(args, base: ReproduceSettings) -> ReproduceSettings:
-    """The settings the flags ask for: ``base`` (or --quick's budget) with --seeds, --epochs."""
+    """The settings the flags ask for: ``base`` (or --quick's) with --seeds, --epochs, --widths."""
     settings = QUICK if args.quick else base
     if args.seeds is not None:
         settings = replace(settings, seeds=tuple(args.seeds))
     if args.epochs is not None:
         settings = replace(settings, epochs=args.epochs)
+    if args.widths is not None:
+        settings = replace(settings, widths=tuple(args.widths))
     return settings
-
-
-def _settings(saved: dict) -> ReproduceSettings:
-    """ReproduceSettings from their saved JSON (lists back to tuples)."""
-    fields = {
-        k: tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        if isinstance(value, list)
-        else value
-        for k, value in saved.items()
-    }
-    try:
-        return ReproduceSettings(**fields)
-    except TypeError as exc:
-        raise ValueError(f"the saved reproduce settings are not readable: {exc}") from exc

@@ -121,13 +121,11 @@ def test_a_resumed_folder_keeps_its_config(tmp_path):
 
 
 def test_start_keeps_named_inputs(tmp_path):
-    """figures --sweep may read a file of the run it replaces: it is kept."""
-    run = _run(tmp_path / "run", "figures", "accuracy_sweep.json", "error_vs_m.png")
+    """A run may read a file of the run it replaces: ``keep`` keeps it."""
+    run = _run(tmp_path / "run", "figures", "feature_maps.png", "error_vs_m.png")
     folder = open_run_folder(run, "figures", overwrite=True)
-    folder.start(
-        {}, lambda d: (d / "error_vs_m.png").write_text("new"), keep=["accuracy_sweep.json"]
-    )
-    assert _listing(run) == ["accuracy_sweep.json", "config.json", "error_vs_m.png"]
+    folder.start({}, lambda d: (d / "error_vs_m.png").write_text("new"), keep=["feature_maps.png"])
+    assert _listing(run) == ["config.json", "error_vs_m.png", "feature_maps.png"]
 
 
 def test_every_command_is_known():

@@ -1,4 +1,4 @@
-"""Tests of abcref.apps.sweep: grid_configs and run_sweep (rows, seeds, logs, bad arguments)."""
+"""Tests of abcref.apps.sweep: grid_configs, run_sweep (rows, seeds, logs, bad input), rerun."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from abcref.apps.results import ROW_COLUMNS
-from abcref.apps.sweep import FULL_PRECISION, abc_conv, grid_configs, run_sweep, slug
+from abcref.apps.results import ROW_COLUMNS, SweepResult
+from abcref.apps.sweep import FULL_PRECISION, abc_conv, grid_configs, rerun, run_sweep, slug
 from abcref.data import load_digits
 
 TINY = {"arch": "small_cnn", "widths": [4, 8]}
@@ -223,3 +223,17 @@ def test_progress_bars_and_lines_go_to_stderr(data, capsys):
     lines = []
     run_sweep(configs, data=data, seeds=(0,), epochs=1, batch_size=32, progress=lines.append)
     assert capsys.readouterr() == ("", "") and lines[0].startswith("[1/1] fp, seed 0")
+
+
+def test_rerun_gives_the_saved_rows(result):
+    """Runs are independent and deterministic: any of them, trained again, equals its row."""
+    saved = SweepResult.from_json(result.out / "sweep.json")
+    runs = [("M=2, N=1", 1), (FULL_PRECISION, 0)]
+    again = rerun(saved, runs)
+    assert [(r["label"], r["seed"]) for r in again.rows] == runs
+    by_run = {(r["label"], r["seed"]): r for r in saved.rows}
+    for row in again.rows:
+        for key in ("test_top1", "test_top5", "test_loss", "train_top1", "train_loss"):
+            assert row[key] == by_run[row["label"], row["seed"]][key], key
+    with pytest.raises(ValueError, match=r"\('M=2, N=1', 7\) is not a \(label, seed\)"):
+        rerun(saved, [("M=2, N=1", 7)])

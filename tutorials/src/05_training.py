@@ -10,7 +10,7 @@
 # * does starting from a trained full-precision model help (§3.3)?
 #
 # Everything here is deliberately small (narrow networks, a few epochs, one seed) so the notebook runs in about a
-# minute. `figures/make_figures.py` runs a larger sweep with several seeds.
+# minute. `abcref reproduce` runs a larger sweep with several seeds (its table is in the README).
 #
 # **Contents.** 1. Data and models · 2. Full precision vs ABC: training curves · 3. A small $M \times N$ table ·
 # 4. Fine-tuning from full precision · 5. What the trained layer learned.
@@ -89,8 +89,8 @@ viz.plot_training_curves(histories, metrics=("train_loss", "test_loss", "test_to
 # %% [markdown]
 # The ABC networks train more slowly and more noisily — their forward pass is a staircase of the full-precision one,
 # and their gradients are straight-through estimates — but they get close. On 360 test images one image is 0.28
-# percentage points, so differences of a point or less between single runs are noise; `docs/` and
-# `figures/make_figures.py` report means over seeds.
+# percentage points, so differences of a point or less between single runs are noise; `abcref reproduce` and the
+# README report means over seeds.
 #
 # ## 3. A small $M \times N$ table (the analogue of Table 2)
 #
@@ -113,8 +113,8 @@ viz.plot_accuracy_heatmap(accuracy, Ms, Ns, full_precision=fp_accuracy, title="d
 
 # %% [markdown]
 # Digits is an easy task and these are single runs, so read the table for its trend, not its decimals (for means over
-# seeds, `abcref.apps.sweep.run_sweep` trains a grid of configurations under one budget; `figures/accuracy_heatmap.png` is
-# such a sweep with 3 seeds). Two patterns
+# seeds, `abcref.apps.sweep.run_sweep` trains a grid of configurations under one budget; `abcref reproduce` runs
+# such a sweep with 3 seeds, and the README shows its table and heatmap). Two patterns
 # to look for, both in the paper: more binary activations help more than more weight bases (binarising
 # activations loses more information than binarising weights, tutorial 2 vs tutorial 1), and every configuration
 # stays below full precision. With a longer budget the configurations with $N \ge 3$ catch up with full precision and

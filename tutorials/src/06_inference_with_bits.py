@@ -224,5 +224,5 @@ abcref.summary(bit_model, (1, 8, 8))
 # * Folding batch norm needs care: the comparison flips for $a < 0$, is constant for $a = 0$, and the threshold should be
 #   the exact float boundary (`fold_batchnorm_exact`), not the rounded quotient (`fold_batchnorm`, the paper's formula).
 #
-# This is the end of the tutorials. The reference documentation is in `docs/`; `figures/make_figures.py` regenerates
-# the figures of the README.
+# This is the end of the tutorials. The reference documentation is in `docs/`; `abcref reproduce` regenerates the
+# README's results table and heatmap, and `figures/make_figures.py` its other figures.

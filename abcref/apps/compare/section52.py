@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from abcref._checks import check_choice, check_int
+from abcref.apps.reporting import BLOCK_NAME, SPREAD_RULE, Gap, took
 from abcref.apps.results import SweepResult, mean_std
 from abcref.apps.sweep import run_sweep
 from abcref.compiler.summary import model_summary, quantizer_bits
@@ -198,3 +199,73 @@ def section52_markdown(
         "layers (the full-precision first and last layers are the same in both).",
     ]
     return "\n".join(lines)
+
+
+def section52_sentences(
+    result: SweepResult, costs: Mapping[str, dict], Ks: Sequence[int], *, M: int, kbit_weights: str
+) -> list[str]:
+    """Per K: ABC against the K-bit layer, in accuracy (with the spread) and in cost."""
+    sentences = []
+    for K in Ks:
+        a, k = abc_label(M, K), kbit_label(K, kbit_weights)
+        (am, as_), (km, ks) = (mean_std([r["test_top1"] for r in result.runs(x)]) for x in (a, k))
+        gap = Gap(f"ABC (M={M}, N={K})", am, as_, f"the {K}-bit layer", km, ks)
+        ca, ck = costs[a], costs[k]
+        sentences.append(
+            f"K = {K}: {gap.sentence()}; the {K}-bit layer costs "
+            f"{ck['cost_square'] / ca['cost_square']:.2f}× ABC's one-bit operations under the "
+            f"square model and {ck['cost_product'] / ca['cost_product']:.2f}× under the product "
+            "model."
+        )
+    return sentences
+
+
+def section52_texts(
+    result: SweepResult, costs: Mapping[str, dict], spec: Mapping, record: dict
+) -> dict[str, str]:
+    """File name -> text of the Markdown files ``compare section52 --out`` writes.
+
+    ``spec``: ``{"Ks", "M", "kbit_weights"}`` of the comparison; ``costs`` as
+    saved in ``section52_costs.json``; ``record`` the run's ``run.json``.
+    """
+    Ks, M, weights = spec["Ks"], spec["M"], spec["kbit_weights"]
+    table = section52_markdown(result, costs, Ks, M=M, kbit_weights=weights)
+    s = result.settings
+    first = next(iter(result.configs.values()))
+    widths = ", ".join(map(str, first.get("widths") or []))
+    bullets = "\n".join(
+        f"- {line}" for line in section52_sentences(result, costs, Ks, M=M, kbit_weights=weights)
+    )
+    data = "the embedded digits" if s["data"] == "digits" else f"`{s['data']}`"
+    block = (
+        f"`{record['command']}`: for each K, ABC with M = {M} weight base"
+        f"{'' if M == 1 else 's'} and N = K binary activations against K-bit fixed-point "
+        f"activations with {weights} weights, each `{first.get('arch')}` widths {widths} on "
+        f"{data} ({s['n_train']:,} train / {s['n_test']:,} test images), "
+        f"{s['epochs']} epoch{'' if s['epochs'] == 1 else 's'}, "
+        f"{s['optimizer'].capitalize()} lr {s['lr']:g} "
+        f"({s['schedule']} schedule), batch {s['batch_size']}, seeds "
+        f"{', '.join(map(str, s['seeds']))}. Final-epoch test top-1 (%), mean ± sample std over "
+        "the seeds, and operations per example:\n\n"
+        f"{table.split(chr(10) + chr(10))[0]}\n\n"
+        f"Per K (one test image is {100 / s['n_test']:.2f} points; {SPREAD_RULE}):\n\n"
+        f"{bullets}\n\n"
+        f"{took(record)}\n"
+    )
+    wall = f"Wall time {record['seconds']:.0f} s."
+    return {BLOCK_NAME: block, "section52.md": f"{table}\n\n{wall}\n"}
+
+
+def render_section52_folder(directory) -> dict[str, str]:
+    """:func:`section52_texts` of a ``compare section52`` folder, from its JSON files."""
+    import json
+    from pathlib import Path
+
+    from abcref.apps.reporting import read_run_record
+
+    directory = Path(directory)
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))["settings"]
+    costs = json.loads((directory / "section52_costs.json").read_text(encoding="utf-8"))
+    spec = {k: config[k] for k in ("Ks", "M", "kbit_weights")}
+    result = SweepResult.from_json(directory / "sweep.json")
+    return section52_texts(result, costs, spec, read_run_record(directory))

@@ -148,3 +148,33 @@ def table2_markdown(rows: Sequence[dict], *, image_size: int = 224) -> str:
         "and the fc stay full precision.",
     ]
     return "\n".join(lines)
+
+
+def table2_texts(rows: Sequence[dict], settings: dict, record: dict) -> dict[str, str]:
+    """File name -> text of the Markdown files ``compare table2 --out`` writes.
+
+    ``rows`` as saved in ``table2.json``; ``settings`` ``{"image_size",
+    "width"}``; ``record`` the run's ``run.json``.
+    """
+    from abcref.apps.reporting import BLOCK_NAME, took
+
+    table = table2_markdown(rows, image_size=settings["image_size"])
+    block = (
+        f"`{record['command']}`: the Table 2 networks built at first-stage width "
+        f"{settings['width']} and summarised (not trained) on one {settings['image_size']}x"
+        f"{settings['image_size']} RGB image:\n\n{table}\n\n{took(record)}\n"
+    )
+    return {BLOCK_NAME: block, "table2.md": table}
+
+
+def render_table2_folder(directory) -> dict[str, str]:
+    """:func:`table2_texts` of a ``compare table2`` folder, from its JSON files."""
+    import json
+    from pathlib import Path
+
+    from abcref.apps.reporting import read_run_record
+
+    directory = Path(directory)
+    settings = json.loads((directory / "config.json").read_text(encoding="utf-8"))["settings"]
+    rows = json.loads((directory / "table2.json").read_text(encoding="utf-8"))
+    return table2_texts(rows, settings, read_run_record(directory))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from abcref._io import save_png
+from abcref.apps.reporting import BLOCK_NAME, SPREAD_RULE, Gap, read_run_record, took
 from abcref.apps.results import SweepResult, mean_std
 from abcref.apps.sweep import run_sweep
 
@@ -179,6 +180,117 @@ def table3_markdown(result: SweepResult) -> str:
             why = "beyond the seed spread" if resolved else "within the seed spread"
             lines.append(f"- paper: {hi} > {lo}; measured: {lo} > {hi} ({why})")
     return "\n".join(lines)
+
+
+def _activations(row: dict) -> str:
+    """ "one" (a single binary activation), "several" (ABC's N > 1), or "other"."""
+    if row["A"] == "1":
+        return "one"
+    return "several" if row["A"].startswith("1 (") else "other"
+
+
+def _gap(a: dict, b: dict) -> Gap:
+    return Gap(a["label"], a["test_top1_mean"], a["test_top1_std"],
+               b["label"], b["test_top1_mean"], b["test_top1_std"])  # fmt: skip
+
+
+def ordering_sentences(rows: Sequence[dict]) -> list[str]:
+    """The measured ordering against the paper's, computed from :func:`table3_rows`.
+
+    - how many pairs of systems the measurement orders as the paper does,
+      and how many of those differences lie beyond the seed spread;
+    - every pair it orders the other way, with both numbers;
+    - the paper's central claim: every system with several binary
+      activations (ABC, N > 1) against every system with one (XNOR-Net,
+      BNN, ABC N = 1), with the range of the differences.
+    """
+    pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1 :]]
+    pairs = [(a, b) if a["paper_top1"] >= b["paper_top1"] else (b, a) for a, b in pairs]
+    pairs = [(a, b) for a, b in pairs if a["paper_top1"] != b["paper_top1"]]
+    agree = [_gap(a, b) for a, b in pairs if a["test_top1_mean"] > b["test_top1_mean"]]
+    differ = [(a, b) for a, b in pairs if a["test_top1_mean"] <= b["test_top1_mean"]]
+    sentences = [
+        f"Of the {len(pairs)} pairs of systems the paper ranks, the measurement orders "
+        f"{len(agree)} as the paper does ({sum(not g.within_spread for g in agree)} of them "
+        f"beyond the spread) and {len(differ)} the other way or level "
+        f"({sum(not _gap(b, a).within_spread for a, b in differ)} beyond the spread)."
+    ]
+    for a, b in differ:
+        sentences.append(
+            f"The paper has {a['label']} above {b['label']} ({a['paper_top1']:.1f} vs "
+            f"{b['paper_top1']:.1f}); here {_gap(a, b).sentence()}."
+        )
+    several = [r for r in rows if _activations(r) == "several"]
+    one = [r for r in rows if _activations(r) == "one"]
+    if several and one:
+        gaps = [_gap(a, b) for a in several for b in one]
+        above = sum(g.difference > 0 for g in gaps)
+        lo, hi = min(g.difference for g in gaps), max(g.difference for g in gaps)
+        sentences.append(
+            f"Several binary activations ({', '.join(r['label'] for r in several)}) against "
+            f"one ({', '.join(r['label'] for r in one)}), the paper's central claim: the "
+            f"system with several is above in {above} of the {len(gaps)} pairs, by "
+            f"{100 * lo:.2f} to {100 * hi:.2f} points, "
+            f"{sum(g.difference > 0 and not g.within_spread for g in gaps)} of them beyond "
+            "the spread."
+        )
+    return sentences
+
+
+def _budget(settings: dict) -> str:
+    s = settings
+    seeds = ", ".join(map(str, s["seeds"]))
+    return (
+        f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, {s['optimizer'].capitalize()} "
+        f"lr {s['lr']:g} ({s['schedule']} schedule), batch {s['batch_size']}, "
+        f"seed{'s' if len(s['seeds']) != 1 else ''} {seeds}"
+    )
+
+
+def _skeleton(result: SweepResult) -> str:
+    config = next(iter(result.configs.values()))
+    widths = config.get("widths")
+    shape = f" widths {', '.join(map(str, widths))}" if widths else ""
+    return f"`{config.get('arch', '?')}`{shape}"
+
+
+def table3_block(result: SweepResult, record: dict) -> str:
+    """``results.md``: the setting, the table and the ordering sentences, for embedding."""
+    rows = table3_rows(result)
+    s = result.settings
+    table = table3_markdown(result).split("\n\n")[0]
+    bullets = "\n".join(f"- {line}" for line in ordering_sentences(rows))
+    data = "the embedded digits" if s["data"] == "digits" else f"`{s['data']}`"
+    return (
+        f"`{record['command']}`: every system is {_skeleton(result)} with its own conv kind "
+        f"(the first conv and the classifier full precision), trained on {data} "
+        f"({s['n_train']:,} train / {s['n_test']:,} test images) with one budget: "
+        f"{_budget(s)}. Final-epoch test top-1 (%), mean ± sample std over the seeds, beside "
+        f"the paper's ImageNet ResNet-18 top-1 (its Table 3; Table 2 for ABC (3, 3) and "
+        f"(1, 1)); ranks 1 = best:\n\n"
+        f"{table}\n\n"
+        f"The ordering against the paper's (one test image is {100 / s['n_test']:.2f} points; "
+        f"{SPREAD_RULE}):\n\n"
+        f"{bullets}\n\n"
+        f"{took(record)}\n"
+    )
+
+
+def table3_texts(result: SweepResult, record: dict) -> dict[str, str]:
+    """File name -> text of the Markdown files ``compare table3 --out`` writes."""
+    wall = f"Wall time {record['seconds']:.0f} s."
+    return {
+        BLOCK_NAME: table3_block(result, record),
+        "table3.md": f"{table3_markdown(result)}\n\n{wall}\n",
+    }
+
+
+def render_table3_folder(directory) -> dict[str, str]:
+    """:func:`table3_texts` of a ``compare table3`` folder, from its JSON files."""
+    directory = Path(directory)
+    return table3_texts(
+        SweepResult.from_json(directory / "sweep.json"), read_run_record(directory)
+    )
 
 
 def write_table3_csv(result: SweepResult, path) -> Path:
