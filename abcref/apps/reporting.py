@@ -13,7 +13,9 @@ beside their tables, two files that make their results quotable:
 The sentences of a block are computed, never written by hand: each
 comparison of two measured means says which is higher, by how many points,
 and whether the difference is *within the spread*, i.e. at most the sum of
-the two sample standard deviations over seeds (:class:`Gap`), the rule
+the two sample standard deviations over seeds or one test image, whichever
+is more (:class:`Gap`): a difference smaller than one image cannot be
+resolved, however small the spread of the seeds. The rule
 :func:`abcref.apps.compare.table3.ordering_disagreements` uses too.
 """
 
@@ -49,7 +51,7 @@ BLOCK_NAME = "results.md"
 
 SPREAD_RULE = (
     "a difference is *within the spread* when it is at most the sum of the two standard "
-    "deviations over seeds"
+    "deviations over seeds, or one test image if that is more"
 )
 
 
@@ -146,6 +148,9 @@ class Gap:
         Names of the two things compared.
     a_mean, a_std, b_mean, b_std : float
         Mean and sample std over seeds (NaN std: one seed, counted as 0).
+    resolution : float
+        The smallest difference the measurement resolves, one test image
+        (``1 / n_test``); the spread is never below it.
     """
 
     a: str
@@ -154,6 +159,7 @@ class Gap:
     b: str
     b_mean: float
     b_std: float
+    resolution: float = 0.0
 
     @property
     def difference(self) -> float:
@@ -162,8 +168,8 @@ class Gap:
 
     @property
     def spread(self) -> float:
-        """The sum of the two standard deviations (a fraction)."""
-        return _finite(self.a_std) + _finite(self.b_std)
+        """The sum of the two standard deviations, at least ``resolution`` (a fraction)."""
+        return max(_finite(self.a_std) + _finite(self.b_std), self.resolution)
 
     @property
     def has_spread(self) -> bool:

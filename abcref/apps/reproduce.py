@@ -284,7 +284,8 @@ def reproduce(
 
     folder.commit(write_results)
     report.files = [out / name for name in REPRODUCE_FILES]
-    for line in console_lines(grid, report.bits, settings, out, report.seconds):
+    n_test = result.settings["n_test"]
+    for line in console_lines(grid, report.bits, settings, out, report.seconds, n_test):
         log(line)
     return report
 

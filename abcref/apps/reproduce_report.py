@@ -33,7 +33,7 @@ def _cell(grid, i: int, j: int) -> tuple[str, float, float]:
     return f"({grid.Ms[i]}, {grid.Ns[j]})", grid.mean[i, j], grid.std[i, j]
 
 
-def _rises(grid, along: str) -> str:
+def _rises(grid, along: str, resolution: float) -> str:
     """``"Accuracy rises with N at every M."``, or the steps where it does not."""
     steps, exceptions = 0, []
     rows, cols = len(grid.Ms), len(grid.Ns)
@@ -45,7 +45,7 @@ def _rises(grid, along: str) -> str:
             if not (np.isfinite(grid.mean[i, j]) and np.isfinite(grid.mean[nxt])):
                 continue
             steps += 1
-            gap = Gap(*_cell(grid, *nxt), *_cell(grid, i, j))
+            gap = Gap(*_cell(grid, *nxt), *_cell(grid, i, j), resolution)
             if gap.difference <= 0:
                 exceptions.append(gap.sentence())
     other = "M" if along == "N" else "N"
@@ -61,7 +61,7 @@ def _rises(grid, along: str) -> str:
     return f"{text}: " + "; ".join(exceptions) + "."
 
 
-def trend_sentences(grid) -> list[str]:
+def trend_sentences(grid, resolution: float = 0.0) -> list[str]:
     """The trend, computed from an (M, N) grid with a full-precision row: one sentence each.
 
     - whether accuracy rises with N at every M and with M at every N (and
@@ -72,12 +72,13 @@ def trend_sentences(grid) -> list[str]:
       precision.
 
     Each comparison gives the difference in points and whether it is
-    within the spread (:class:`abcref.apps.reporting.Gap`).
+    within the spread (:class:`abcref.apps.reporting.Gap`, with one test
+    image, ``resolution``, as its least spread).
     """
-    sentences = [_rises(grid, "N"), _rises(grid, "M")]
+    sentences = [_rises(grid, "N", resolution), _rises(grid, "M", resolution)]
     Ms, Ns = list(grid.Ms), list(grid.Ns)
     gaps = [
-        Gap(*_cell(grid, 0, Ns.index(k)), *_cell(grid, Ms.index(k), 0))
+        Gap(*_cell(grid, 0, Ns.index(k)), *_cell(grid, Ms.index(k), 0), resolution)
         for k in Ms
         if k in Ns and k > max(Ms[0], Ns[0])
     ]
@@ -103,7 +104,7 @@ def trend_sentences(grid) -> list[str]:
             what = "largest and best" if cell == best == last else what
             name, mean, std = _cell(grid, *cell)
             gap = Gap(f"{name}, the {what} ABC configuration,", mean, std, "full precision",
-                      fp_mean, fp_std)  # fmt: skip
+                      fp_mean, fp_std, resolution)  # fmt: skip
             sentences.append(gap.sentence() + ".")
     return sentences
 
@@ -143,7 +144,7 @@ def _marginal_lines(grid) -> list[str]:
     ]
 
 
-def console_lines(grid, bits: list, settings, out, seconds: float) -> list[str]:
+def console_lines(grid, bits: list, settings, out, seconds: float, n_test: int) -> list[str]:
     """What ``abcref reproduce`` prints at the end (the wall time last, on its own line)."""
     return [
         "",
@@ -153,7 +154,7 @@ def console_lines(grid, bits: list, settings, out, seconds: float) -> list[str]:
         grid.to_markdown(),
         "",
         *_marginal_lines(grid),
-        *trend_sentences(grid),
+        *trend_sentences(grid, 1 / n_test),
         _bits_summary(bits),
         f"wrote {out}/{BLOCK_NAME}, table.md, table.csv, heatmap.png, training_curves.png, "
         "sweep.json, bits_check.json, run.json, logs/, models/",
@@ -190,7 +191,7 @@ def reproduce_block(settings, result: SweepResult, bits: list, record: dict) -> 
     grid = result.mn_grid()
     n_test = result.settings["n_test"]
     fp = "–" if grid.full_precision is None else format_mean_std(*grid.full_precision)
-    bullets = "\n".join(f"- {s}" for s in trend_sentences(grid))
+    bullets = "\n".join(f"- {s}" for s in trend_sentences(grid, 1 / n_test))
     bits_line = _bits_summary(bits)
     return (
         f"`{record['command']}`: {_setting(settings, result)}. Final-epoch test top-1 (%), mean "
@@ -210,7 +211,8 @@ def table_markdown(settings, result: SweepResult, bits: list, record: dict) -> s
     """``table.md``: the M x N table, the trend, the bit check, every config, the settings."""
     s = settings
     grid = result.mn_grid()
-    lines = [*_marginal_lines(grid), *trend_sentences(grid), _bits_summary(bits)]
+    resolution = 1 / result.settings["n_test"]
+    lines = [*_marginal_lines(grid), *trend_sentences(grid, resolution), _bits_summary(bits)]
     return (
         "# ABC-Net M x N trend on the embedded digits\n\n"
         f"Command: `{record['command']}` (wall time {record['seconds']:.0f} s).\n\n"

@@ -27,6 +27,15 @@ def test_gap_says_who_is_higher_by_how_much_and_whether_the_seeds_explain_it():
     assert Gap("a", 0.75, 0.125, "b", 0.5, 0.125).within_spread
 
 
+def test_a_difference_below_one_test_image_is_never_beyond_the_spread():
+    # 99.35 vs 99.17 on 360 images: 0.19 points, less than one image (0.28),
+    # although the two seed spreads add up to only 0.16 points.
+    gap = Gap("ABC (3, 3)", 0.99352, 0.0016, "FP", 0.99167, 0.0, 1 / 360)
+    assert gap.within_spread and gap.spread == 1 / 360
+    assert gap.sentence().endswith("(99.35 vs 99.17, within the spread)")
+    assert not Gap("a", 0.99352, 0.0016, "b", 0.99167, 0.0).within_spread  # no floor given
+
+
 def _grid(mean, std, fp=(0.95, 0.01)):
     mean, std = np.asarray(mean, float), np.asarray(std, float)
     return MNGrid([1, 3, 5], [1, 3, 5], mean, std, [[None] * 3] * 3, fp)

@@ -209,7 +209,8 @@ def section52_sentences(
     for K in Ks:
         a, k = abc_label(M, K), kbit_label(K, kbit_weights)
         (am, as_), (km, ks) = (mean_std([r["test_top1"] for r in result.runs(x)]) for x in (a, k))
-        gap = Gap(f"ABC (M={M}, N={K})", am, as_, f"the {K}-bit layer", km, ks)
+        one_image = 1 / result.settings["n_test"]
+        gap = Gap(f"ABC (M={M}, N={K})", am, as_, f"the {K}-bit layer", km, ks, one_image)
         ca, ck = costs[a], costs[k]
         sentences.append(
             f"K = {K}: {gap.sentence()}; the {K}-bit layer costs "

@@ -125,7 +125,9 @@ def table3_rows(result: SweepResult) -> list[dict]:
     return rows
 
 
-def ordering_disagreements(rows: Sequence[dict]) -> list[tuple[str, str, bool]]:
+def ordering_disagreements(
+    rows: Sequence[dict], resolution: float = 0.0
+) -> list[tuple[str, str, bool]]:
     """Pairs the paper ranks one way and the measurement the other way.
 
     Returns
@@ -143,6 +145,7 @@ def ordering_disagreements(rows: Sequence[dict]) -> list[tuple[str, str, bool]]:
             if paper * ours < 0:
                 hi, lo = (a, b) if paper > 0 else (b, a)
                 noise = np.nan_to_num(a["test_top1_std"]) + np.nan_to_num(b["test_top1_std"])
+                noise = max(noise, resolution)  # one test image is the least resolvable gap
                 out.append((hi["label"], lo["label"], bool(abs(ours) > noise)))
     return out
 
@@ -171,7 +174,7 @@ def table3_markdown(result: SweepResult) -> str:
         f"({s['schedule']}), seeds {s['seeds']}, {s['n_train']} train / {s['n_test']} test "
         "images; mean ± sample std over seeds, final-epoch test top-1."
     )
-    disagreements = ordering_disagreements(rows)
+    disagreements = ordering_disagreements(rows, 1 / s["n_test"])
     if not disagreements:
         lines.append("The measured ordering agrees with the paper's.")
     else:
@@ -189,12 +192,12 @@ def _activations(row: dict) -> str:
     return "several" if row["A"].startswith("1 (") else "other"
 
 
-def _gap(a: dict, b: dict) -> Gap:
+def _gap(a: dict, b: dict, resolution: float) -> Gap:
     return Gap(a["label"], a["test_top1_mean"], a["test_top1_std"],
-               b["label"], b["test_top1_mean"], b["test_top1_std"])  # fmt: skip
+               b["label"], b["test_top1_mean"], b["test_top1_std"], resolution)  # fmt: skip
 
 
-def ordering_sentences(rows: Sequence[dict]) -> list[str]:
+def ordering_sentences(rows: Sequence[dict], resolution: float = 0.0) -> list[str]:
     """The measured ordering against the paper's, computed from :func:`table3_rows`.
 
     - how many pairs of systems the measurement orders as the paper does,
@@ -207,23 +210,23 @@ def ordering_sentences(rows: Sequence[dict]) -> list[str]:
     pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1 :]]
     pairs = [(a, b) if a["paper_top1"] >= b["paper_top1"] else (b, a) for a, b in pairs]
     pairs = [(a, b) for a, b in pairs if a["paper_top1"] != b["paper_top1"]]
-    agree = [_gap(a, b) for a, b in pairs if a["test_top1_mean"] > b["test_top1_mean"]]
+    agree = [_gap(a, b, resolution) for a, b in pairs if a["test_top1_mean"] > b["test_top1_mean"]]
     differ = [(a, b) for a, b in pairs if a["test_top1_mean"] <= b["test_top1_mean"]]
     sentences = [
         f"Of the {len(pairs)} pairs of systems the paper ranks, the measurement orders "
         f"{len(agree)} as the paper does ({sum(not g.within_spread for g in agree)} of them "
         f"beyond the spread) and {len(differ)} the other way or level "
-        f"({sum(not _gap(b, a).within_spread for a, b in differ)} beyond the spread)."
+        f"({sum(not _gap(b, a, resolution).within_spread for a, b in differ)} beyond the spread)."
     ]
     for a, b in differ:
         sentences.append(
             f"The paper has {a['label']} above {b['label']} ({a['paper_top1']:.1f} vs "
-            f"{b['paper_top1']:.1f}); here {_gap(a, b).sentence()}."
+            f"{b['paper_top1']:.1f}); here {_gap(a, b, resolution).sentence()}."
         )
     several = [r for r in rows if _activations(r) == "several"]
     one = [r for r in rows if _activations(r) == "one"]
     if several and one:
-        gaps = [_gap(a, b) for a in several for b in one]
+        gaps = [_gap(a, b, resolution) for a in several for b in one]
         above = sum(g.difference > 0 for g in gaps)
         lo, hi = min(g.difference for g in gaps), max(g.difference for g in gaps)
         sentences.append(
@@ -259,7 +262,7 @@ def table3_block(result: SweepResult, record: dict) -> str:
     rows = table3_rows(result)
     s = result.settings
     table = table3_markdown(result).split("\n\n")[0]
-    bullets = "\n".join(f"- {line}" for line in ordering_sentences(rows))
+    bullets = "\n".join(f"- {line}" for line in ordering_sentences(rows, 1 / s["n_test"]))
     data = "the embedded digits" if s["data"] == "digits" else f"`{s['data']}`"
     return (
         f"`{record['command']}`: every system is {_skeleton(result)} with its own conv kind "
