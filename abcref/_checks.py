@@ -189,15 +189,18 @@ def check_signs(x, name: str) -> np.ndarray:
     return x
 
 
-def check_dout(dout, shape: tuple, dtype: np.dtype, name: str = "dout") -> np.ndarray:
+def check_dout(
+    dout, shape: tuple, dtype: np.dtype, name: str = "dout", like: str = "the forward input"
+) -> np.ndarray:
     """An upstream gradient: exactly the forward output's shape and dtype, finite.
 
     No broadcasting: a broadcastable shape would silently give a gradient
-    of the right shape computed from the wrong input.
+    of the right shape computed from the wrong input. ``like`` names what
+    the dtype must match, for the message.
     """
     check_array(dout, name)
     if dout.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {dtype} like the forward input, got {dout.dtype}")
+        raise TypeError(f"{name} must have dtype {dtype} like {like}, got {dout.dtype}")
     return check_shape(dout, name, shape)
 
 

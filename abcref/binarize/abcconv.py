@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_conv_args, check_dout
+from abcref._checks import check_conv_args, check_dout
 from abcref.binarize.activations import (
     _binarize_activations,
     _binarize_activations_backward,
@@ -36,7 +36,7 @@ from abcref.binarize.weights import (
     DEFAULT_RIDGE,
     _approximate_weights_backward,
     _approximate_weights_forward,
-    check_weight_options,
+    _check_weight_options,
 )
 from abcref.ops.conv import _conv2d_backward, _conv2d_forward
 
@@ -276,9 +276,12 @@ def _check_args(x, W, x_name, M, stride, padding, pad_value, **options):
     stride, padding, pad_value, _ = check_conv_args(
         x, W, stride=stride, padding=padding, pad_value=pad_value, names=(x_name, "W", "b")
     )
-    u, ridge = check_weight_options(W, M, **options)
-    w_args = (u, options["ddof"], ridge, options["per_channel"])
-    return (*w_args, options["weight_ste"], options["train_shifts"]), (stride, padding, pad_value)
+    ddof, per_channel = options["ddof"], options["per_channel"]
+    weight_ste, train_shifts = options["weight_ste"], options["train_shifts"]
+    u, ridge = _check_weight_options(  # W itself: checked as an array above
+        W, M, options["shifts"], ddof, options["ridge"], per_channel, weight_ste, train_shifts
+    )
+    return (u, ddof, ridge, per_channel, weight_ste, train_shifts), (stride, padding, pad_value)
 
 
 def _alphas_over_outputs(alphas):
@@ -298,5 +301,4 @@ def _full_precision_input(v, beta) -> bool:
 
 def _check_dout_of(dout, conv_cache) -> None:
     windows, w = conv_cache["windows"], conv_cache["w"]
-    check_array(dout, "dout")
     check_dout(dout, (windows.shape[0], w.shape[0], *windows.shape[2:4]), w.dtype)

@@ -26,10 +26,10 @@ import scipy.special
 
 from abcref._checks import (
     check_array,
+    check_dout,
     check_float_dtype,
     check_int,
     check_real,
-    check_shape,
 )
 
 # -- eqs. (8), (9), (11) ------------------------------------------------------------
@@ -140,7 +140,7 @@ def binarize_activations_backward(dA: np.ndarray, cache: dict) -> tuple[np.ndarr
         through ``R + v``, so the same mask applies.
     """
     R, v = cache["R"], cache["v"]
-    _check_upstream(dA, "dA", R, (v.shape[0], *R.shape))
+    check_dout(dA, (v.shape[0], *R.shape), R.dtype, "dA", like="R")
     return _binarize_activations_backward(dA, R, v)
 
 
@@ -191,7 +191,7 @@ def approximate_activations_backward(dR_tilde: np.ndarray, cache: dict):
         ``sum(dR_tilde * A_n)``, exact (R_tilde is linear in beta).
     """
     R, v, beta, A = cache["R"], cache["v"], cache["beta"], cache["A"]
-    _check_upstream(dR_tilde, "dR_tilde", R, R.shape)
+    check_dout(dR_tilde, R.shape, R.dtype, "dR_tilde", like="R")
     dA = np.stack([beta_n * dR_tilde for beta_n in beta])  # dc/dA_n = beta_n dc/dR_tilde
     dR, dv = _binarize_activations_backward(dA, R, v)  # eq. (10)
     dbeta = np.array([np.sum(dR_tilde * A_n) for A_n in A], dtype=R.dtype)
@@ -280,11 +280,3 @@ def check_activation_params(v, beta, dtype) -> None:
             f"beta must have the shape of v {v.shape} (one scale per activation base), "
             f"got shape {beta.shape}"
         )
-
-
-def _check_upstream(grad, name: str, R: np.ndarray, shape: tuple) -> None:
-    """Exact shape and dtype of an upstream gradient (no silent broadcasting)."""
-    check_array(grad, name)
-    if grad.dtype != R.dtype:
-        raise TypeError(f"{name} must have dtype {R.dtype} like R, got {grad.dtype}")
-    check_shape(grad, name, shape)

@@ -27,10 +27,10 @@ from abcref._checks import (
     check_array,
     check_bool,
     check_choice,
+    check_dout,
     check_float_dtype,
     check_int,
     check_real,
-    check_shape,
     check_signs,
 )
 from abcref.ops.sign import binary_sign
@@ -140,7 +140,10 @@ def weight_bases(W, M, *, shifts=None, ddof=0, per_channel=False) -> np.ndarray:
 
 
 def _weight_bases(W, u, ddof, per_channel):
-    mean, std = _weight_statistics(W, ddof, per_channel)
+    return _bases(W, u, *_weight_statistics(W, ddof, per_channel))
+
+
+def _bases(W, u, mean, std):
     W_bar = W - mean
     return np.stack([binary_sign(W_bar + u_i * std) for u_i in u])
 
@@ -375,9 +378,9 @@ def approximate_weights_forward(
 
 
 def _approximate_weights_forward(W, u, ddof, ridge, per_channel, weight_ste, train_shifts):
-    B = _weight_bases(W, u, ddof, per_channel)
+    mean, std = _weight_statistics(W, ddof, per_channel)
+    B = _bases(W, u, mean, std)
     alphas = _fit_alphas(W, B, ridge, per_channel)
-    _, std = _weight_statistics(W, ddof, per_channel)
     cache = {
         "B": B,
         "alphas": alphas,
@@ -414,10 +417,7 @@ def approximate_weights_backward(dW_tilde: np.ndarray, cache: dict):
     alpha, mean and std are constants in backward.
     """
     B = cache["B"]
-    check_array(dW_tilde, "dW_tilde")
-    if dW_tilde.dtype != B.dtype:
-        raise TypeError(f"dW_tilde must have dtype {B.dtype} like W, got {dW_tilde.dtype}")
-    check_shape(dW_tilde, "dW_tilde", B.shape[1:])
+    check_dout(dW_tilde, B.shape[1:], B.dtype, "dW_tilde", like="W")
     return _approximate_weights_backward(dW_tilde, cache)
 
 
@@ -440,6 +440,11 @@ def _approximate_weights_backward(G, cache):
 
 def _check_weights(W, per_channel, *, ddof=0) -> None:
     check_array(W, "W")
+    _check_weight_layout(W, per_channel, ddof)
+
+
+def _check_weight_layout(W, per_channel, ddof) -> None:
+    """What eq. (2) needs of an array already checked: weights, a channel axis, ddof."""
     if W.size == 0:
         raise ValueError(f"W must not be empty, got shape {W.shape}")
     if check_bool(per_channel, "per_channel") and W.ndim < 2:
@@ -485,7 +490,7 @@ def check_weight_options(
     weight_ste="paper",
     train_shifts=False,
 ):
-    """Check every option of the weight approximation at once (eqs. 2-7).
+    """Check ``W`` and every option of the weight approximation at once (eqs. 2-7).
 
     Returns
     -------
@@ -493,7 +498,14 @@ def check_weight_options(
         The shifts in the dtype of ``W`` (:func:`weight_shifts` if None).
     ridge : float
     """
-    u = _check_weight_args(W, M, shifts, ddof, per_channel)
+    check_array(W, "W")
+    return _check_weight_options(W, M, shifts, ddof, ridge, per_channel, weight_ste, train_shifts)
+
+
+def _check_weight_options(W, M, shifts, ddof, ridge, per_channel, weight_ste, train_shifts):
+    """:func:`check_weight_options` for a ``W`` already checked as an array."""
+    _check_weight_layout(W, per_channel, ddof)
+    u = check_shifts(shifts, check_int(M, "M", min_value=1), W.dtype)
     check_choice(weight_ste, "weight_ste", WEIGHT_STE_READINGS)
     if check_bool(train_shifts, "train_shifts") and shifts is None:
         raise ValueError("shifts must be given (the trained u, shape (M,)) when train_shifts=True")

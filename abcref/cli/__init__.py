@@ -42,7 +42,7 @@ from abcref.cli import (  # noqa: E402
     sweep,
     train,
 )
-from abcref.cli._common import EXIT_ERROR, Parser, run  # noqa: E402
+from abcref.cli._common import EXIT_ERROR, Parser, error_line, run  # noqa: E402
 
 __all__ = ["build_parser", "main"]
 
@@ -92,11 +92,8 @@ def main(argv=None) -> int:
         args, unknown = parser.parse_known_args(argv)
         if unknown:  # name the subcommand, not "abcref", as for every other usage error
             prog = getattr(args, "command_prog", parser.prog)
-            parser.exit(
-                EXIT_ERROR,
-                f"{prog}: error: unrecognized arguments: {' '.join(unknown)} "
-                f"(see {prog} --help)\n",
-            )
+            message = f"unrecognized arguments: {' '.join(unknown)}"
+            parser.exit(EXIT_ERROR, error_line(prog, message, f" (see {prog} --help)") + "\n")
     except SystemExit as exc:  # --help, or a usage error argparse reported
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ERROR)
     # The subcommand's own arguments, for the records that show the command line.

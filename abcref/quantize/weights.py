@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref._checks import check_array, check_bool, check_choice, check_shape
+from abcref._checks import check_array, check_bool, check_choice, check_dout
 from abcref.ops.sign import binary_sign, check_zero_sign
 from abcref.quantize.activations import check_bits, quantize_k
 
@@ -37,10 +37,7 @@ def _check_weight(W) -> np.ndarray:
 
 
 def _check_dW(dW, cache) -> None:
-    check_array(dW, "dW_q")
-    check_shape(dW, "dW_q", cache["shape"])
-    if dW.dtype != cache["dtype"]:
-        raise TypeError(f"dW_q must have dtype {cache['dtype']} like W, got {dW.dtype}")
+    check_dout(dW, cache["shape"], cache["dtype"], "dW_q", like="W")
 
 
 def _channel_axes(W: np.ndarray) -> tuple[int, ...]:

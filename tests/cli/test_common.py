@@ -375,6 +375,10 @@ def test_usage_errors_are_bounded(capsys):
     status, _, err = run(capsys, "summary", *["--bogus"] * 500)
     assert status == 2 and len(err) <= _common.MAX_ERROR_LINE + 1
     assert err.endswith("(see abcref summary --help)\n")
+    status, _, err = run(capsys, "train", "--" + "x" * 400)  # an unknown flag
+    assert status == 2 and err.count("\n") == 1 and len(err) <= _common.MAX_ERROR_LINE + 1
+    assert err.startswith("abcref train: error: unrecognized arguments: --xxx")
+    assert err.endswith("... (see abcref train --help)\n")
 
 
 def test_sigterm_is_an_interrupt(capsys, monkeypatch):
