@@ -89,7 +89,7 @@ def xnor_conv2d(a: np.ndarray, b: np.ndarray, *, stride=1, padding=0, pad_value=
         stride=stride,
         padding=padding,
         pad_value=pad_value,
-        names=("a", "b", "bias"),
+        names=_NAMES,
         signs=True,
     )
     return _xnor_conv2d(a, b, stride, padding, int(pad_value))
@@ -139,7 +139,7 @@ def xnor_conv2d_naive(a: np.ndarray, b: np.ndarray, *, stride=1, padding=0, pad_
         stride=stride,
         padding=padding,
         pad_value=pad_value,
-        names=("a", "b", "bias"),
+        names=_NAMES,
         signs=True,
     )
     pad_value = int(pad_value)
@@ -200,9 +200,15 @@ def zero_padding_correction(b: np.ndarray, in_hw, *, stride=1, padding=0) -> np.
     check_signs(b, "b")
     if b.ndim != 4:
         raise ValueError(f"b must be 4-dimensional (O, C, kh, kw), got shape {b.shape}")
-    # wsum = (#plus - #minus) over channels, counted in int64: exact for any dtype and C.
-    wsum = 2 * np.count_nonzero(b > 0, axis=1).astype(np.int64) - b.shape[1]
-    return padding_correction_from_sums(wsum, in_hw, stride=stride, padding=padding)
+    stride = check_pair(stride, "stride", min_value=1)
+    padding = check_pair(padding, "padding", min_value=0)
+    in_hw = check_pair(tuple(in_hw), "in_hw", min_value=1)
+    return _padding_correction(_channel_sums(b), in_hw, stride, padding)
+
+
+def _channel_sums(b):
+    """``sum_c b[o, c, i, j]`` = (#plus - #minus) over channels, in int64: exact for any C."""
+    return 2 * np.count_nonzero(b > 0, axis=1).astype(np.int64) - b.shape[1]
 
 
 def padding_correction_from_sums(wsum: np.ndarray, in_hw, *, stride=1, padding=0) -> np.ndarray:
@@ -211,9 +217,14 @@ def padding_correction_from_sums(wsum: np.ndarray, in_hw, *, stride=1, padding=0
     The engine keeps only these sums (not the unpacked bases) for the
     correction.
     """
-    sh, sw = check_pair(stride, "stride", min_value=1)
-    ph, pw = check_pair(padding, "padding", min_value=0)
+    stride = check_pair(stride, "stride", min_value=1)
+    padding = check_pair(padding, "padding", min_value=0)
     in_hw = check_pair(tuple(in_hw), "in_hw", min_value=1)
+    return _padding_correction(wsum, in_hw, stride, padding)
+
+
+def _padding_correction(wsum, in_hw, stride, padding):
+    (sh, sw), (ph, pw) = stride, padding
     _, kh, kw = wsum.shape
     ho, wo = output_size(in_hw[0], kh, sh, ph), output_size(in_hw[1], kw, sw, pw)
     border = np.ones((in_hw[0] + 2 * ph, in_hw[1] + 2 * pw), dtype=np.int64)

@@ -27,13 +27,14 @@ import numpy as np
 from abcref._checks import (
     check_array,
     check_choice,
+    check_int,
     check_kernel_fits,
     check_pair,
     check_same_dtype,
     check_signs,
     output_size,
 )
-from abcref.bitpack.conv import padding_correction_from_sums
+from abcref.bitpack.conv import _channel_sums, padding_correction_from_sums
 from abcref.bitpack.thresholds import ActivationComparator, plain_comparator
 from abcref.fast.xnor import (
     pack_bits_nchw,
@@ -103,6 +104,8 @@ class PackedABCConv2d:
     def _dots(self, x: np.ndarray, num_threads):
         """Yield ``(n, dots_n)``: ``Conv(B_m, A_n)`` as int64 of shape (batch, M, O, Ho, Wo)."""
         check_array(x, "x", ndim=4)
+        if num_threads is not None:
+            check_int(num_threads, "num_threads", min_value=1)
         check_same_dtype(x=x, thresholds=self.comparator.thresholds)
         if x.shape[1] != self.in_channels:
             raise ValueError(
@@ -219,7 +222,7 @@ def pack_abc_conv(
     stacked = bases.reshape(m * o, c, kh, kw)
     return PackedABCConv2d(
         base_words=pack_conv_weights(stacked),
-        base_channel_sums=2 * np.count_nonzero(stacked > 0, axis=1).astype(np.int64) - c,
+        base_channel_sums=_channel_sums(stacked),
         alphas=alphas.copy(),
         betas=betas.copy(),
         comparator=comparator,

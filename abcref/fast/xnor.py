@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from abcref._checks import check_int, check_pair, check_real, check_signs, output_size
-from abcref.bitpack.conv import zero_padding_correction
+from abcref.bitpack.conv import _channel_sums, _padding_correction
 from abcref.bitpack.pack import _pack_last_axis, pack_signs
 
 #: Filters times output pixels per block: 2**16 uint64 temporaries = 512 KiB
@@ -65,7 +65,7 @@ def xnor_conv2d(a, b, *, stride=(1, 1), padding=(0, 0), pad_value=0, num_threads
     k = b.shape[1] * b.shape[2] * b.shape[3]
     dot = packed_conv2d(a_words, b_words, stride=stride, num_threads=num_threads, dot_length=k)
     if pad_value == 0 and (padding[0] or padding[1]):
-        corr = zero_padding_correction(b, a.shape[2:], stride=stride, padding=padding)
+        corr = _padding_correction(_channel_sums(b), a.shape[2:], stride, padding)
         subtract_border_correction(dot, corr, a.shape[2:], b.shape[2:], stride, padding)
     return dot
 
@@ -200,7 +200,6 @@ def popcount_xor_matmul(
         if not isinstance(a, np.ndarray) or a.dtype != np.uint64 or a.ndim != 2:
             raise TypeError(f"{name} must be a 2-d uint64 ndarray, got {a!r:.80}")
     n_words, n_rows = cols.shape
-    n_filt = filt.shape[1]
     if filt.shape[0] != n_words:
         raise ValueError(
             f"filt must have {n_words} words per filter like cols, got shape {filt.shape}"
@@ -208,9 +207,16 @@ def popcount_xor_matmul(
     n_images = check_int(n_images, "n_images", min_value=1)
     if n_rows % n_images:
         raise ValueError(f"cols has {n_rows} rows, not a multiple of n_images={n_images}")
+    if num_threads is not None:
+        check_int(num_threads, "num_threads", min_value=1)
+    return _popcount_xor_matmul(cols, filt, num_threads, dot_length, n_images)
+
+
+def _popcount_xor_matmul(cols, filt, num_threads, dot_length, n_images):
+    n_words, n_rows = cols.shape
+    n_filt = filt.shape[1]
     if num_threads is None:
         num_threads = os.cpu_count() or 1
-    num_threads = check_int(num_threads, "num_threads", min_value=1)
     acc_dtype = np.uint16 if 64 * n_words < 2**16 else np.uint32
     if 64 * n_words >= 2**32:
         acc_dtype = np.uint64
@@ -262,7 +268,7 @@ def packed_conv2d(a_words, b_words, *, stride=1, num_threads=None, dot_length=No
     cols = _gather_patch_words(a_words, (kh, kw), stride, (ho, wo))
     filt = b_words.reshape(n_out, -1).T
     n = a_words.shape[0]
-    p = popcount_xor_matmul(cols, filt, num_threads=num_threads, dot_length=dot_length, n_images=n)
+    p = _popcount_xor_matmul(cols, filt, num_threads, dot_length, n)
     return p.reshape(n, n_out, ho, wo)
 
 
@@ -287,6 +293,8 @@ def xnor_popcount_conv2d_packed(
         words. The +-1 convolution is ``C*kh*kw - 2 * mismatches``.
     """
     stride = _check_packed(a_words, b_words, stride)
+    if num_threads is not None:
+        check_int(num_threads, "num_threads", min_value=1)
     n_out, kh, kw, _ = b_words.shape
     if kh > a_words.shape[1] or kw > a_words.shape[2]:
         raise ValueError(
