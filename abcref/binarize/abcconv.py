@@ -214,6 +214,10 @@ def abc_conv2d_forward(
         out, cache = _approx_conv2d_forward(R, W, w_args, geometry)
         return out, {**cache, "act": None}
     check_activation_params(v, beta, R.dtype)  # R: checked with W above
+    if geometry[2] not in (0.0, 1.0, -1.0):  # a padded A_n is 0 (zero padding) or a sign
+        raise ValueError(
+            f"pad_value must be 0, +1 or -1 with binary activations, got {geometry[2]:g}"
+        )
     _, w_cache = _approximate_weights_forward(W, *w_args)  # eqs. (4)-(5)
     A = _binarize_activations(R, v)  # eq. (11)
     convs = {

@@ -71,9 +71,6 @@ def compile_layer(layer, batchnorm=None) -> PackedABCConv2d:
                 f"batchnorm has {a.shape[0]} channels, the layer expects {layer.in_channels}"
             )
         comparator = fold_batchnorm_exact(a, b, v, batchnorm=bn_fn)
-    pad_value = layer.pad_value
-    if pad_value not in (0.0, 1.0, -1.0):
-        raise ValueError(f"layer.pad_value must be 0, +1 or -1, got {pad_value}")
     return pack_abc_conv(
         bases,
         alphas,
@@ -81,7 +78,7 @@ def compile_layer(layer, batchnorm=None) -> PackedABCConv2d:
         beta,
         stride=layer.stride,
         padding=layer.padding,
-        pad_value=int(pad_value),
+        pad_value=layer.pad_value,  # pack_abc_conv checks it is 0, +1 or -1
         comparator=comparator,
     )
 

@@ -124,6 +124,11 @@ class ABCConv2d(Module):
             raise ValueError(f"ridge must be >= 0, got {ridge}")
         self.weight_ste = check_choice(weight_ste, "weight_ste", WEIGHT_STE_READINGS)
         self.pad_value = check_real(pad_value, "pad_value")
+        if self.N is not None and self.pad_value not in (0.0, 1.0, -1.0):
+            # A padded binary activation is a bit: 0 (zero padding) or a sign.
+            raise ValueError(
+                f"pad_value must be 0, +1 or -1 with binary activations, got {self.pad_value:g}"
+            )
         self.dtype = dtype
         u = check_shifts(shifts, self.M, dtype) if shifts is not None else weight_shifts(M, dtype)
         rng = check_rng(rng)

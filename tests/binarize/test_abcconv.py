@@ -285,3 +285,13 @@ def test_abc_conv_with_list_v_or_beta_names_the_argument():
         abc_conv2d_forward(x, W, [0.5], np.array([1.0]), M=2)
     with pytest.raises(TypeError, match="beta must be a numpy.ndarray, got float"):
         abc_conv2d_forward(x, W, np.array([0.5]), 1.0, M=2)
+
+
+def test_pad_value_of_binary_activations_is_a_bit_or_zero():
+    rng = np.random.default_rng(12)
+    x, W, v, beta = setup(rng)
+    with pytest.raises(ValueError, match="pad_value must be 0, \\+1 or -1 with binary"):
+        abc_conv2d_forward(x, W, v, beta, M=2, padding=1, pad_value=0.5)
+    out, _ = abc_conv2d_forward(x, W, None, None, M=2, padding=1, pad_value=0.5)  # real input
+    expected = looped_eq12(x, W, None, None, M=2, padding=1, pad_value=0.5)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)

@@ -175,3 +175,11 @@ def test_non_bool_flags_are_type_errors():
         ABCConv2d(3, 2, 3, M=2, N=1, train_shifts="false")
     with pytest.raises(TypeError, match="per_channel must be a bool, got 1"):
         ABCConv2d(3, 2, 3, M=2, N=1, per_channel=1)
+
+
+def test_pad_value_of_binary_activations_is_a_bit_or_zero():
+    # A padded binary activation is 0 (zero padding) or a sign; 0.5 would train but
+    # could never be compiled to bits. Full-precision input may be padded with anything.
+    with pytest.raises(ValueError, match="pad_value must be 0, \\+1 or -1 with binary"):
+        ABCConv2d(2, 2, 3, M=1, N=2, pad_value=0.5)
+    assert ABCConv2d(2, 2, 3, M=1, N=None, pad_value=0.5).pad_value == 0.5
