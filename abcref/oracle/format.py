@@ -41,13 +41,12 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from abcref._checks import check_bool, check_choice, check_int, check_pair, check_real
-from abcref._io import atomic_write
+from abcref._io import atomic_write, read_npz
 from abcref.oracle.functions import FUNCTIONS
 
 FORMAT_NAME = "abcref-oracle"
@@ -119,7 +118,7 @@ def write_arrays(path, arrays: dict[str, np.ndarray]) -> Path:
 
 # -- loading ------------------------------------------------------------------
 def load_arrays(path) -> dict[str, np.ndarray]:
-    """Read every array of a ``.npz`` file without ever unpickling.
+    """Read every array of a ``.npz`` file without ever unpickling (``abcref._io.read_npz``).
 
     Raises
     ------
@@ -128,46 +127,10 @@ def load_arrays(path) -> dict[str, np.ndarray]:
         not an ``.npz`` archive, a member is not a valid NPY array, or an
         array is an object array (which would need pickle to load).
     """
-    path = Path(path)
-    where = repr(str(path))
-    if path.is_dir():
-        raise OracleFormatError(f"{where} is a directory, not an .npz file")
-    if not path.is_file():
-        raise OracleFormatError(f"array file {where} does not exist")
-    if not zipfile.is_zipfile(path):
-        # np.load would take any other file for a pickle or a bare .npy.
-        raise OracleFormatError(
-            f"{where} is not a readable .npz file (truncated or corrupt?): no zip archive found"
-        )
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except ValueError as err:
-        if "pickle" in str(err).lower():
-            raise OracleFormatError(
-                f"{where} holds an object array, which can only be read by unpickling; "
-                "abcref never unpickles: store plain numeric arrays"
-            ) from None
-        raise OracleFormatError(f"{where} is not a readable .npz file: {err}") from None
-    except MemoryError:
-        raise OracleFormatError(
-            f"{where} declares an array too large to load (corrupt NPY header?)"
-        ) from None
-    except Exception as err:
-        # An untrusted file: zipfile and numpy raise a dozen exception types on malformed
-        # archives (BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
-        # tokenize.TokenError, ...). Each means the same thing here: unreadable.
-        raise OracleFormatError(
-            f"{where} is not a readable .npz file (truncated or corrupt?): "
-            f"{type(err).__name__}: {err}"
-        ) from None
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):  # np.load returns a non-NPY member as bytes
-            raise OracleFormatError(
-                f"{where}: member {key!r} is not an NPY array (an .npz holds only .npy files, "
-                "as numpy.savez writes them)"
-            )
-    return arrays
+        return read_npz(path, kind="array", error=OracleFormatError)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise OracleFormatError(str(exc)) from None
 
 
 def load_manifest(directory) -> dict:

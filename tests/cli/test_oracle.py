@@ -93,7 +93,7 @@ def _contradicting_manifest(directory):
     [
         (_break_manifest, "reference", "is missing required key(s)"),
         (lambda d: (d / "manifest.json").unlink(), "reference", "manifest.json' does not exist"),
-        (_break_reference_case, "reference", "is not a readable .npz file"),
+        (_break_reference_case, "reference", "not an npz array (it looks like an empty file)"),
         (_contradicting_manifest, "other", "the reference suite declares"),
         (lambda d: (d / "manifest.json").write_text("[1,"), "other", "is not valid JSON"),
     ],

@@ -131,4 +131,5 @@ def test_a_directory_named_like_a_case_is_an_error(suite, copy):
     (copy / "xnor_c1_p0.npz").mkdir()
     (case,) = check_against(suite, copy, cases=["xnor_c1_p0"]).cases
     assert case.status == "ERROR"
-    assert case.message == f"{str(copy / 'xnor_c1_p0.npz')!r} is a directory, not an .npz file"
+    where = str(copy / "xnor_c1_p0.npz")
+    assert case.message == f"{where!r} is a directory, expected an array file"

@@ -248,11 +248,11 @@ UNUSABLE = {
     ),
     "truncated outputs": (
         lambda run: (run / "outputs.npz").write_bytes((run / "outputs.npz").read_bytes()[:99]),
-        "not a readable .npz file",
+        "corrupt or truncated array",
     ),
     "outputs.npz a directory": (
         lambda run: ((run / "outputs.npz").unlink(), (run / "outputs.npz").mkdir()),
-        "is a directory, not an .npz file",
+        "is a directory, expected an array file",
     ),
 }
 
