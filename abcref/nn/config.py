@@ -46,13 +46,8 @@ from abcref._checks import check_bool, check_choice, check_int, check_real
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.layers import INITS, BatchNorm2d, Clip, Conv2d, Flatten, Linear, ReLU, Unflatten2d
 from abcref.nn.module import Module, Sequential
-from abcref.nn.quantconv import (
-    PRESETS,
-    QuantConv2d,
-    XNORConv2d,
-    quant_conv_options,
-    xnor_conv_options,
-)
+from abcref.nn.quantconv import PRESETS, QuantConv2d, XNORConv2d, quant_conv_options
+from abcref.quantize.xnornet import xnornet_options
 
 ACTIVATIONS = {"relu": ReLU, "clip": lambda: Clip(0.0, 1.0), "hardtanh": lambda: Clip(-1.0, 1.0)}
 
@@ -176,9 +171,10 @@ def _quant_kind(name: str, defaults: dict, keywords: Callable) -> ConvKindSpec:
         return out
 
     def make(options, c_in, c_out, k, *, stride, padding, init, rng, dtype):
-        keywords_ = keywords(options)
-        return QuantConv2d(
-            c_in, c_out, k, stride=stride, padding=padding, rng=rng, dtype=dtype, **keywords_
+        # options passed the layer's checks in options() above: not checked again
+        checked = keywords(options)
+        return QuantConv2d._from_checked(
+            checked, c_in, c_out, k, stride=stride, padding=padding, rng=rng, dtype=dtype
         )
 
     return ConvKindSpec(make, options, lambda options: keywords(options)["activations"] != "fp")
@@ -190,13 +186,13 @@ _XNOR_DEFAULTS = {"weight_ste": "paper", "scale_input": True, "scale_grad": True
 def _xnor_options(given):
     _check_names("xnor", given, _XNOR_DEFAULTS)
     out = {**_XNOR_DEFAULTS, **given}
-    xnor_conv_options(**out)
-    return out
+    return xnornet_options(**out)
 
 
 def _xnor_make(options, c_in, c_out, k, *, stride, padding, init, rng, dtype):
-    return XNORConv2d(
-        c_in, c_out, k, stride=stride, padding=padding, rng=rng, dtype=dtype, **options
+    # options passed XNORConv2d's checks in _xnor_options: not checked again
+    return XNORConv2d._from_checked(
+        options, c_in, c_out, k, stride=stride, padding=padding, rng=rng, dtype=dtype
     )
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from abcref._checks import (
     check_bool,
-    check_choice,
+    check_conv_args,
     check_float_dtype,
     check_int,
     check_pair,
@@ -46,14 +46,13 @@ from abcref._checks import (
     check_rng,
 )
 from abcref.nn.module import Module
-from abcref.ops.sign import check_zero_sign
 from abcref.quantize.conv import (
+    _quantized_conv2d,
+    check_quantizer_options,
     quantized_conv2d_backward,
-    quantized_conv2d_forward,
-    quantizer_options,
+    resolve_quantizer_options,
 )
-from abcref.quantize.weights import BWN_WEIGHT_STES
-from abcref.quantize.xnornet import xnornet_conv2d_backward, xnornet_conv2d_forward
+from abcref.quantize.xnornet import _xnornet_conv2d, xnornet_conv2d_backward, xnornet_options
 
 #: The comparison systems as keyword presets of :class:`QuantConv2d`
 #: (docs/baselines.md gives the published definition behind each value).
@@ -95,14 +94,13 @@ def quant_conv_options(
     clip_weights: bool = False,
     pad_value: float = 0.0,
 ) -> dict:
-    """Validate :class:`QuantConv2d`'s quantizer options without building a layer.
+    """Validate :class:`QuantConv2d`'s options without building a layer.
 
     Returns
     -------
     dict
-        The options in force, defaults filled in (``weight_bits`` for the
-        weight quantizer's bits, ``bits`` for the activations'), plus
-        ``clip_weights`` and ``pad_value``.
+        The keywords, checked (``QuantConv2d(c_in, c_out, k, **options)``
+        builds the layer); quantizer options not given stay None.
 
     Raises
     ------
@@ -111,7 +109,7 @@ def quant_conv_options(
         apply to, bad bits, a non-bool ``clip_weights``, a non-finite
         ``pad_value``.
     """
-    w_kwargs, a_kwargs = quantizer_options(
+    checked = check_quantizer_options(
         weights,
         activations,
         bits=bits,
@@ -121,29 +119,35 @@ def quant_conv_options(
         rounding=rounding,
         zero_sign=zero_sign,
     )
-    resolved = {("weight_bits" if k == "bits" else k): v for k, v in w_kwargs.items()}
-    resolved.update(a_kwargs)
-    resolved["clip_weights"] = check_bool(clip_weights, "clip_weights")
-    resolved["pad_value"] = check_real(pad_value, "pad_value")
-    return resolved
-
-
-def xnor_conv_options(
-    *, weight_ste: str = "paper", scale_input: bool = True, scale_grad: bool = True, zero_sign=1
-) -> dict:
-    """Validate :class:`XNORConv2d`'s options without building a layer; return them."""
     return {
-        "weight_ste": check_choice(weight_ste, "weight_ste", BWN_WEIGHT_STES),
-        "scale_input": check_bool(scale_input, "scale_input"),
-        "scale_grad": check_bool(scale_grad, "scale_grad"),
-        "zero_sign": check_zero_sign(zero_sign),
+        "weights": weights,
+        "activations": activations,
+        **checked,
+        "clip_weights": check_bool(clip_weights, "clip_weights"),
+        "pad_value": check_real(pad_value, "pad_value"),
     }
 
 
 class _LatentWeightConv(Module):
-    """Shared geometry, latent weight and forward/backward plumbing."""
+    """Shared geometry, latent weight and forward/backward plumbing.
 
-    def _init_weight(self, in_channels, out_channels, kernel_size, stride, padding, rng, dtype):
+    A subclass's public ``__init__`` checks its options and calls
+    :meth:`_build`; :meth:`_from_checked` builds from options already
+    checked (a model config is checked once, before its layers are built).
+    """
+
+    @classmethod
+    def _from_checked(
+        cls, options: dict, in_channels, out_channels, kernel_size, *, stride, padding, rng, dtype
+    ):
+        """A layer from ``options`` its ``*_options`` function has checked."""
+        layer = cls.__new__(cls)
+        layer._build(options, in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
+        return layer
+
+    def _build(self, options, in_channels, out_channels, kernel_size, stride, padding, rng, dtype):
+        Module.__init__(self)
+        self._set_options(**options)
         self.dtype = check_float_dtype(dtype)
         rng = check_rng(rng)
         self.in_channels = check_int(in_channels, "in_channels", min_value=1)
@@ -156,15 +160,21 @@ class _LatentWeightConv(Module):
         shape = (self.out_channels, self.in_channels, kh, kw)
         self.add_param("weight", rng.uniform(-bound, bound, size=shape).astype(self.dtype))
 
-    def _forward_op(self, x):
+    def _set_options(self, **options):
+        raise NotImplementedError
+
+    def _forward_kernel(self, x, weight):
         raise NotImplementedError
 
     def _backward_op(self, dout, cache):
         raise NotImplementedError
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """``x`` (B, C_in, H, W) -> (B, C_out, H_out, W_out); the op checks ``x``."""
-        out, self._cache = self._forward_op(x)
+        """``x`` (B, C_in, H, W) -> (B, C_out, H_out, W_out)."""
+        weight = self.params["weight"]
+        names = ("x", "weight", "bias")
+        check_conv_args(x, weight, stride=self.stride, padding=self.padding, names=names)
+        out, self._cache = self._forward_kernel(x, weight)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -237,9 +247,8 @@ class QuantConv2d(_LatentWeightConv):
         rng: np.random.Generator | None = None,
         dtype=np.float32,
     ) -> None:
-        super().__init__()
-        # Validate every option now, not at the first forward.
-        resolved = quant_conv_options(
+        # Every option is checked now, once, not at each forward.
+        options = quant_conv_options(
             weights=weights,
             activations=activations,
             bits=bits,
@@ -251,31 +260,32 @@ class QuantConv2d(_LatentWeightConv):
             clip_weights=clip_weights,
             pad_value=pad_value,
         )
-        self.weights, self.activations = weights, activations
-        self.clip_weights = resolved.pop("clip_weights")
-        self.pad_value = resolved.pop("pad_value")
-        self.resolved_options = resolved
-        # The options as given: the op fills in the same defaults itself.
-        self._op_options = {
-            "bits": bits,
-            "weight_bits": weight_bits,
-            "weight_ste": weight_ste,
-            "per_channel": per_channel,
-            "rounding": rounding,
-            "zero_sign": zero_sign,
-        }
-        self._init_weight(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
+        self._build(options, in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
 
-    def _forward_op(self, x):
-        return quantized_conv2d_forward(
+    def _set_options(
+        self, *, weights, activations, clip_weights=False, pad_value=0.0, **quantizer_options
+    ):
+        self.weights, self.activations = weights, activations
+        self.clip_weights, self.pad_value = clip_weights, pad_value
+        self._w_kwargs, self._a_kwargs = resolve_quantizer_options(
+            weights, activations, **quantizer_options
+        )
+        self.resolved_options = {
+            ("weight_bits" if k == "bits" else k): v for k, v in self._w_kwargs.items()
+        }
+        self.resolved_options.update(self._a_kwargs)
+
+    def _forward_kernel(self, x, weight):
+        return _quantized_conv2d(
             x,
-            self.params["weight"],
-            weights=self.weights,
-            activations=self.activations,
-            stride=self.stride,
-            padding=self.padding,
-            pad_value=self.pad_value,
-            **self._op_options,
+            weight,
+            self.weights,
+            self.activations,
+            self._w_kwargs,
+            self._a_kwargs,
+            self.stride,
+            self.padding,
+            self.pad_value,
         )
 
     def _backward_op(self, dout, cache):
@@ -330,24 +340,25 @@ class XNORConv2d(_LatentWeightConv):
         rng=None,
         dtype=np.float32,
     ) -> None:
-        super().__init__()
-        options = xnor_conv_options(
+        options = xnornet_options(
             weight_ste=weight_ste,
             scale_input=scale_input,
             scale_grad=scale_grad,
             zero_sign=zero_sign,
         )
-        self.weight_ste = options["weight_ste"]
-        self.scale_input, self.scale_grad = options["scale_input"], options["scale_grad"]
-        self.zero_sign = options["zero_sign"]
-        self._init_weight(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
+        self._build(options, in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
 
-    def _forward_op(self, x):
-        return xnornet_conv2d_forward(
+    def _set_options(self, *, weight_ste, scale_input, scale_grad, zero_sign):
+        self.weight_ste = weight_ste
+        self.scale_input, self.scale_grad = scale_input, scale_grad
+        self.zero_sign = zero_sign
+
+    def _forward_kernel(self, x, weight):
+        return _xnornet_conv2d(
             x,
-            self.params["weight"],
-            stride=self.stride,
-            padding=self.padding,
+            weight,
+            self.stride,
+            self.padding,
             weight_ste=self.weight_ste,
             scale_input=self.scale_input,
             scale_grad=self.scale_grad,

@@ -21,7 +21,7 @@ from abcref.quantize.activations import ROUNDING_MODES, check_bits
 from abcref.quantize.weights import BWN_WEIGHT_STES, SIGN_WEIGHT_STES
 
 #: Weight quantizers: name -> (forward, backward) kernels (options checked by
-#: :func:`quantizer_options`, so the kernels trust them).
+#: :func:`check_quantizer_options`, so the kernels trust them).
 WEIGHT_QUANTIZERS = {
     "fp": (act._identity_forward, act._identity_backward),
     "bwn": (wq._bwn_weights_forward, wq._bwn_weights_backward),
@@ -45,7 +45,66 @@ def _only_for(value, name: str, wanted: str, quantizer: str, role: str) -> None:
         raise ValueError(f"{name} applies to {role}={wanted} only, got {role}={quantizer!r}")
 
 
-def quantizer_options(
+def check_quantizer_options(
+    weights: str,
+    activations: str,
+    *,
+    bits=None,
+    weight_bits=None,
+    weight_ste=None,
+    per_channel=None,
+    rounding=None,
+    zero_sign: int = 1,
+) -> dict:
+    """Validate a (weights, activations) choice and its options.
+
+    Options that do not apply to the chosen quantizers must stay None, so
+    that ``bits=3`` with sign activations is an error, not a no-op.
+
+    Returns
+    -------
+    dict
+        The options as given (``bits``, ``weight_bits``, ``weight_ste``,
+        ``per_channel``, ``rounding``, ``zero_sign``), checked; those not
+        given stay None.
+    """
+    check_choice(weights, "weights", tuple(WEIGHT_QUANTIZERS))
+    check_choice(activations, "activations", tuple(ACTIVATION_QUANTIZERS))
+    checked = {"zero_sign": check_zero_sign(zero_sign)}
+    if weights in _WEIGHT_STES:
+        if weight_ste is not None:
+            check_choice(weight_ste, "weight_ste", _WEIGHT_STES[weights])
+    else:
+        _only_for(weight_ste, "weight_ste", "'bwn' or 'sign'", weights, "weights")
+    if weights == "dorefa":
+        if weight_bits is not None:
+            weight_bits = check_bits(weight_bits, "weight_bits")
+        if per_channel is not None:
+            per_channel = check_bool(per_channel, "per_channel")
+        if per_channel and weight_bits not in (None, 1):
+            raise ValueError(f"per_channel applies to bits=1 only, got bits={weight_bits}")
+    else:
+        _only_for(weight_bits, "weight_bits", "'dorefa'", weights, "weights")
+        _only_for(per_channel, "per_channel", "'dorefa'", weights, "weights")
+    if activations == "dorefa":
+        if bits is not None:
+            bits = check_bits(bits)
+        if rounding is not None:
+            check_choice(rounding, "rounding", ROUNDING_MODES)
+    else:
+        _only_for(bits, "bits", "'dorefa'", activations, "activations")
+        _only_for(rounding, "rounding", "'dorefa'", activations, "activations")
+    checked.update(
+        bits=bits,
+        weight_bits=weight_bits,
+        weight_ste=weight_ste,
+        per_channel=per_channel,
+        rounding=rounding,
+    )
+    return checked
+
+
+def resolve_quantizer_options(
     weights: str,
     activations: str,
     *,
@@ -56,47 +115,45 @@ def quantizer_options(
     rounding=None,
     zero_sign: int = 1,
 ) -> tuple[dict, dict]:
-    """Validate a (weights, activations) choice and its options.
+    """The quantizers' keyword arguments, defaults filled in; trusts its arguments.
 
-    Options that do not apply to the chosen quantizers must stay None, so
-    that ``bits=3`` with sign activations is an error, not a no-op.
+    The arguments are those :func:`check_quantizer_options` accepted.
 
     Returns
     -------
     weight_kwargs, act_kwargs : dict
-        Keyword arguments for the chosen forward functions.
+        Keyword arguments of the chosen weight and activation kernels.
     """
-    check_choice(weights, "weights", tuple(WEIGHT_QUANTIZERS))
-    check_choice(activations, "activations", tuple(ACTIVATION_QUANTIZERS))
-    zero_sign = check_zero_sign(zero_sign)
     w_kwargs: dict = {}
     a_kwargs: dict = {}
     if weights in _WEIGHT_STES:
-        ste = _DEFAULT_WEIGHT_STE[weights] if weight_ste is None else weight_ste
-        w_kwargs["weight_ste"] = check_choice(ste, "weight_ste", _WEIGHT_STES[weights])
-    else:
-        _only_for(weight_ste, "weight_ste", "'bwn' or 'sign'", weights, "weights")
+        w_kwargs["weight_ste"] = _DEFAULT_WEIGHT_STE[weights] if weight_ste is None else weight_ste
     if weights == "dorefa":
-        w_kwargs["bits"] = 1 if weight_bits is None else check_bits(weight_bits, "weight_bits")
-        per_channel = False if per_channel is None else check_bool(per_channel, "per_channel")
-        if per_channel and w_kwargs["bits"] != 1:
-            raise ValueError(f"per_channel applies to bits=1 only, got bits={w_kwargs['bits']}")
-        w_kwargs["per_channel"] = per_channel
-    else:
-        _only_for(weight_bits, "weight_bits", "'dorefa'", weights, "weights")
-        _only_for(per_channel, "per_channel", "'dorefa'", weights, "weights")
+        w_kwargs["bits"] = 1 if weight_bits is None else weight_bits
+        w_kwargs["per_channel"] = bool(per_channel)  # None: one E for the whole tensor
     if weights != "fp":
         w_kwargs["zero_sign"] = zero_sign
     if activations == "dorefa":
-        a_kwargs["bits"] = 4 if bits is None else check_bits(bits)
-        rounding = "half_even" if rounding is None else rounding
-        a_kwargs["rounding"] = check_choice(rounding, "rounding", ROUNDING_MODES)
-    else:
-        _only_for(bits, "bits", "'dorefa'", activations, "activations")
-        _only_for(rounding, "rounding", "'dorefa'", activations, "activations")
+        a_kwargs["bits"] = 4 if bits is None else bits
+        a_kwargs["rounding"] = "half_even" if rounding is None else rounding
     if activations == "sign":
         a_kwargs["zero_sign"] = zero_sign
     return w_kwargs, a_kwargs
+
+
+def quantizer_options(weights: str, activations: str, **options) -> tuple[dict, dict]:
+    """Validate a (weights, activations) choice and its options; fill in the defaults.
+
+    :func:`check_quantizer_options` then :func:`resolve_quantizer_options`
+    (same keywords).
+
+    Returns
+    -------
+    weight_kwargs, act_kwargs : dict
+        Keyword arguments for the chosen forward kernels.
+    """
+    checked = check_quantizer_options(weights, activations, **options)
+    return resolve_quantizer_options(weights, activations, **checked)
 
 
 def quantized_conv2d_forward(
@@ -177,6 +234,13 @@ def quantized_conv2d_forward(
         rounding=rounding,
         zero_sign=zero_sign,
     )
+    return _quantized_conv2d(
+        x, W, weights, activations, w_kwargs, a_kwargs, stride, padding, pad_value
+    )
+
+
+def _quantized_conv2d(x, W, weights, activations, w_kwargs, a_kwargs, stride, padding, pad_value):
+    """The kernel of :func:`quantized_conv2d_forward`: arguments checked, options resolved."""
     W_q, w_cache = WEIGHT_QUANTIZERS[weights][0](W, **w_kwargs)
     x_q, a_cache = ACTIVATION_QUANTIZERS[activations][0](x, **a_kwargs)
     out, conv_cache = conv2d_forward(x_q, W_q, stride=stride, padding=padding, pad_value=pad_value)

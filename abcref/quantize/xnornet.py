@@ -165,10 +165,26 @@ def xnornet_conv2d_forward(
     ``scale_grad``); ``dW`` from ``dW~`` by ``weight_ste``.
     """
     stride, padding, _, _ = check_conv_args(x, W, stride=stride, padding=padding, names=NAMES)
-    check_choice(weight_ste, "weight_ste", BWN_WEIGHT_STES)
-    check_bool(scale_input, "scale_input")
-    check_bool(scale_grad, "scale_grad")
-    zero_sign = check_zero_sign(zero_sign)
+    options = xnornet_options(
+        weight_ste=weight_ste, scale_input=scale_input, scale_grad=scale_grad, zero_sign=zero_sign
+    )
+    return _xnornet_conv2d(x, W, stride, padding, **options)
+
+
+def xnornet_options(
+    *, weight_ste: str = "paper", scale_input: bool = True, scale_grad: bool = True, zero_sign=1
+) -> dict:
+    """Validate the options of :func:`xnornet_conv2d_forward`; return them, checked."""
+    return {
+        "weight_ste": check_choice(weight_ste, "weight_ste", BWN_WEIGHT_STES),
+        "scale_input": check_bool(scale_input, "scale_input"),
+        "scale_grad": check_bool(scale_grad, "scale_grad"),
+        "zero_sign": check_zero_sign(zero_sign),
+    }
+
+
+def _xnornet_conv2d(x, W, stride, padding, *, weight_ste, scale_input, scale_grad, zero_sign):
+    """The kernel of :func:`xnornet_conv2d_forward`: arguments and options checked."""
     W_q, w_cache = _bwn_weights_forward(W, weight_ste=weight_ste, zero_sign=zero_sign)
     x_b, a_cache = _sign_activations_forward(x, zero_sign=zero_sign)
     binary_out, conv_cache = conv2d_forward(x_b, W_q, stride=stride, padding=padding)

@@ -280,7 +280,28 @@ def test_layer_bad_arguments():
     with pytest.raises(ValueError, match="zero_sign must be 1 or -1"):
         QuantConv2d(3, 4, 3, weights="bwn", activations="sign", zero_sign=0)
     layer = QuantConv2d(3, 4, 3, **PRESETS["bwn"])
-    with pytest.raises(ValueError, match="W has 3 input channels"):
+    with pytest.raises(ValueError, match="weight has 3 input channels"):
         layer.forward(np.zeros((1, 2, 5, 5), dtype=np.float32))
     with pytest.raises(ValueError, match="x must be finite"):
         layer.forward(np.full((1, 3, 5, 5), np.nan, dtype=np.float32))
+
+
+@pytest.mark.parametrize("make, _", LAYER_CASES)
+def test_forward_does_not_check_the_options_again(make, _, monkeypatch):
+    layer = make(np.float64)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("options checked again")
+
+    import abcref.quantize.conv as quant_conv
+    import abcref.quantize.xnornet as xnornet
+
+    for module, name in (
+        (quant_conv, "check_quantizer_options"),
+        (quant_conv, "quantizer_options"),
+        (xnornet, "xnornet_options"),
+    ):
+        monkeypatch.setattr(module, name, refuse)
+    x = np.random.default_rng(2).standard_normal((2, 3, 6, 6))
+    out = layer.forward(x)
+    layer.backward(np.ones_like(out))
