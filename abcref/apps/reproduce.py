@@ -47,6 +47,7 @@ from abcref.apps.folders import RunFolderError, open_run_folder
 from abcref.apps.reporting import BLOCK_NAME, RUN_NAME, read_run_record, write_run_record
 from abcref.apps.reproduce_report import console_lines, reproduce_block, table_markdown
 from abcref.apps.results import SweepResult
+from abcref.train.optim import DEFAULT_LRS
 
 __all__ = [
     "DEFAULT",
@@ -99,7 +100,7 @@ class ReproduceSettings:
     seeds: tuple = (0, 1, 2)
     epochs: int = 3
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = DEFAULT_LRS["adam"]
     widths: tuple = (16, 32, 32, 32)
     limit: int | None = None
     curves: tuple = ((1, 1), (3, 3), (5, 5))

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from abcref._checks import check_bool, check_choice, check_int, check_real
 from abcref.apps.results import SweepResult
 from abcref.apps.run import OPTIMIZER_NAMES, SCHEDULE_NAMES, auto_drop_last, make_training
+from abcref.train.optim import DEFAULT_LRS
 
 __all__ = ["FULL_PRECISION", "abc_conv", "grid_configs", "rerun", "run_sweep", "slug"]
 
@@ -111,7 +112,7 @@ def run_sweep(
     epochs: int = 5,
     batch_size: int = 64,
     optimizer: str = "adam",
-    lr: float = 3e-3,
+    lr: float = DEFAULT_LRS["adam"],
     weight_decay: float = 0.0,
     schedule: str = "cosine",
     out_dir=None,
@@ -138,7 +139,10 @@ def run_sweep(
         and the minibatch order.
     epochs, batch_size : int
     optimizer : {"adam", "sgd"}
-    lr, weight_decay : float
+    lr : float
+        Initial learning rate (default ``DEFAULT_LRS["adam"]``, whatever
+        the optimizer).
+    weight_decay : float
     schedule : {"cosine", "constant"}
         See :func:`make_training`.
     out_dir : str or Path, optional

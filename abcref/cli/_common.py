@@ -33,6 +33,8 @@ import sys
 import threading
 from pathlib import Path
 
+from abcref.train.optim import DEFAULT_LRS
+
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
 EXIT_ERROR = 2
@@ -212,7 +214,7 @@ TRAIN_DEFAULTS = {
     "dtype": "float32",
     "optimizer": "adam",
     "epochs": 5,
-    "lr": None,  # per optimizer, LR_DEFAULTS
+    "lr": None,  # per optimizer, abcref.train.DEFAULT_LRS
     "weight_decay": 0.0,
     "schedule": "cosine",
     "batch_size": 64,
@@ -220,7 +222,6 @@ TRAIN_DEFAULTS = {
     "data": "digits",
     "limit": None,
 }
-LR_DEFAULTS = {"adam": 3e-3, "sgd": 0.05}
 ARCH_KEYS = ("model", "widths", "depth", "width", "dtype", "activation")
 MODEL_KEYS = (*ARCH_KEYS, "M", "N", "fp", "per_channel", "weight_ste")
 BUDGET_KEYS = ("optimizer", "epochs", "lr", "weight_decay", "schedule", "batch_size")
@@ -303,13 +304,13 @@ def add_epochs_flag(parser, default) -> None:
 def add_budget_flags(parser: argparse.ArgumentParser, defaults: dict = TRAIN_DEFAULTS) -> None:
     """Optimizer, epochs, learning rate, weight decay, schedule, batch size."""
     if defaults["lr"] is None:
-        lr_default = "3e-3 for adam, 0.05 for sgd"
+        lr_default = ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LRS.items())
     else:
         lr_default = f"{defaults['lr']:g}"
     group = parser.add_argument_group("training budget")
     group.add_argument(
         "--optimizer",
-        choices=tuple(LR_DEFAULTS),
+        choices=tuple(DEFAULT_LRS),
         help=f"adam, or sgd with momentum 0.9 (default {defaults['optimizer']})",
     )
     add_epochs_flag(group, defaults["epochs"])
@@ -379,7 +380,7 @@ def resolve(args, keys, *stored: dict, defaults: dict = TRAIN_DEFAULTS) -> dict:
         out.update({k: v for k, v in source.items() if k in keys and v is not None})
     out.update({k: getattr(args, k) for k in keys if getattr(args, k, None) is not None})
     if "lr" in out and out["lr"] is None:
-        out["lr"] = LR_DEFAULTS[out["optimizer"]]
+        out["lr"] = DEFAULT_LRS[out["optimizer"]]
     return out
 
 

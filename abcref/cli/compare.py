@@ -36,12 +36,13 @@ from abcref.cli._common import (
     resumed_settings,
     set_run,
 )
+from abcref.train.optim import DEFAULT_LRS
 
 #: ``compare table2``'s settings when a flag is not given.
 TABLE2_DEFAULTS = {"image_size": 224, "width": 64}
 
-#: The comparisons' budget: train's, but 3 epochs at lr 3e-3 whatever the optimizer.
-COMPARE_DEFAULTS = {**TRAIN_DEFAULTS, "epochs": 3, "lr": 3e-3}
+#: The comparisons' budget: train's, but 3 epochs at Adam's default rate whatever the optimizer.
+COMPARE_DEFAULTS = {**TRAIN_DEFAULTS, "epochs": 3, "lr": DEFAULT_LRS["adam"]}
 
 BASE_HELP = 'model config without "conv" shared by every system (default {"arch": "small_cnn"})'
 

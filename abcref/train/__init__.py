@@ -17,6 +17,7 @@ from abcref.train.checkpoint import (
 from abcref.train.finetune import check_full_precision_source, init_from_full_precision
 from abcref.train.loop import History, evaluate, fit, topk_correct, train_step
 from abcref.train.optim import (
+    DEFAULT_LRS,
     SGD,
     Adam,
     Optimizer,
@@ -35,6 +36,7 @@ from abcref.train.schedules import (
 )
 
 __all__ = [
+    "DEFAULT_LRS",
     "SGD",
     "Adam",
     "Checkpoint",

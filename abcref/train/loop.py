@@ -43,10 +43,6 @@ from abcref.train.checkpoint import (
 from abcref.train.optim import Adam, Optimizer
 from abcref.train.schedules import Constant, Cosine, Schedule, upgrade_schedule_config
 
-#: ``fit``'s default optimizer is ``Adam(model, lr=DEFAULT_LR)`` with a cosine
-#: decay over the run: the same as ``abcref train``'s defaults.
-DEFAULT_LR = 3e-3
-
 
 @dataclass
 class History:
@@ -198,7 +194,7 @@ def fit(
         Total number of epochs (a resumed run continues up to it).
     optimizer : Optimizer, optional
         Built on ``model``; it owns the learning rate. Default
-        ``Adam(model, lr=3e-3)`` (``DEFAULT_LR``), as ``abcref train``.
+        ``Adam(model)``, at ``DEFAULT_LRS["adam"]`` (3e-3), as ``abcref train``.
     schedule : Schedule, "cosine", "constant" or None
         Scales the optimizer's rate: before step ``i`` of epoch ``epoch``,
         ``optimizer.lr_scale = schedule(epoch + i / steps_per_epoch)``, so
@@ -271,7 +267,7 @@ def fit(
             f"the training set ({n_train} images) yields no batch of batch_size={batch_size}"
         )
     if optimizer is None:
-        optimizer = Adam(model, lr=DEFAULT_LR)
+        optimizer = Adam(model)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an abcref Optimizer, got {type(optimizer).__name__}")
     if optimizer.model is not model:

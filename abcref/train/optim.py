@@ -60,6 +60,11 @@ from abcref._checks import check_bool, check_real
 from abcref.nn.abcconv import ABCConv2d
 from abcref.nn.module import Module
 
+#: The default initial learning rate of each optimizer: ``Adam``'s own default,
+#: ``fit``'s default ``Adam(model)``, and ``abcref train``'s ``--lr`` for each
+#: ``--optimizer`` (SGD with momentum 0.9 takes a larger rate than Adam).
+DEFAULT_LRS = {"adam": 3e-3, "sgd": 0.05}
+
 
 def decay_weights_only(name: str, param: np.ndarray) -> bool:
     """Default ``decay_filter``: conv and linear weights only.
@@ -326,6 +331,7 @@ class Adam(Optimizer):
     ----------
     model : Module
     lr : float
+        Initial learning rate (default ``DEFAULT_LRS["adam"]``, 3e-3).
     betas : (float, float)
         Decay rates of the first and second moment, each in [0, 1).
     eps : float
@@ -355,7 +361,7 @@ class Adam(Optimizer):
         self,
         model: Module,
         *,
-        lr: float = 1e-3,
+        lr: float = DEFAULT_LRS["adam"],
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,

@@ -248,11 +248,12 @@ def test_a_schedule_scales_the_optimizers_own_rate(small_digits):
 def test_fit_defaults_are_the_cli_defaults(small_digits):
     import inspect
 
-    from abcref.cli._common import LR_DEFAULTS, TRAIN_DEFAULTS
-    from abcref.train.loop import DEFAULT_LR
+    from abcref.cli._common import TRAIN_DEFAULTS
+    from abcref.train import DEFAULT_LRS
 
     defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
-    assert TRAIN_DEFAULTS["optimizer"] == "adam" and DEFAULT_LR == LR_DEFAULTS["adam"] == 3e-3
+    adam_lr = inspect.signature(Adam).parameters["lr"].default
+    assert TRAIN_DEFAULTS["optimizer"] == "adam" and adam_lr == DEFAULT_LRS["adam"] == 3e-3
     for key in ("schedule", "batch_size", "seed"):
         assert defaults[key] == TRAIN_DEFAULTS[key], key
     model = build_model({**TINY, "conv": "fp"})
