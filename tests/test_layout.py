@@ -184,3 +184,15 @@ def test_the_reference_and_fast_tiers_import_nothing_built_on_them(tier, above):
         if _package(dep) in above
     }
     assert upward == set()
+
+
+def test_nothing_in_the_library_imports_the_exercise_checkers():
+    """abcref.exercises serves the tutorials; no part of abcref depends on it."""
+    users = {
+        (module, dep)
+        for module, deps in GRAPH.items()
+        if _package(module) != "abcref.exercises"
+        for dep in deps
+        if _package(dep) == "abcref.exercises"
+    }
+    assert users == set()
