@@ -9,6 +9,12 @@
 #
 # **Contents.** 1. $h_v$ and $H_v$ · 2. What several shifts buy (§5.1 made visible) · 3. The straight-through
 # estimator and the eq. 10 erratum · 4. Initialising $v$ and $\beta$ · 5. Why equal shifts never separate.
+#
+# **Exercises.** Twice you write the key lines yourself (NumPy only) and a checker cell tells you at once whether
+# they are right: $H_v$ as a comparator, and the straight-through mask of eq. 10. Each exercise cell returns `None`
+# until you fill it in; the checker then says "not attempted yet". Worked solutions:
+# `tutorials/solutions/02_shifted_binary_activations.py`. **Predict first** cells ask for a guess before the code
+# prints the answer.
 
 # %%
 import os
@@ -30,9 +36,10 @@ from abcref.binarize import (
     default_activation_params,
     h_v,
 )
+from abcref.exercises import activations
 from abcref.gradcheck import check_gradient
 
-plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
+plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True, linewidth=100)
 rng = np.random.default_rng(0)
 
@@ -54,18 +61,37 @@ rng = np.random.default_rng(0)
 
 # %%
 x = np.linspace(-2.5, 2.5, 501)
-fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.8), layout="constrained")
+fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
 for v in (-0.5, 0.0, 0.5, 1.0):
     left.plot(x, h_v(x, v), label=f"v = {v:+.1f}")
-    right.plot(x, H_v(x, v), label=f"t = 0.5 - v = {0.5 - v:+.1f}")
+    right.plot(x, H_v(x, v), label=f"v = {v:+.1f}: t = 0.5 - v = {0.5 - v:+.1f}")
 left.set_title("$h_v(x) = $clip$(x + v, 0, 1)$ (eq. 8)")
+left.set_ylabel("$h_v(x)$")
 right.set_title("$H_v(x)$ (eq. 9): a comparator")
+right.set_ylabel("$H_v(x)$")
 for ax in (left, right):
     ax.set_xlabel("x")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
 plt.show()
 print("thresholds for v = [-0.5, 0, 0.5, 1]:", activation_thresholds(np.array([-0.5, 0.0, 0.5, 1.0])))
+
+# %% [markdown]
+# ### Exercise 1: $H_v$ as a comparator
+#
+# Write `H_v_comparator(R, v)`: given real activations `R` (any shape) and a shift `v`, return the array of the shape
+# of `R` holding $H_v(R)$ of eq. 9, $-1$ or $+1$, computed as a comparison of $R$ with a threshold (not with `h_v`
+# or `H_v`). Mind the ties. The checker tries several $v$, values of $R$ exactly on the threshold, and the one-ulp
+# case of conventions row 2.
+
+# %%
+def H_v_comparator(R, v):
+    """H_v(R) of eq. 9, -1 or +1, shape of R, as a comparator."""
+    # Your code here (one or two lines).
+    return None
+
+
+activations.check_H_v(H_v_comparator)
 
 # %% [markdown]
 # ## 2. What several shifts buy (§5.1)
@@ -79,7 +105,11 @@ print("thresholds for v = [-0.5, 0, 0.5, 1]:", activation_thresholds(np.array([-
 #
 # is a **staircase** with $N + 1$ levels. Batch normalisation precedes the binarisation (§3.2), so $R$ is roughly
 # $\mathcal N(0, 1)$. Here are the staircases abcref starts from (section 4 explains the numbers) against the
-# hard tanh $\operatorname{clip}(R, -1, 1)$ they are fitted to:
+# hard tanh $\operatorname{clip}(R, -1, 1)$ they are fitted to.
+#
+# **Predict first.** A binary activation carries at most 1 bit. How many bits can $N = 3$ shifted binary activations
+# of the same $R$ carry together: 3, 2, 1.58? The table prints the entropy of the code $(A_1, \dots, A_N)$ measured on
+# 200 000 Gaussian samples.
 
 # %%
 R = rng.standard_normal(200_000)  # batch-normalised activations
@@ -114,7 +144,25 @@ plt.show()
 #
 # $H_v$ is piecewise constant: its derivative is 0 almost everywhere, so backpropagation would stop at every
 # binariser. The straight-through estimator (STE) backpropagates as if the forward had been the **surrogate**
-# $h_v$ (rescaled): the gradient passes where $h_v$ is not saturated and is cut where it is,
+# $h_v$ (rescaled): the gradient passes where $h_v$ is not saturated and is cut where it is.
+#
+# ### Exercise 2: the straight-through mask
+#
+# Before reading on, derive that mask from eq. 8 and write `ste_mask(R, v)`: given `R` (any shape) and a shift `v`,
+# return a mask of the shape of `R` (bool, or 0 and 1) that is 1 exactly where the gradient passes. Include the
+# window's ends, as PyTorch's `clamp` does. The checker tries several $v$ and values of $R$ exactly on the window's ends.
+
+# %%
+def ste_mask(R, v):
+    """1 where the straight-through gradient of H_v passes, else 0; shape of R."""
+    # Your code here (one or two lines).
+    return None
+
+
+activations.check_ste_mask(ste_mask)
+
+# %% [markdown]
+# With the mask, the backward pass of $A = H_v(R)$ is
 #
 # $$\frac{\partial c}{\partial R} = \frac{\partial c}{\partial A} \circ \mathbb 1[\,0 \le R + v \le 1\,].$$
 #
@@ -128,14 +176,17 @@ plt.show()
 v1 = np.array([0.5])
 mask_abcref = activation_ste_mask(grid, v1)[0]
 mask_printed = (grid - v1[0] >= 0) & (grid - v1[0] <= 1)  # eq. 10 as printed, for comparison only
-fig, ax = plt.subplots(figsize=(5, 2.6), layout="constrained")
+fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
 ax.plot(grid, H_v(grid, 0.5), "k", lw=1, label="$H_v(R)$, v = 0.5")
 ax.fill_between(grid, -1.2, 1.2, where=mask_abcref, alpha=0.3, label="1[0 <= R + v <= 1] (abcref)")
 ax.fill_between(grid, -1.2, 1.2, where=mask_printed, alpha=0.3, color="C3", label="1[0 <= R - v <= 1] (printed)")
 ax.axvline(0.5 - v1[0], color="gray", ls=":", label="threshold 0.5 - v")
 ax.set_xlabel("R")
-ax.legend(fontsize=7, loc="upper left")
+ax.set_ylabel("$H_v(R)$; shaded: mask = 1")
+ax.legend(fontsize=8, loc="upper left")
 plt.show()
+print(f"threshold 0.5 - v = {0.5 - v1[0]}: inside abcref's window: {bool(mask_abcref[grid == 0.5 - v1[0]][0])}, "
+      f"inside the printed window: {bool(mask_printed[grid == 0.5 - v1[0]][0])}")
 
 # %% [markdown]
 # With $\tilde R = \sum_n \beta_n A_n$ the STE is **exactly** the gradient of the surrogate
@@ -220,7 +271,11 @@ for N in (2, 3, 5):
 # Gradient descent cannot break a symmetry the initialisation did not.
 #
 # Watch it happen: fit $(v, \beta)$ by plain gradient descent so that $\tilde R$ matches $\operatorname{clip}(R, -1, 1)$,
-# once from equal and once from the default initialisation, with abcref's forward and backward:
+# once from equal and once from the default initialisation, with abcref's forward and backward.
+#
+# **Predict first.** Start all three thresholds at 0 and run 200 gradient steps. How far apart will they end up,
+# and will the final loss be closer to the default initialisation's or to the $N = 1$ loss of section 2? The cell
+# prints the largest gap between the equal-init thresholds and the three losses.
 
 # %%
 def train_thresholds(v, beta, steps=200, lr=0.2):
@@ -243,14 +298,24 @@ default_traj, default_loss = train_thresholds(*default_activation_params(N, np.f
 assert np.all(equal_traj == equal_traj[:, :1]), "equal thresholds separated?"
 print("equal init   : final thresholds", equal_traj[-1], f"loss {equal_loss[-1]:.4f}")
 print("default init : final thresholds", default_traj[-1], f"loss {default_loss[-1]:.4f}")
+print("largest gap between the equal-init thresholds over all steps:", np.ptp(equal_traj, axis=1).max())
+v_1, beta_1 = default_activation_params(1, np.float64)
+one_level = np.mean((approximate_activations_forward(R[:20_000], v_1, beta_1)[0] - np.clip(R[:20_000], -1, 1)) ** 2)
+print(f"N = 1 loss at its default initialisation: {one_level:.4f}")
 
-fig, (a0, a1) = plt.subplots(1, 2, figsize=(8, 2.8), layout="constrained")
-a0.plot(equal_traj, color="C3")
-a0.plot(default_traj, color="C0")
-a0.set_title("thresholds 0.5 - v_n (red: equal init, blue: default)", fontsize=9)
-a1.plot(equal_loss, color="C3", label="equal init")
+fig, (a0, a1) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+a0.plot(default_traj, color="C0", lw=1.5)
+# The equal-init thresholds start at 0, on top of the default middle one: draw them last, dashed and thick.
+a0.plot(equal_traj, color="C3", ls="--", lw=2.5)
+a0.plot([], [], color="C0", lw=1.5, label="default init: 3 thresholds")
+a0.plot([], [], color="C3", ls="--", lw=2.5, label="equal init: 3 identical thresholds")
+a0.set_title("thresholds during the fit")
+a0.set_ylabel("threshold $t_n = 0.5 - v_n$")
+a0.legend(fontsize=8, loc="upper left")
+a1.plot(equal_loss, color="C3", ls="--", lw=2.5, label="equal init")
 a1.plot(default_loss, color="C0", label="default init")
-a1.set_title("fit to clip(R, -1, 1)", fontsize=9)
+a1.set_title("fit to clip(R, -1, 1)")
+a1.set_ylabel("mean squared error")
 a1.set_yscale("log")
 a1.legend(fontsize=8)
 for ax in (a0, a1):
@@ -259,8 +324,8 @@ for ax in (a0, a1):
 plt.show()
 
 # %% [markdown]
-# The three red thresholds move — but together, as one: the assertion above checks they stay **exactly** equal at
-# every step, and the loss stalls at the $N = 1$ level. The blue ones start apart and stay useful. (Real networks
+# The three red (dashed) thresholds move — but together, as one: the assertion above checks they stay **exactly**
+# equal at every step (the printed largest gap is 0), and the loss stalls near the $N = 1$ level. The blue ones start apart and stay useful. (Real networks
 # behave alike: in an independent PyTorch run of the $M = N = 3$ digits model, equal initial $v$ and $\beta$ cost about
 # half a point of test accuracy after 5 epochs.)
 #
