@@ -19,7 +19,7 @@ from abcref.exercises import Verdict
 
 TUTORIALS = Path(__file__).resolve().parents[2] / "tutorials"
 SOLUTIONS = sorted((TUTORIALS / "solutions").glob("[0-9][0-9]_*.py"))
-CHECK_CALL = re.compile(r"\bcheck_\w+(?=\()")
+IMPORT = re.compile(r"^from abcref\.exercises import (\([^)]*\)|[\w, ]+)$", re.MULTILINE)
 # The scripts import this checkout's abcref, installed or not.
 ENV = {
     **os.environ,
@@ -28,8 +28,23 @@ ENV = {
 
 
 def _checker_calls(source: Path) -> set[str]:
-    """The distinct ``check_*(`` calls in a notebook's source: one per exercise."""
-    return set(CHECK_CALL.findall(source.read_text()))
+    """The distinct ``module.check_*(`` calls of the exercise checkers in a notebook's source.
+
+    ``module`` is one imported by ``from abcref.exercises import ...``; one
+    call per exercise (other ``check_*`` functions, e.g. abcref.gradcheck's,
+    do not count).
+    """
+    text = source.read_text()
+    modules = [
+        name.split(" as ")[-1].strip()
+        for names in IMPORT.findall(text)
+        for name in names.strip("()").replace("\n", " ").split(",")
+        if name.strip()
+    ]
+    calls = set()
+    for module in modules:
+        calls.update(re.findall(rf"\b{module}\.(check_\w+)\(", text))
+    return calls
 
 
 def test_there_are_solutions():

@@ -15,6 +15,11 @@
 # **Contents.** 1. Forward: one float conv instead of $M \times N$ · 2. Backward and live gradient checks ·
 # 3. What the STE for $W$ replaces · 4. Three readings of eq. 7 · 5. SGD cares, Adam does not ·
 # 6. Weight decay under the literal reading.
+#
+# **Exercises.** Twice you write the key lines yourself and a checker cell tells you at once whether they are right:
+# eq. 12 as $M \times N$ binary convolutions, and the same output from one float convolution. Each exercise cell
+# returns `None` until you fill it in; the checker then says "not attempted yet". Worked solutions:
+# `tutorials/solutions/03_abc_convolution.py`. A **Predict first** cell asks for a guess before the code answers.
 
 # %%
 import os
@@ -37,14 +42,16 @@ from abcref.binarize import (
     activation_ste_mask,
     approximate_activations_forward,
     approximate_weights,
+    binarize_activations,
     combine_bases,
     default_activation_params,
     weight_ste_scale,
 )
+from abcref.exercises import abcconv
 from abcref.fast.abcconv import abc_conv2d_forward as fast_abc_conv2d_forward
 from abcref.gradcheck import check_gradient, numerical_gradient, relative_error
 
-plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
+plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 10})
 np.set_printoptions(precision=4, suppress=True, linewidth=100)
 rng = np.random.default_rng(0)
 
@@ -78,6 +85,103 @@ exact, _ = ops.conv2d_forward(np.clip(x, -1, 1), W, padding=1)
 print("correlation(ABC output, full-precision conv of clip(x)) =", np.corrcoef(out.ravel(), exact.ravel())[0, 1].round(3))
 
 # %% [markdown]
+# ### Exercise 1: eq. 12 term by term
+#
+# Write `abc_conv_sum(B, alphas, A, beta)`: given the weight bases `B` (shape `(M, C_out, C_in, 3, 3)`, ±1), their
+# scales `alphas` (shape `(M,)`), the binary activations `A` (shape `(N, batch, C_in, H, W)`, ±1) and their scales
+# `beta` (shape `(N,)`), return the right-hand side of eq. 12, shape `(batch, C_out, H, W)`, as $M \times N$
+# convolutions of ±1 tensors. Use `ops.conv2d_forward(input, filters, padding=1)` (it returns `(output, cache)`) for
+# each binary convolution: stride 1 and zero padding 1, so a 3×3 kernel keeps the image size.
+
+# %%
+def abc_conv_sum(B, alphas, A, beta):
+    """Eq. 12 as M x N binary convolutions (padding 1), shape (batch, C_out, H, W)."""
+    # Your code here (a few lines).
+    return None
+
+
+abcconv.check_abc_conv_sum(abc_conv_sum)
+
+# %% [markdown]
+# ### Exercise 2: one float convolution
+#
+# Now the trainer's way. Write `abc_conv_one(x, W, v, beta, M)`: given the real input `x`, the latent weights `W`,
+# the activation shifts `v` and scales `beta` and the number of weight bases `M`, return the same output as
+# `abc_conv2d_forward(x, W, v, beta, M=M, padding=1)` with a **single** call of `ops.conv2d_forward`. Build the two
+# approximations with the library (`approximate_weights`, `combine_bases`, `approximate_activations_forward`), then
+# think about where the zero padding goes.
+
+# %%
+def abc_conv_one(x, W, v, beta, M):
+    """The ABC convolution's output (padding 1) from one float convolution."""
+    # Your code here (a few lines).
+    return None
+
+
+abcconv.check_abc_conv_one(abc_conv_one)
+
+# %% [markdown]
+# ### Which helps more, $M$ or $N$?
+#
+# An ABC layer costs $M \times N$ binary convolutions, so a budget of, say, 3 can buy $M = 3, N = 1$ or $M = 1, N = 3$.
+# How close is the output to the full-precision convolution of the clipped input, $\operatorname{Conv}(W,
+# \operatorname{clip}(x, -1, 1))$, for each $(M, N)$? The weights and inputs below are Gaussian, as in a fresh layer
+# with batch-normalised inputs.
+#
+# **Predict first.** Which is closer to full precision: $M = 3, N = 1$ or $M = 1, N = 3$? And does the error go to
+# 0 as both grow? The figure draws the relative error $\|O_{M,N} - O_{\text{fp}}\|^2 / \|O_{\text{fp}}\|^2$ against
+# $M$, one line per $N$, with the two limits (full-precision activations: eq. 6; full-precision weights); the
+# cell prints the answer.
+
+# %%
+layer_rng = np.random.default_rng(1)  # its own generator: the later cells draw from rng as before
+x_big = layer_rng.standard_normal((8, 16, 8, 8))
+W_big = layer_rng.standard_normal((16, 16, 3, 3)) * 0.1
+target, _ = ops.conv2d_forward(np.clip(x_big, -1, 1), W_big, padding=1)
+
+
+def output_error(M, N):
+    """Relative squared error of the ABC output against Conv(W, clip(x)); None = full precision."""
+    if M is None:  # full-precision weights, binary activations
+        v_n, beta_n = default_activation_params(N, np.float64)
+        approx, _ = ops.conv2d_forward(approximate_activations_forward(x_big, v_n, beta_n)[0], W_big, padding=1)
+    elif N is None:  # binary weights, full-precision (clipped) activations: eq. 6
+        approx, _ = abc_conv2d_forward(np.clip(x_big, -1, 1), W_big, None, None, M=M, padding=1)
+    else:
+        v_n, beta_n = default_activation_params(N, np.float64)
+        approx, _ = fast_abc_conv2d_forward(x_big, W_big, v_n, beta_n, M=M, padding=(1, 1))
+    return float(np.sum((approx - target) ** 2) / np.sum(target**2))
+
+
+sizes = [1, 2, 3, 4, 5]
+grid_error = {(m, n): output_error(m, n) for m in sizes for n in sizes}
+fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
+for n in sizes:
+    ax.plot(sizes, [grid_error[m, n] for m in sizes], marker="o", label=f"N = {n}")
+ax.plot(sizes, [output_error(m, None) for m in sizes], "k--", marker="s", label="full-precision activations")
+ax.plot(sizes, [output_error(None, 5)] * len(sizes), color="gray", ls=":", label="full-precision weights, N = 5")
+ax.set_xlabel("number of weight bases M")
+ax.set_ylabel("relative squared error of the output")
+ax.set_yscale("log")
+ax.set_xticks(sizes)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+ax.grid(alpha=0.3)
+plt.show()
+print(f"M = 3, N = 1: error {grid_error[3, 1]:.3f}    M = 1, N = 3: error {grid_error[1, 3]:.3f}"
+      f"    -> for 3 binary convolutions, more {'weight' if grid_error[3, 1] < grid_error[1, 3] else 'activation'} bases help more")
+print("error at M = 5 for N = 1..5:", " ".join(f"{grid_error[5, n]:.3f}" for n in sizes))
+print(f"M = 5, N = 5: error {grid_error[5, 5]:.3f}; full-precision activations, M = 5: {output_error(5, None):.3f}; "
+      f"full-precision weights, N = 5: {output_error(None, 5):.3f}")
+
+# %% [markdown]
+# Read the figure both ways. Along a line ($N$ fixed) the error falls fast up to $M = 3$ and slowly after, like the
+# weight error of tutorial 1. Across the lines ($M$ fixed) the first extra activation base helps most and the
+# curves soon crowd onto the dashed one, whose activations are exact: beyond a few activation bases the weights are
+# the bottleneck. Neither limit reaches 0: the staircases stop at fixed levels, and the dotted line shows that even
+# exact weights leave the activation error. This measures one random layer's output; a trained network's accuracy
+# can weigh the two differently: in the paper's Table 2 (ResNet-18 on ImageNet), going from $N = 1$ to $N = 3$ at
+# $M = 3$ raises top-1 from 49.1 % to 61.0 %, more than going from $M = 3$ to $M = 5$ at $N = 1$ (54.1 %).
+#
 # ## 2. Backward and live gradient checks
 #
 # `abc_conv2d_backward` returns gradients for the input $R$ (here `x`), the latent weights $W$, the shifts $v$ and the
@@ -244,11 +348,14 @@ for col, opt_name in enumerate(("SGD", "Adam")):
         losses, steps = results[reading, opt_name]
         axes[0, col].plot(losses, label=reading)
         axes[1, col].plot([np.linalg.norm(s) for s in steps], label=reading)
-    axes[0, col].set_title(f"{opt_name}: training loss", fontsize=9)
-    axes[1, col].set_title(f"{opt_name}: |update of conv2.weight| per step", fontsize=9)
+    axes[0, col].set_title(f"{opt_name}: training loss")
+    axes[0, col].set_ylabel("cross-entropy loss")
+    axes[1, col].set_title(f"{opt_name}: update of conv2.weight per step")
+    axes[1, col].set_ylabel(r"$\|\Delta W\|$ (log scale)")
     axes[1, col].set_yscale("log")
-    axes[1, col].set_xlabel("step")
-    axes[0, col].legend(fontsize=8)
+    for row in (0, 1):
+        axes[row, col].set_xlabel("training step")
+        axes[row, col].legend(fontsize=8, title="weight_ste", title_fontsize=8)
 plt.show()
 
 for opt_name in ("SGD", "Adam"):
