@@ -41,10 +41,12 @@ def _sign(x: np.ndarray, zero: float) -> np.ndarray:
     return np.where(x > 0, 1.0, np.where(x < 0, -1.0, zero))
 
 
-def _bases_with(W, u, *, ddof=0, zero=-1.0, centre=True):
+def _bases_with(W, u, *, ddof=0, zero=-1.0, centre=True, per_channel=False):
     """Eq. (2) bases with a given variant of its details (for naming mistakes)."""
-    mean = W.mean() if centre else 0.0
-    return np.stack([_sign(W - mean + u_i * W.std(ddof=ddof), zero) for u_i in u])
+    axes = tuple(range(1, W.ndim)) if per_channel else None
+    mean = W.mean(axis=axes, keepdims=True) if centre else 0.0
+    std = W.std(axis=axes, ddof=ddof, keepdims=True)
+    return np.stack([_sign(W - mean + u_i * std, zero) for u_i in u])
 
 
 def _paper_shifts(M: int) -> np.ndarray:
@@ -71,7 +73,9 @@ def check_weight_bases(call):
     -------
     Verdict
     """
-    W = _gaussian_weights(0, offset=0.3)  # a mean far from 0, many weights near each cut
+    # A mean far from 0 and channels of unequal spread (so per-channel statistics differ);
+    # seed 26 puts weights between the ddof=0 and ddof=1 cuts.
+    W = _gaussian_weights(26, offset=0.3) * np.array([0.5, 1.0, 1.5, 2.0])[:, None, None, None]
     for M in (3, 5, 2):
         B = _answer_bases(call, W, M)
         right = weight_bases(W, M)
@@ -90,6 +94,11 @@ def check_weight_bases(call):
             )
         if np.array_equal(B, _bases_with(W, u, centre=False)):
             raise Wrong("your bases do not subtract mean(W): eq. 2 centres the weights first")
+        if np.array_equal(B, _bases_with(W, u, per_channel=True)):
+            raise Wrong(
+                "your mean and std are per output channel (section 3.1.2); this exercise is eq. 2 "
+                "of section 3.1.1: one mean and one std for the whole tensor"
+            )
         raise Wrong(
             f"with M = {M} your bases differ from eq. 2 at {int(np.sum(B != right))} of "
             f"{B.size} entries: check the shifts u_i (evenly spaced from -1 to 1), the whole "

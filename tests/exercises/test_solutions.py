@@ -6,6 +6,7 @@ every checker of that notebook on its solutions; this proves that the
 checkers accept correct answers, and that every exercise has a solution.
 """
 
+import json
 import os
 import re
 import runpy
@@ -104,3 +105,22 @@ def test_a_solution_script_with_a_wrong_answer_exits_1(tmp_path):
     )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "[Not yet] " in run.stdout
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_the_stored_notebook_holds_the_templates_not_the_solutions(path):
+    """Every checker cell of the committed notebook reports "not attempted yet"."""
+    notebook = json.loads((TUTORIALS / f"{path.stem}.ipynb").read_text(encoding="utf-8"))
+    exercises = _checker_calls(TUTORIALS / "src" / path.name)
+    checked = set()
+    for cell in notebook["cells"]:
+        called = {name for name in exercises if f".{name}(" in "".join(cell["source"])}
+        if cell["cell_type"] != "code" or not called:
+            continue
+        checked |= called
+        shown = "".join(
+            "".join(out.get("data", {}).get("text/plain", "")) + "".join(out.get("text", ""))
+            for out in cell.get("outputs", [])
+        )
+        assert "not attempted yet" in shown, (path.stem, sorted(called), shown)
+    assert checked == exercises

@@ -78,6 +78,10 @@ def test_correct_bases_are_accepted(answer):
         (lambda W, M: _bases(W, M)[::-1], "with M = 3 your bases come in reverse order"),
         (lambda W, M: _bases(W, M, mean=False), "your bases do not subtract mean(W)"),
         (
+            lambda W, M: np.stack([_bases(w[None], M)[:, 0] for w in W], axis=1),
+            "your mean and std are per output channel (section 3.1.2)",
+        ),
+        (
             lambda W, M: _bases(W, M, std=lambda W: 1.0),
             "with M = 3 your bases differ from eq. 2 at",
         ),
@@ -95,6 +99,7 @@ def test_correct_bases_are_accepted(answer):
         "zero-to-plus",
         "reversed",
         "no-mean",
+        "per-channel",
         "other",
         "shape",
     ],
