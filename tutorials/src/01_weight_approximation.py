@@ -261,6 +261,10 @@ try:
 except np.linalg.LinAlgError as exc:
     print("normal equations:", type(exc).__name__, "-", exc)
 print("D^T D =\n", D.T @ D, "\neigenvalues:", np.linalg.eigvalsh(D.T @ D))
+try:  # your function of exercise 2 (None until you write it)
+    print("your fit_alphas_normal_equations:", fit_alphas_normal_equations(W_tiny, B_tiny))
+except Exception as exc:  # whatever your solver raises on a singular D^T D
+    print("your fit_alphas_normal_equations:", type(exc).__name__, "-", exc)
 
 # %% [markdown]
 # abcref adds the $\ell_2$ penalty the paper suggests, $\min_\alpha \|w - D\alpha\|^2 + \lambda\|\alpha\|^2$, solved as the
