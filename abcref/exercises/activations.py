@@ -4,6 +4,8 @@
 exercise                    the learner writes
 ==========================  ==================================================
 :func:`check_H_v`           ``H_v(R, v) -> A``, eq. (9) as a comparator
+:func:`check_staircase`     ``staircase(R, v, beta) -> R_tilde``, the sum
+                            ``sum_n beta_n H_{v_n}(R)`` of eq. (11)
 :func:`check_ste_mask`      ``ste_mask(R, v) -> mask``, where eq. (10)'s
                             straight-through gradient passes
 ==========================  ==================================================
@@ -16,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcref.binarize import H_v, activation_ste_mask
+from abcref.binarize import H_v, activation_ste_mask, approximate_activations_forward, h_v
 from abcref.exercises._verdict import Verdict, Wrong, answer_array, checker
 
-__all__ = ["Verdict", "check_H_v", "check_ste_mask"]
+__all__ = ["Verdict", "check_H_v", "check_staircase", "check_ste_mask"]
 
 
 def _cases():
@@ -92,6 +94,70 @@ def check_H_v(call):  # noqa: N802 (the paper's name)
             "does (docs/conventions.md row 2)"
         )
     return True, "a comparator at 0.5 - v, ties to +1, on every float"
+
+
+@checker("the staircase sum_n beta_n H_{v_n}(R) (eq. 11)")
+def check_staircase(call):
+    """Check ``staircase(R, v, beta) -> R_tilde``: N shifted binary activations, scaled and summed.
+
+    The learner's function takes real activations ``R`` (ndarray,
+    float64, any shape), shifts ``v`` and scales ``beta`` (ndarrays of
+    shape ``(N,)``), and returns ``R_tilde = sum_n beta_n H_{v_n}(R)`` of
+    the shape of ``R``, with ``H_v`` the ±1 comparator of eq. (9).
+
+    Parameters
+    ----------
+    answer : callable
+        The learner's ``staircase(R, v, beta)``.
+
+    Returns
+    -------
+    Verdict
+    """
+    R = np.random.default_rng(3).standard_normal((4, 50))
+    cases = [
+        (np.array([0.9, 0.5, 0.1]), np.array([0.2, 0.5, 0.3])),  # thresholds -0.4, 0, 0.4
+        (np.array([0.5]), np.array([0.6])),
+        (np.array([1.2, 0.8, 0.4, -0.1]), np.array([0.1, 0.2, 0.3, 0.4])),
+    ]
+    for v, beta in cases:
+        out = answer_array(call(R.copy(), v.copy(), beta.copy()), R.shape, "R_tilde")
+        right, _ = approximate_activations_forward(R, v, beta)
+        if np.allclose(out, right, rtol=1e-12, atol=1e-12):
+            continue
+        codes = np.stack([R >= 0.5 - v_n for v_n in v])  # 1[R >= t_n], for naming mistakes
+        mistakes = [
+            (
+                sum(b * h_v(R, v_n) for v_n, b in zip(v, beta, strict=True)),
+                "you summed beta_n h_{v_n}(R), the clipped surrogate of eq. 8: the forward uses "
+                "the binary H_{v_n}(R), -1 or +1",
+            ),
+            (
+                np.tensordot(beta, codes.astype(float), axes=1),
+                "your A_n are 0 or 1: eq. 9 makes them -1 or +1 (2 * 1[...] - 1)",
+            ),
+            (
+                np.tensordot(np.ones_like(beta), 2.0 * codes - 1, axes=1),
+                "you summed the A_n without their scales beta_n",
+            ),
+            (
+                np.tensordot(beta[::-1], 2.0 * codes - 1, axes=1),
+                "your scales are reversed: beta_n belongs to the activation with shift v_n",
+            ),
+            (
+                np.tensordot(beta, 2.0 * codes - 1, axes=1) / len(v),
+                "you averaged the N terms: eq. 11's approximation adds them",
+            ),
+        ]
+        for wrong, hint in mistakes:
+            if np.allclose(out, wrong, rtol=1e-12, atol=1e-12):
+                raise Wrong(hint)
+        raise Wrong(
+            f"with N = {len(v)} your R_tilde differs (largest difference "
+            f"{np.max(np.abs(out - right)):.3g}): it takes N + 1 levels, one between each pair "
+            "of neighbouring thresholds 0.5 - v_n"
+        )
+    return True, "an (N + 1)-level staircase: sum_n beta_n H_{v_n}(R)"
 
 
 @checker("straight-through mask (eq. 10)")

@@ -67,6 +67,64 @@ def test_typical_wrong_comparators_are_named(answer, message):
     assert_rejected(activations.check_H_v(answer), message, TOKENS)
 
 
+# -- eq. 11: the staircase ----------------------------------------------------------------
+
+
+def _codes(R, v):
+    return np.stack([R >= 0.5 - v_n for v_n in v]).astype(float)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        solution.staircase,
+        lambda R, v, beta: np.tensordot(beta, 2 * _codes(R, v) - 1, axes=1),
+        lambda R, v, beta: np.einsum("n,n...->...", beta, np.where(_codes(R, v) > 0, 1.0, -1.0)),
+    ],
+    ids=["solution", "tensordot", "einsum"],
+)
+def test_correct_staircases_are_accepted(answer):
+    verdict = activations.check_staircase(answer)
+    assert verdict.ok, verdict.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            lambda R, v, beta: sum(
+                b * np.clip(R + v_n, 0, 1) for v_n, b in zip(v, beta, strict=True)
+            ),
+            "you summed beta_n h_{v_n}(R), the clipped surrogate of eq. 8",
+        ),
+        (
+            lambda R, v, beta: np.tensordot(beta, _codes(R, v), axes=1),
+            "your A_n are 0 or 1: eq. 9 makes them -1 or +1",
+        ),
+        (
+            lambda R, v, beta: (2 * _codes(R, v) - 1).sum(axis=0),
+            "you summed the A_n without their scales beta_n",
+        ),
+        (
+            lambda R, v, beta: np.tensordot(beta[::-1], 2 * _codes(R, v) - 1, axes=1),
+            "your scales are reversed",
+        ),
+        (
+            lambda R, v, beta: np.tensordot(beta, 2 * _codes(R, v) - 1, axes=1) / len(v),
+            "you averaged the N terms",
+        ),
+        (
+            lambda R, v, beta: np.tensordot(beta, 2 * _codes(R, -v) - 1, axes=1),
+            "with N = 3 your R_tilde differs (largest difference",
+        ),
+        (lambda R, v, beta: beta, "R_tilde should have shape (4, 50), got (3,)"),
+    ],
+    ids=["surrogate", "zero-one", "no-beta", "reversed", "mean", "other", "shape"],
+)
+def test_typical_wrong_staircases_are_named(answer, message):
+    assert_rejected(activations.check_staircase(answer), message, TOKENS)
+
+
 # -- eq. 10: the straight-through mask --------------------------------------------------------
 
 
@@ -103,9 +161,11 @@ def test_typical_wrong_masks_are_named(answer, message):
     assert_rejected(activations.check_ste_mask(answer), message, TOKENS)
 
 
-@pytest.mark.parametrize("check", [activations.check_H_v, activations.check_ste_mask])
+@pytest.mark.parametrize(
+    "check", [activations.check_H_v, activations.check_staircase, activations.check_ste_mask]
+)
 def test_the_template_is_not_attempted_yet(check):
-    verdict = check(lambda R, v: None)
+    verdict = check(lambda *args: None)
     assert not verdict.ok
     assert verdict.message.startswith("not attempted yet")
 

@@ -16,6 +16,11 @@ def H_v_comparator(R, v):  # noqa: N802 (the paper's name)
     return np.where(R >= 0.5 - v, 1.0, -1.0)
 
 
+def staircase(R, v, beta):
+    """R_tilde = sum_n beta_n H_{v_n}(R), with the comparator above."""
+    return sum(beta_n * H_v_comparator(R, v_n) for v_n, beta_n in zip(v, beta))
+
+
 def ste_mask(R, v):
     """Where h_v(R) = clip(R + v, 0, 1) is not saturated: -v <= R <= 1 - v."""
     return (R >= -v) & (R <= 1 - v)
@@ -23,7 +28,11 @@ def ste_mask(R, v):
 
 def verdicts():
     """Every checker of tutorial 02, run on the solutions above."""
-    return [activations.check_H_v(H_v_comparator), activations.check_ste_mask(ste_mask)]
+    return [
+        activations.check_H_v(H_v_comparator),
+        activations.check_staircase(staircase),
+        activations.check_ste_mask(ste_mask),
+    ]
 
 
 if __name__ == "__main__":

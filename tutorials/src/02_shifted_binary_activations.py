@@ -10,8 +10,9 @@
 # **Contents.** 1. $h_v$ and $H_v$ · 2. What several shifts buy (§5.1 made visible) · 3. The straight-through
 # estimator and the eq. 10 erratum · 4. Initialising $v$ and $\beta$ · 5. Why equal shifts never separate.
 #
-# **Exercises.** Twice you write the key lines yourself (NumPy only) and a checker cell tells you at once whether
-# they are right: $H_v$ as a comparator, and the straight-through mask of eq. 10. Each exercise cell returns `None`
+# **Exercises.** Three times you write the key lines yourself (NumPy only) and a checker cell tells you at once
+# whether they are right: $H_v$ as a comparator, the staircase $\sum_n \beta_n H_{v_n}(R)$ of eq. 11, and the
+# straight-through mask of eq. 10. Each exercise cell returns `None`
 # until you fill it in; the checker then says "not attempted yet". Worked solutions:
 # `tutorials/solutions/02_shifted_binary_activations.py`. **Predict first** cells ask for a guess before the code
 # prints the answer.
@@ -103,7 +104,24 @@ activations.check_H_v(H_v_comparator)
 #
 # $$\tilde R = \sum_{n=1}^N \beta_n A_n, \qquad A_n = H_{v_n}(R) \tag{11}$$
 #
-# is a **staircase** with $N + 1$ levels. Batch normalisation precedes the binarisation (§3.2), so $R$ is roughly
+# is a **staircase** with $N + 1$ levels.
+#
+# ### Exercise 2: the staircase
+#
+# Write `staircase(R, v, beta)`: given `R` (any shape), shifts `v` and scales `beta` (arrays of shape `(N,)`),
+# return $\tilde R = \sum_n \beta_n H_{v_n}(R)$, shape of `R` (your comparator of exercise 1 may help).
+
+# %%
+def staircase(R, v, beta):
+    """R_tilde = sum_n beta_n H_{v_n}(R), shape of R."""
+    # Your code here (a few lines).
+    return None
+
+
+activations.check_staircase(staircase)
+
+# %% [markdown]
+# Batch normalisation precedes the binarisation (§3.2), so $R$ is roughly
 # $\mathcal N(0, 1)$. Here are the staircases abcref starts from (section 4 explains the numbers) against the
 # hard tanh $\operatorname{clip}(R, -1, 1)$ they are fitted to.
 #
@@ -119,8 +137,8 @@ ax.plot(grid, np.clip(grid, -1, 1), "k--", lw=1, label="clip(R, -1, 1)")
 print(" N   levels   code entropy (bits)   E[(R_tilde - clip(R))^2]")
 for N in (1, 2, 3, 5):
     v, beta = default_activation_params(N, np.float64)
-    staircase, _ = approximate_activations_forward(grid, v, beta)
-    ax.plot(grid, staircase, label=f"N = {N}")
+    R_tilde_grid, _ = approximate_activations_forward(grid, v, beta)
+    ax.plot(grid, R_tilde_grid, label=f"N = {N}")
     A = binarize_activations(R, v)  # (N, samples) of +-1
     codes = (A > 0).sum(axis=0)  # nested comparators: the code is the number of +1s
     p = np.bincount(codes, minlength=N + 1) / R.size
@@ -146,7 +164,7 @@ plt.show()
 # binariser. The straight-through estimator (STE) backpropagates as if the forward had been the **surrogate**
 # $h_v$ (rescaled): the gradient passes where $h_v$ is not saturated and is cut where it is.
 #
-# ### Exercise 2: the straight-through mask
+# ### Exercise 3: the straight-through mask
 #
 # Before reading on, derive that mask from eq. 8 and write `ste_mask(R, v)`: given `R` (any shape) and a shift `v`,
 # return a mask of the shape of `R` (bool, or 0 and 1) that is 1 exactly where the gradient passes. Include the
