@@ -292,8 +292,8 @@ print("constant W: alphas", a_c, "-> W_tilde =", np.unique(combine_bases(B_c, a_
 #
 # Write `fit_alphas_ridge(W, B, ridge)`: return the α of shape `(M,)` that minimises
 # $\|w - D\alpha\|^2 + \lambda\|\alpha\|^2$ with $\lambda$ = `ridge` $> 0$. Set the gradient with respect to α to zero to
-# get a linear system, and solve it. The checker runs it on the tiny 4-weight layer with 5 bases above, where your
-# function of exercise 2 fails, and on a constant $W$, where every base is the same.
+# get a linear system, and solve it. The checker runs it on the tiny 4-weight layer with 5 bases above, where the
+# plain normal equations fail, and on a constant $W$, where every base is the same.
 
 # %%
 def fit_alphas_ridge(W, B, ridge):
