@@ -111,12 +111,16 @@ def check_weight_bases(call):
 
 def _answer_bases(call, W, M):
     out = np.asarray(call(W.copy(), M))
-    if out.dtype.kind in "fc" and np.isnan(out).any():
+    if M == 1 and out.dtype.kind in "fc" and np.isnan(out).any():
         raise Wrong(
-            f"with M = {M} your bases hold NaN: is a shift NaN? 2 / (M - 1) divides by zero "
+            "with M = 1 your bases hold NaN: is a shift NaN? 2 / (M - 1) divides by zero "
             "at M = 1, where the paper's formula has no value (docs/conventions.md row 4)"
         )
-    return answer_array(out, (M, *W.shape), f"bases(W, M={M})")
+    B = answer_array(out, (M, *W.shape), f"bases(W, M={M})")
+    other = B[(B != 1) & (B != -1) & (B != 0)]  # a 0 gets its own message (sign of zero)
+    if other.size:
+        raise Wrong(f"with M = {M} your bases hold {other[0]:.3g}: a base holds only -1 and +1")
+    return B
 
 
 def _check_one_base(call, W):

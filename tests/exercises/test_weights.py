@@ -82,6 +82,10 @@ def test_correct_bases_are_accepted(answer):
             "your mean and std are per output channel (section 3.1.2)",
         ),
         (
+            lambda W, M: np.stack([W - W.mean()] * M),
+            "with M = 3 your bases hold ",
+        ),
+        (
             lambda W, M: _bases(W, M, std=lambda W: 1.0),
             "with M = 3 your bases differ from eq. 2 at",
         ),
@@ -100,6 +104,7 @@ def test_correct_bases_are_accepted(answer):
         "reversed",
         "no-mean",
         "per-channel",
+        "not-binary",
         "other",
         "shape",
     ],
