@@ -16,7 +16,7 @@ command) and ``benchmarks/results.md`` (``python benchmarks/run_all.py``).
     python scripts/embed_results.py            # rewrite the blocks of every document
     python scripts/embed_results.py --check    # change nothing; exit 1 if a block differs
     python scripts/embed_results.py --render   # first render each results folder's Markdown
-                                               # (and the reproduce folders' PNGs) again from
+                                               # (and the PNGs of reproduce and table3) from
                                                # its JSON files (after a change of the
                                                # formatting or drawing code; no training)
 
@@ -80,12 +80,18 @@ def render_folder(directory: Path) -> dict[str, str]:
 
 def render_figures(directory: Path, out_dir: Path) -> list[Path]:
     """Draw the PNGs of a results folder again from its JSON files into ``out_dir``."""
+    from abcref.apps.compare.table3 import plot_table3
     from abcref.apps.reproduce import render_reproduce_figures
+    from abcref.apps.results import SweepResult
 
     command = json.loads((directory / "config.json").read_text(encoding="utf-8"))["command"]
-    if command != "reproduce":
-        return []
-    return render_reproduce_figures(directory, out_dir)
+    if command == "reproduce":
+        return render_reproduce_figures(directory, out_dir)
+    if command == "compare table3":
+        return [
+            plot_table3(SweepResult.from_json(directory / "sweep.json"), out_dir / "table3.png")
+        ]
+    return []
 
 
 def result_folders(root: Path = RESULTS) -> list[Path]:

@@ -7,10 +7,10 @@ pass, so tick labels exist):
 - fonts: every visible, non-empty text (titles, axis and tick labels,
   legend entries, annotations) is at least ``MIN_FONT`` points (8 pt is
   11 pixels at 100 dpi);
-- axes: a *data* axes (no image) has a y label and shows its y tick labels
-  (a y scale), and an x label, unless its x tick labels are hidden because
-  it shares its x axis with an axes that has one (stacked panels are
-  labelled once, at the bottom);
+- axes: each axis (x and y) of a *data* axes (no image) has a label and
+  shows its tick labels (a scale), unless its tick labels are hidden
+  because it shares that axis with an axes that has both (stacked or
+  side-by-side panels are labelled once, at the outer edge);
 - an *image* axes needs no axis labels when its ticks are hidden (pixel
   positions mean nothing); instead the meaning of its colours must be in a
   *labelled colour bar* of the figure drawn with the same colour map and
@@ -51,9 +51,19 @@ def _key(mappable) -> tuple:
     return (mappable.get_cmap().name, *(round(float(v), 12) for v in mappable.get_clim()))
 
 
-def _shares_labelled_x(ax) -> bool:
-    siblings = ax.get_shared_x_axes().get_siblings(ax)
-    return any(other is not ax and other.get_xlabel() for other in siblings)
+def _axis(ax, which: str):
+    return ax.xaxis if which == "x" else ax.yaxis
+
+
+def _labelled(axis) -> bool:
+    return bool(axis.get_label_text().strip() and _tick_labels(axis))
+
+
+def _shares_labelled(ax, which: str) -> bool:
+    shared = ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()
+    return any(
+        other is not ax and _labelled(_axis(other, which)) for other in shared.get_siblings(ax)
+    )
 
 
 def problems(fig) -> list[str]:
@@ -86,14 +96,13 @@ def problems(fig) -> list[str]:
             if _tick_labels(ax.yaxis) and not ax.get_ylabel():
                 found.append(f"{name}: y tick labels but no y label")
         else:
-            if not ax.get_ylabel().strip():
-                found.append(f"{name}: no y label")
-            if not _tick_labels(ax.yaxis):
-                found.append(f"{name}: no y scale (y tick labels hidden)")
-            if not ax.get_xlabel().strip() and (
-                _tick_labels(ax.xaxis) or not _shares_labelled_x(ax)
-            ):
-                found.append(f"{name}: no x label")
+            for which in "xy":
+                axis = _axis(ax, which)
+                if _tick_labels(axis) or not _shares_labelled(ax, which):
+                    if not axis.get_label_text().strip():
+                        found.append(f"{name}: no {which} label")
+                    if not _tick_labels(axis):
+                        found.append(f"{name}: no {which} scale ({which} tick labels hidden)")
         lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
         if len(lines) >= 2 and ax.get_legend() is None:
             found.append(f"{name}: {len(lines)} labelled lines but no legend")
