@@ -249,7 +249,7 @@ print("bits where the exact comparator disagrees with the float model (test set)
       np.count_nonzero(exact.bits(R0) != reference0))
 
 # %% [markdown]
-# Many thresholds differ from the quotient, by a few ulps (the count and the largest gap are printed above): $a$ and $b$ are themselves rounded, and the float model does
+# Many thresholds differ from the quotient by an ulp or more (the count and the largest gap are printed above): $a$ and $b$ are themselves rounded, and the float model does
 # not compute $aR + b$ but $((R - \mu)/\sqrt{\sigma^2+\epsilon})\,\gamma + \beta$, rounding at each step in its own order. Each
 # ulp of difference is a window in which an activation would be binarised differently from the float model. On these
 # 360 images no activation happens to land in such a window (the count above); the test suite constructs inputs that do.
