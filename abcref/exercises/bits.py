@@ -29,6 +29,12 @@ def _as_integer(value, k):
         raise Wrong(
             f"your function should return one number (a . b), got {type(value).__name__}"
         ) from None
+    if number >= 2.0**63:  # unsigned arithmetic wrapped below zero
+        raise Wrong(
+            f"your function returned {number:.4g} for K = {k}: popcounts come back unsigned, "
+            f"and an unsigned subtraction that goes below 0 wraps round to a huge number; "
+            f"make the count a Python int (or a signed integer) before subtracting"
+        )
     if number != round(number):
         raise Wrong(
             f"a . b of +-1 vectors is an integer; your function returned {number} (K = {k})"

@@ -25,6 +25,11 @@ def whole_words_xnor(a_words, b_words, K):
     return 2 * agree - K
 
 
+def unsigned_dot(a_words, b_words, K):
+    with np.errstate(over="ignore"):  # the learner would see numpy's overflow warning
+        return K - 2 * np.bitwise_count(a_words ^ b_words).sum()
+
+
 # -- xnor_dot --------------------------------------------------------------------
 
 DOT_RIGHT = [
@@ -49,10 +54,21 @@ def test_xnor_dot_accepts_any_correct_answer(answer):
         (whole_words_xnor, "the XNOR of the tail bits is 1"),
         (lambda a, b, K: popcount_xor(a, b), "number of differing positions"),
         (lambda a, b, K: K - 2 * popcount_xor(a, b) + 1, "for K = 10 your function returned"),
+        (unsigned_dot, "wraps round"),
         (lambda a, b, K: K / 3, "is an integer"),
         (lambda a, b, K: "one", "should return one number"),
     ],
-    ids=["agreements", "sign", "bits-not-K", "xnor-unmasked", "p", "off-by-one", "float", "str"],
+    ids=[
+        "agreements",
+        "sign",
+        "bits-not-K",
+        "xnor-unmasked",
+        "p",
+        "off-by-one",
+        "unsigned",
+        "float",
+        "str",
+    ],
 )
 def test_xnor_dot_rejects_typical_mistakes(answer, hint):
     verdict = bits.check_xnor_dot(answer)
