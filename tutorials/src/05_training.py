@@ -139,7 +139,7 @@ def first_step(optimizer_class, scale, **options):
         g[...] = scale * minibatch_grads[name]
     before = [p.copy() for _, p in model.named_parameters()]
     optimizer_class(model, **options).step()
-    return np.concatenate([(p - b).ravel() for (_, p), b in zip(model.named_parameters(), before)])
+    return np.concatenate([(p - b).ravel() for (_, p), b in zip(model.named_parameters(), before, strict=True)])
 
 
 for name, cls, options in (("Adam", Adam, {"lr": 3e-3}), ("SGD", SGD, {"lr": 0.05, "momentum": 0.0})):
