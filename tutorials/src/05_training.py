@@ -266,7 +266,8 @@ def activation_param_grads(R, v, beta, grad):
 training.check_activation_param_grads(activation_param_grads)
 
 # %% [markdown]
-# The trained values, against the initial ones:
+# **Predict first.** After 8 epochs, are the thresholds of each trained layer still in increasing order, as
+# initialised, and are all the $\beta_n$ still positive? Print the trained values:
 
 # %%
 from abcref.binarize import activation_thresholds
@@ -274,8 +275,10 @@ from abcref.binarize import activation_thresholds
 for name in ("conv2", "conv3"):
     layer = getattr(models["ABC M=3, N=3"], name)
     B, alphas = layer.weight_bases()
-    print(f"{name}: thresholds 0.5 - v = {activation_thresholds(layer.params['v'])}, beta = {layer.params['beta']}, "
-          f"alpha = {alphas}")
+    thresholds, beta = activation_thresholds(layer.params["v"]), layer.params["beta"]
+    print(f"{name}: thresholds 0.5 - v = {thresholds}, beta = {beta}, alpha = {alphas}")
+    print(f"       thresholds in increasing order: {bool(np.all(np.diff(thresholds) > 0))}; "
+          f"every beta > 0: {bool(np.all(beta > 0))}")
 
 # %% [markdown]
 # And the binary maps $A_n$ themselves — the paper's supplementary S3 — for one test image entering `conv2`: each row is one
