@@ -2,8 +2,13 @@
 
 Every ``plot_*`` function takes arrays (or abcref objects), draws one
 small matplotlib figure and returns it; nothing is shown or saved here
-(:mod:`abcref.apps.figures` saves). Helpers that compute what is plotted call
-the library (:mod:`abcref.binarize`), they never re-implement it.
+(:mod:`abcref.apps.figures` saves). Helpers that compute what is plotted
+call the library (:mod:`abcref.binarize`), they never re-implement it.
+
+Each figure explains itself: both axes of every plot labelled, every
+image's colours in a labelled colour bar, a legend on every panel that
+compares lines, the meaning of a symbol (err, t) in the title, :data:`DPI`
+dots per inch and no text under 8 points.
 
 Public names
 ------------
@@ -13,7 +18,8 @@ plot_weight_approximation  filters and histograms, W against W_tilde (S2)
 plot_error_vs_m            reconstruction error against M
 plot_accuracy_heatmap      test accuracy over (M, N)
 plot_feature_maps          input image and its binary maps A_n (S3)
-plot_training_curves       loss and accuracy per epoch
+plot_training_curves       loss and accuracy per epoch (mean over seeds)
+DPI                        the figures' default resolution
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -29,6 +36,10 @@ from abcref.binarize import approximate_weights, binarize_activations, combine_b
 
 #: Gaussian weights, M = 1: relative error 1 - 2/pi (see tutorial 01).
 GAUSSIAN_M1_ERROR = 1.0 - 2.0 / np.pi
+
+#: Resolution of every figure (dots per inch) unless the caller asks otherwise; no
+#: text of these figures is under 8 points, 11 pixels at this resolution.
+DPI = 100
 
 
 def reconstruction_error(W: np.ndarray, M: int, **options) -> float:
@@ -104,6 +115,12 @@ def _new_figure(width: float, height: float, dpi: int) -> Figure:
     return Figure(figsize=(width, height), dpi=dpi, layout="constrained")
 
 
+def _hide_ticks(ax) -> None:
+    # Pixel coordinates of a filter or a map mean nothing; the colour bar says what colours mean.
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def plot_weight_approximation(
     W: np.ndarray,
     Ms: Sequence[int] = (1, 2, 3, 4, 5),
@@ -111,15 +128,19 @@ def plot_weight_approximation(
     num_filters: int = 6,
     in_channel: int = 0,
     per_channel: bool = False,
-    dpi: int = 80,
+    dpi: int = DPI,
 ) -> Figure:
-    """Filters and weight histograms: W against ``sum_m alpha_m B_m``.
+    """Filters and weight histograms: W against ``W_tilde = sum_m alpha_m B_m``.
 
     The paper's supplementary S2 visualisation. Row 0 shows the real
     filters ``W[o, in_channel]`` of the first ``num_filters`` output
     channels and the histogram of all of W; row ``k`` the same for the
     approximation with ``M = Ms[k-1]`` bases (whose histogram has at most
-    ``2**M`` spikes). Every image row shares one colour scale.
+    ``2**M`` spikes), labelled with its error
+    ``err = ||W - W_tilde||^2 / ||W||^2`` over the whole layer
+    (:func:`reconstruction_error`), which the title defines. Every filter
+    image uses one colour scale, shown by the colour bar; the histograms
+    share their weight axis.
 
     Parameters
     ----------
@@ -136,8 +157,8 @@ def plot_weight_approximation(
     Returns
     -------
     Figure
-        ``(len(Ms) + 1) * (num_filters + 1)`` axes: per row, the images
-        then the histogram.
+        ``(len(Ms) + 1) * (num_filters + 1)`` axes, per row the images
+        then the histogram, followed by the colour bar's axes.
     """
     W = check_array(W, "W", ndim=4)
     num_filters = min(check_int(num_filters, "num_filters", min_value=1), W.shape[0])
@@ -148,30 +169,44 @@ def plot_weight_approximation(
     for M in Ms:
         B, alphas = approximate_weights(W, M, per_channel=per_channel)
         err = reconstruction_error(W, M, per_channel=per_channel)
-        rows.append((f"M = {M}\nerr {err:.3f}", combine_bases(B, alphas)))
+        rows.append((f"M = {M}\nerr = {err:.3f}", combine_bases(B, alphas)))
     limit = float(np.max(np.abs(W)))
     bins = np.linspace(float(W.min()), float(W.max()), 41)
-    fig = _new_figure(1.0 * num_filters + 2.4, 1.0 * len(rows) + 0.3, dpi)
-    ratios = [1.0] * num_filters + [2.4]
+    fig = _new_figure(1.0 * num_filters + 3.0, 1.05 * len(rows) + 1.5, dpi)
+    ratios = [1.0] * num_filters + [2.6]
     axes = fig.subplots(len(rows), num_filters + 1, gridspec_kw={"width_ratios": ratios})
     axes = np.atleast_2d(axes)
     for r, (label, tensor) in enumerate(rows):
         for c in range(num_filters):
             ax = axes[r, c]
-            ax.imshow(tensor[c, in_channel], cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            image = ax.imshow(tensor[c, in_channel], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            _hide_ticks(ax)
             if c == 0:
-                ax.set_ylabel(label, fontsize=8)
+                ax.set_ylabel(label, fontsize=9)
             if r == 0:
-                ax.set_title(f"filter {c}", fontsize=8)
+                ax.set_title(f"filter {c}", fontsize=9)
         hist = axes[r, num_filters]
         hist.hist(tensor.ravel(), bins=bins, color="C0" if r == 0 else "C3")
-        hist.set_yticks([])
-        hist.tick_params(labelsize=7)
+        hist.set_ylabel("count", fontsize=9)
+        hist.yaxis.set_major_locator(MaxNLocator(3, integer=True))
+        hist.tick_params(labelsize=8)
         if r < len(rows) - 1:
-            hist.set_xticklabels([])
-    axes[0, num_filters].set_title("histogram of all weights", fontsize=8)
+            hist.sharex(axes[-1, num_filters])
+            hist.tick_params(labelbottom=False)
+    axes[-1, num_filters].set_xlabel("weight value", fontsize=9)
+    axes[0, num_filters].set_title("histogram of all weights", fontsize=9)
+    colorbar = fig.colorbar(
+        image, ax=axes[:, :num_filters], location="bottom", shrink=0.6, aspect=30
+    )
+    colorbar.set_label(f"weight value (input channel {in_channel} of each filter)", fontsize=9)
+    colorbar.ax.tick_params(labelsize=8)
+    scope = "per filter" if per_channel else "to the whole layer"
+    fig.suptitle(
+        r"Filters of $W$ and of $\tilde W = \sum_m \alpha_m B_m$ with $M$ bases"
+        f" ($\\alpha_m$ fitted {scope})\n"
+        r"err $= \|W - \tilde W\|^2 / \|W\|^2$, the relative squared error over all of $W$",
+        fontsize=10,
+    )
     return fig
 
 
@@ -179,7 +214,7 @@ def plot_error_vs_m(
     curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     *,
     reference: float | None = GAUSSIAN_M1_ERROR,
-    dpi: int = 80,
+    dpi: int = DPI,
 ) -> Figure:
     """Relative reconstruction error against the number of bases M.
 
@@ -207,7 +242,7 @@ def plot_error_vs_m(
     ax.set_yscale("log")
     ax.set_xlabel("number of weight bases M")
     ax.set_ylabel(r"$\|W - \sum_m \alpha_m B_m\|^2 / \|W\|^2$")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.grid(alpha=0.3)
     return fig
 
@@ -220,7 +255,8 @@ def plot_accuracy_heatmap(
     spread: np.ndarray | None = None,
     full_precision: float | None = None,
     title: str = "test top-1 (%)",
-    dpi: int = 80,
+    dpi: int = DPI,
+    colorbar_label: str = "test top-1 (%)",
 ) -> Figure:
     """Accuracy over (M, N) as an annotated heatmap (the paper's Table 2).
 
@@ -236,12 +272,14 @@ def plot_accuracy_heatmap(
         Full-precision accuracy, shown in the title.
     title : str
     dpi : int
+    colorbar_label : str
+        What the colours (and the cell texts) are.
 
     Returns
     -------
     Figure
         One heatmap axes (``images[0]`` holds ``accuracy``) with one text
-        per finite cell, plus a colour bar.
+        per finite cell, plus a labelled colour bar.
     """
     accuracy = np.asarray(accuracy, dtype=np.float64)
     if accuracy.shape != (len(Ms), len(Ns)):
@@ -254,7 +292,8 @@ def plot_accuracy_heatmap(
     fig = _new_figure(1.2 * len(Ns) + 2.2, 0.9 * len(Ms) + 1.2, dpi)
     ax = fig.subplots()
     image = ax.imshow(accuracy, cmap="viridis", origin="lower", aspect="auto")
-    fig.colorbar(image, ax=ax, shrink=0.9)
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.9)
+    colorbar.set_label(colorbar_label, fontsize=9)
     finite = accuracy[np.isfinite(accuracy)]
     middle = float(finite.mean()) if finite.size else 0.0
     for i in range(len(Ms)):
@@ -266,14 +305,14 @@ def plot_accuracy_heatmap(
             if spread is not None:
                 text += f"\n±{spread[i, j]:.1f}"
             color = "white" if value < middle else "black"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color)
     ax.set_xticks(range(len(Ns)), [str(n) for n in Ns])
     ax.set_yticks(range(len(Ms)), [str(m) for m in Ms])
     ax.set_xlabel("binary activations N")
     ax.set_ylabel("weight bases M")
     if full_precision is not None:
         title = f"{title}; full precision {full_precision:.1f}"
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=10)
     return fig
 
 
@@ -283,13 +322,15 @@ def plot_feature_maps(
     *,
     channels: Sequence[int] | None = None,
     v: np.ndarray | None = None,
-    dpi: int = 80,
+    dpi: int = DPI,
 ) -> Figure:
     """An input image and the N binary activation maps of a few channels.
 
     The paper's supplementary S3 idea: each row is one ``A_n``, each
-    column one channel; a lower threshold ``0.5 - v_n`` lights up more
-    of the map.
+    column one channel; a lower threshold ``t_n = 0.5 - v_n`` lights up
+    more of the map. A two-colour key says which colour is +1 and which
+    -1; a colour bar under the input gives its pixel scale; the title says
+    what ``t`` is when ``v`` is given.
 
     Parameters
     ----------
@@ -301,14 +342,15 @@ def plot_feature_maps(
     channels : sequence of int, optional
         Channels to show (default the first min(C, 6)).
     v : ndarray of shape (N,), optional
-        Shifts, to label each row with its threshold ``0.5 - v_n``.
+        Shifts, to label each row with its threshold ``t_n = 0.5 - v_n``.
     dpi : int
 
     Returns
     -------
     Figure
-        ``N * (len(channels) + 1)`` axes; the image in column 0 of row 0
-        (the other rows' column 0 are hidden).
+        ``N * (len(channels) + 1)`` axes, the image in column 0 of row 0
+        (the other rows' column 0 are hidden), followed by the two colour
+        bars' axes (input scale, then the +-1 key).
     """
     image = check_array(image, "image", ndim=2)
     maps = check_array(maps, "maps", ndim=4)
@@ -316,29 +358,43 @@ def plot_feature_maps(
     channels = list(range(min(C, 6))) if channels is None else list(channels)
     if not channels or min(channels) < 0 or max(channels) >= C:
         raise ValueError(f"channels must be indices in [0, {C}), got {channels}")
-    fig = _new_figure(0.95 * (len(channels) + 1) + 0.4, 1.0 * N + 0.4, dpi)
+    # -1 black, +1 white: two colours, not a ramp, as A_n takes two values.
+    binary = ListedColormap(["black", "white"], name="binary_minus_plus")
+    fig = _new_figure(0.95 * (len(channels) + 1) + 1.3, 1.0 * N + 1.0, dpi)
     axes = np.atleast_2d(fig.subplots(N, len(channels) + 1, squeeze=False))
+    drawn = None
     for n in range(N):
         first = axes[n, 0]
         if n == 0:
-            first.imshow(image, cmap="gray_r")
-            first.set_title("input", fontsize=8)
-            first.set_xticks([])
-            first.set_yticks([])
+            shown = first.imshow(image, cmap="gray_r")
+            first.set_title("input", fontsize=9)
+            _hide_ticks(first)
         else:
             first.axis("off")
         for k, c in enumerate(channels):
             ax = axes[n, k + 1]
-            ax.imshow(maps[n, c], cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            drawn = ax.imshow(maps[n, c], cmap=binary, vmin=-1, vmax=1)
+            _hide_ticks(ax)
             if n == 0:
-                ax.set_title(f"channel {c}", fontsize=8)
+                ax.set_title(f"channel {c}", fontsize=9)
             if k == 0:
                 label = f"$A_{n + 1}$"
                 if v is not None:
-                    label += f"\nt={0.5 - float(v[n]):+.2f}"
-                ax.set_ylabel(label, fontsize=8)
+                    label += f"\n$t_{n + 1}$ = {0.5 - float(v[n]):+.2f}"
+                ax.set_ylabel(label, fontsize=9)
+    # Left of the input: column 0 is empty below it, so the colour bar costs no row height.
+    scale = fig.colorbar(shown, ax=axes[0, 0], location="left", aspect=10)
+    scale.set_label("pixel value", fontsize=9)
+    scale.ax.yaxis.set_major_locator(MaxNLocator(3))
+    scale.ax.tick_params(labelsize=8)
+    key = fig.colorbar(drawn, ax=axes[:, 1:], location="right", shrink=min(1.0, 2.0 / N))
+    key.set_ticks([-0.5, 0.5], labels=["\N{MINUS SIGN}1", "+1"])
+    key.set_label("$A_n$ value", fontsize=9)
+    key.ax.tick_params(labelsize=9)
+    title = "$A_n$: the binary maps of the layer's input $R$"
+    if v is not None:
+        title += "\n$A_n = +1$ where $R \\geq t_n = 0.5 - v_n$, else $-1$ ($v_n$: learnt shift)"
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -348,43 +404,79 @@ def _records(history) -> list[dict]:
     return list(history)
 
 
+def _runs(value) -> list[list[dict]]:
+    """The runs of one label: a History or a list of records is one run, else a list of runs."""
+    if hasattr(value, "records"):
+        return [_records(value)]
+    value = list(value)
+    if not value or isinstance(value[0], Mapping):
+        return [value]
+    return [_records(run) for run in value]
+
+
 def plot_training_curves(
     histories: Mapping[str, object],
     *,
     metrics: Sequence[str] = ("train_loss", "test_top1"),
-    dpi: int = 80,
+    dpi: int = DPI,
+    title: str | None = None,
 ) -> Figure:
-    """One panel per metric, one line per run, against epochs.
+    """One panel per metric, one line per label, against epochs.
 
     Parameters
     ----------
-    histories : mapping label -> History or list of records
+    histories : mapping label -> History, list of records, or list of those
         ``abcref.train.History`` objects (or their ``records``): dicts
-        with ``"epoch"`` and the metrics.
+        with ``"epoch"`` and the metrics. A list of several runs (e.g. one
+        per seed, with the same epochs) is drawn as their mean, with the
+        range from the lowest to the highest run shaded.
     metrics : sequence of str
         Record keys; keys containing ``"top"`` are fractions and are
         drawn in percent.
     dpi : int
+    title : str, optional
+        Figure title (e.g. how many seeds each line averages).
 
     Returns
     -------
     Figure
-        ``len(metrics)`` axes with one line per history each.
+        ``len(metrics)`` axes with one line per label and a legend each.
     """
-    fig = _new_figure(3.4 * len(metrics), 2.8, dpi)
+    fig = _new_figure(3.6 * len(metrics), 3.2 if title is None else 3.5, dpi)
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    runs = {label: _runs(value) for label, value in histories.items()}
+    for label, records in runs.items():
+        epochs = {tuple(r["epoch"] for r in run) for run in records}
+        if len(epochs) != 1:
+            raise ValueError(
+                f"the runs of {label!r} must share their epochs to be averaged, got "
+                f"{sorted(epochs)}"
+            )
     for ax, metric in zip(axes, metrics, strict=True):
         percent = "top" in metric
-        for label, history in histories.items():
-            records = _records(history)
-            epochs = [r["epoch"] for r in records]
-            values = [100 * r[metric] if percent else r[metric] for r in records]
-            ax.plot(epochs, values, marker=".", label=label)
+        for i, (label, records) in enumerate(runs.items()):
+            epochs = [r["epoch"] for r in records[0]]
+            values = np.array([[r[metric] for r in run] for run in records], dtype=np.float64)
+            values = 100 * values if percent else values
+            color = f"C{i % 10}"
+            ax.plot(epochs, values.mean(axis=0), marker=".", label=label, color=color)
+            if len(records) > 1:
+                ax.fill_between(
+                    epochs,
+                    values.min(axis=0),
+                    values.max(axis=0),
+                    color=color,
+                    alpha=0.2,
+                    linewidth=0,
+                )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(metric.replace("_", " ") + (" (%)" if percent else ""))
+        name = metric.replace("_", " ").replace("top1", "top-1").replace("top5", "top-5")
+        ax.set_ylabel(name + (" (%)" if percent else ""))
         if metric.endswith("loss"):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right" if metric.endswith("loss") else "lower right")
+    if title is not None:
+        fig.suptitle(title, fontsize=10)
     return fig

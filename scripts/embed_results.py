@@ -16,8 +16,9 @@ command) and ``benchmarks/results.md`` (``python benchmarks/run_all.py``).
     python scripts/embed_results.py            # rewrite the blocks of every document
     python scripts/embed_results.py --check    # change nothing; exit 1 if a block differs
     python scripts/embed_results.py --render   # first render each results folder's Markdown
-                                               # again from its JSON files (after a change
-                                               # of the formatting code; no training)
+                                               # (and the PNGs of reproduce and table3) from
+                                               # its JSON files (after a change of the
+                                               # formatting or drawing code; no training)
 
 ``tests/test_committed_results.py`` checks that every block equals its file
 and every folder's Markdown equals what the code renders from its JSON.
@@ -30,6 +31,7 @@ import importlib.util
 import json
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +78,22 @@ def render_folder(directory: Path) -> dict[str, str]:
     return renderers[command](directory)
 
 
+def render_figures(directory: Path, out_dir: Path) -> list[Path]:
+    """Draw the PNGs of a results folder again from its JSON files into ``out_dir``."""
+    from abcref.apps.compare.table3 import plot_table3
+    from abcref.apps.reproduce import render_reproduce_figures
+    from abcref.apps.results import SweepResult
+
+    command = json.loads((directory / "config.json").read_text(encoding="utf-8"))["command"]
+    if command == "reproduce":
+        return render_reproduce_figures(directory, out_dir)
+    if command == "compare table3":
+        return [
+            plot_table3(SweepResult.from_json(directory / "sweep.json"), out_dir / "table3.png")
+        ]
+    return []
+
+
 def result_folders(root: Path = RESULTS) -> list[Path]:
     """The folders of ``results/`` (each written by one command)."""
     return sorted(p for p in root.iterdir() if (p / "config.json").is_file())
@@ -103,6 +121,13 @@ def main(argv=None) -> int:
                     stale.append(path)
                     if not args.check:
                         path.write_text(text, encoding="utf-8")
+            with tempfile.TemporaryDirectory() as drawn:
+                for figure in render_figures(folder, Path(drawn)):
+                    path = folder / figure.name
+                    if path.read_bytes() != figure.read_bytes():
+                        stale.append(path)
+                        if not args.check:
+                            path.write_bytes(figure.read_bytes())
         path = ROOT / "benchmarks" / "results.md"
         text = render_benchmarks()
         if path.read_text(encoding="utf-8") != text:

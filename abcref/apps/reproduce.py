@@ -28,9 +28,10 @@ Besides the tables, figures and checkpoints, ``run.json`` (the command
 line, its wall time, the machine) and ``results.md``, a Markdown block
 ready to embed in a document: the stated setting, the M x N table, full
 precision, the bit check and the trend sentences, computed from the
-numbers (:mod:`abcref.apps.reproduce_report`). Both Markdown files are
-rendered from the folder's JSON files, so :func:`render_reproduce_folder`
-renders them again, byte for byte, without training.
+numbers (:mod:`abcref.apps.reproduce_report`). Both Markdown files and both
+figures are drawn from the folder's JSON files, so
+:func:`render_reproduce_folder` renders the Markdown again, byte for byte,
+and :func:`render_reproduce_figures` redraws the PNGs, without training.
 """
 
 from __future__ import annotations
@@ -51,12 +52,15 @@ from abcref.train.optim import DEFAULT_LRS
 
 __all__ = [
     "DEFAULT",
+    "FIGURE_FILES",
     "QUICK",
     "REPRODUCE_FILES",
     "ReproduceReport",
     "ReproduceSettings",
     "command_line",
+    "draw_reproduce_figures",
     "read_reproduce_folder",
+    "render_reproduce_figures",
     "render_reproduce_folder",
     "reproduce",
 ]
@@ -200,7 +204,6 @@ def reproduce(
         ``overwrite`` is given), or ``resume`` finds no reproduce run there
         or one started with other ``settings``.
     """
-    from abcref.apps.plots import plot_curves, plot_heatmap
     from abcref.apps.sweep import FULL_PRECISION, grid_configs, run_sweep, slug
     from abcref.compiler import bits_check
     from abcref.data import load_digits
@@ -261,16 +264,12 @@ def reproduce(
     ]
 
     grid = result.mn_grid()
-    curve_labels = [FULL_PRECISION] + [
-        f"M={m}, N={n}" for m, n in settings.curves if f"M={m}, N={n}" in configs
-    ]
 
     def write_results(directory: Path) -> None:
         result.to_csv(directory / "table.csv")
         bits_text = json.dumps(report.bits, indent=1, default=_json_default) + "\n"
         write_text_atomic(directory / "bits_check.json", bits_text)
-        plot_heatmap(result, directory / "heatmap.png")
-        plot_curves(result, directory / "training_curves.png", labels=curve_labels)
+        draw_reproduce_figures(settings, result, directory)
         report.seconds = time.perf_counter() - tic
         write_run_record(directory, command_line(settings), report.seconds, resumed=resume)
         # The Markdown is rendered from the JSON files as saved, as a reader re-renders it.
@@ -337,3 +336,48 @@ def render_reproduce_folder(directory) -> dict[str, str]:
         BLOCK_NAME: reproduce_block(settings, result, bits, record),
         "table.md": table_markdown(settings, result, bits, record),
     }
+
+
+#: The figures of a reproduce folder, drawn from ``sweep.json`` and ``config.json``.
+FIGURE_FILES = ("heatmap.png", "training_curves.png")
+
+
+def draw_reproduce_figures(settings: ReproduceSettings, result, directory) -> list[Path]:
+    """Write ``heatmap.png`` (every config, mean ± std over seeds) and ``training_curves.png``.
+
+    The curves show full precision and the ABC configs of
+    ``settings.curves`` that ``result`` ran, each the mean over the seeds.
+    """
+    from abcref.apps.plots import plot_curves, plot_heatmap
+    from abcref.apps.sweep import FULL_PRECISION
+
+    directory = Path(directory)
+    labels = set(result.labels)
+    curve_labels = [FULL_PRECISION] + [
+        f"M={m}, N={n}" for m, n in settings.curves if f"M={m}, N={n}" in labels
+    ]
+    return [
+        plot_heatmap(result, directory / FIGURE_FILES[0]),
+        plot_curves(result, directory / FIGURE_FILES[1], labels=curve_labels),
+    ]
+
+
+def render_reproduce_figures(directory, out_dir=None) -> list[Path]:
+    """Draw the PNGs of a reproduce folder again from its JSON files, without training.
+
+    Parameters
+    ----------
+    directory : str or Path
+        A folder written by :func:`reproduce`.
+    out_dir : str or Path, optional
+        Where to write :data:`FIGURE_FILES` (default ``directory`` itself:
+        they replace the folder's figures, e.g. after a change of the
+        drawing code).
+
+    Returns
+    -------
+    list of Path
+        The figures written.
+    """
+    settings, result, _, _ = read_reproduce_folder(directory)
+    return draw_reproduce_figures(settings, result, directory if out_dir is None else out_dir)

@@ -9,6 +9,9 @@ import pytest  # noqa: E402
 from abcref.apps import figures  # noqa: E402
 from abcref.apps.folders import RunFolderError  # noqa: E402
 from abcref.apps.reproduce import DEFAULT  # noqa: E402
+from abcref.data import load_digits  # noqa: E402
+from abcref.nn import abc_conv, build_model  # noqa: E402
+from tests._figure_checks import assert_explains_itself  # noqa: E402
 
 
 def test_the_figures_use_the_reproduce_setting():
@@ -48,3 +51,14 @@ def test_make_all_quick_writes_every_figure(tmp_path):
     figures.make_all(out, quick=True, progress=False, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == sorted(["make_figures.py", *before])
     assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_every_figure_explains_itself():
+    """The figures of figures/, drawn from two small untrained models, pass the figure rule."""
+    base = {"arch": "small_cnn", "widths": [4, 8], "seed": 0}
+    fp_model = build_model(base)
+    abc_model = build_model({**base, "conv": abc_conv(M=2, N=3)})
+    drawn = figures._draw(fp_model, abc_model, load_digits(limit=8))
+    assert len(drawn) == len(figures.FIGURES)
+    for fig in drawn:
+        assert_explains_itself(fig)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import json
 
-from abcref.apps.reproduce import QUICK, REPRODUCE_FILES, render_reproduce_folder
+from abcref.apps.reproduce import (
+    FIGURE_FILES,
+    QUICK,
+    REPRODUCE_FILES,
+    render_reproduce_figures,
+    render_reproduce_folder,
+)
 from tests.cli._helpers import run
 
 
@@ -21,6 +27,11 @@ def test_reproduce_quick(capsys, tmp_path):
     # states the command, the setting, the table and the computed trend.
     rendered = render_reproduce_folder(tmp_path)
     assert {name: (tmp_path / name).read_text() for name in rendered} == rendered
+    # So are the figures: drawn again from sweep.json, without training, byte for byte.
+    (tmp_path / "redrawn").mkdir()
+    redrawn = render_reproduce_figures(tmp_path, tmp_path / "redrawn")
+    assert [p.name for p in redrawn] == list(FIGURE_FILES)
+    assert all(p.read_bytes() == (tmp_path / p.name).read_bytes() for p in redrawn)
     block = rendered["results.md"]
     assert block.startswith("`abcref reproduce --quick`: on the embedded digits (128 train")
     assert "| M \\ N | 1 | 2 |" in block and "Full precision (the same graph" in block

@@ -9,6 +9,11 @@
 #
 # **Contents.** 1. The packed format · 2. A dot product by xnor/popcount, worked by hand · 3. A convolution ·
 # 4. Zero padding: a bit cannot hold 0 · 5. A real ABC layer, bit-exact · 6. Memory and operation counts.
+#
+# **Exercises.** Two places ask you to write a few lines: the dot product from packed words (section 2) and the
+# zero-padding correction (section 4). A checker cell follows each and says at once whether your function is right;
+# until you fill it in it reports "not attempted yet", so the notebook runs top to bottom either way. Worked solutions
+# are in `tutorials/solutions/04_bits.py` — try first.
 
 # %%
 import os
@@ -31,9 +36,10 @@ from abcref.bitpack import (
     zero_padding_correction,
 )
 from abcref.compiler import compile_layer, model_summary, summary_totals
+from abcref.exercises import bits
 from abcref.nn import ABCConv2d, build_model
 
-plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
+plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 11})
 np.set_printoptions(linewidth=110)
 rng = np.random.default_rng(0)
 
@@ -90,6 +96,38 @@ assert K - 2 * p == a @ b
 # A 64-bit word handles 64 multiply-accumulates with one XOR and one popcount — on an FPGA, a 1-bit xnor gate
 # costs one slice against ~200 for a float multiplier (paper §1). In NumPy, `np.bitwise_count` is the popcount.
 #
+# **Predict first.** Hardware and the paper speak of **XNOR**, which counts agreements: $\sim(a' \oplus b')$. Take
+# $K = 70$ signs (two words). If you XNOR the whole words and popcount them, how far off is the count of agreements,
+# and why? Run the cell:
+
+# %%
+K = 70
+a, b = signs(K), signs(K)
+wa, wb = pack_signs(a), pack_signs(b)
+agree_whole_words = int(np.bitwise_count(~(wa ^ wb)).sum())
+print(f"agreements counted on whole words: {agree_whole_words}; true agreements: {int(np.sum(a == b))}; "
+      f"tail bits in the last word: {64 * num_words(K) - K}")
+
+# %% [markdown]
+# The zero tail bits XOR to 0, so XNOR turns every one of them into a 1: an "agreement" that is not an element.
+#
+# ### Exercise 1: the dot product from packed words
+#
+# Write `xnor_dot(a_words, b_words, K)`: given the words of two ±1 vectors of length $K$ (packed by `pack_signs`, so
+# their tail bits are 0) return $a \cdot b$ as an integer, using bit operations on the words only (no unpacking). Use
+# XOR or XNOR as you like; the checker tries lengths from 1 to 200, with and without a partial last word.
+
+# %%
+def xnor_dot(a_words, b_words, K):
+    """a . b of two +-1 vectors of length K, from their packed uint64 words."""
+    # Your code here (a few lines).
+    return None
+
+
+bits.check_xnor_dot(xnor_dot)
+
+# %% [markdown]
+#
 # ## 3. A convolution
 #
 # `abcref.bitpack.xnor_conv2d(a, b)` is the identity as written: it packs the $K = C\,k_h\,k_w$ signs of every
@@ -135,13 +173,20 @@ print("fast twin == reference")
 # \text{corr}_{o,y,x} = \sum_{i,j} \Big(\sum_c w_{o,c,i,j}\Big)\, \text{border}[y s_h + i,\ x s_w + j].$$
 #
 # The correction depends on the filters and the image size only (not on the batch), is an exact integer, and is
-# non-zero only near the edges:
+# non-zero only near the edges.
+#
+# **Predict first.** Take 3×3 filters over $C = 3$ channels and padding 1. At which output pixels is the correction
+# non-zero, and what is the largest value it can possibly take at a corner pixel? (Count the border taps of a corner
+# window.) Run the cell:
 
 # %%
 pad_plus, _ = ops.conv2d_forward(A, Bf, padding=1, pad_value=1.0)
 pad_zero, _ = ops.conv2d_forward(A, Bf, padding=1)
 corr = zero_padding_correction(Bf, (5, 5), padding=1)
 print("correction for filter 0:\n", corr[0])
+print(f"non-zero at {np.count_nonzero(corr[0])} of {corr[0].size} output pixels (the frame); "
+      f"largest possible at a corner: 5 border taps x C = 3 channels = {5 * 3}; "
+      f"largest here, over the 4 filters: {np.abs(corr).max()}")
 np.testing.assert_array_equal(pad_plus - corr[None], pad_zero)
 for pad_value in (0, 1, -1):
     ref, _ = ops.conv2d_forward(A, Bf, padding=1, pad_value=float(pad_value))
@@ -154,6 +199,24 @@ print("xnor_conv2d (masked border) and its fast twin (+1 border, corrected) == f
 # **Pitfall.** Packing the border as +1 *without* the correction gives a convolution that is right in the interior and
 # wrong on a one-pixel frame — easy to miss on large images where the frame is a small fraction of the output, and
 # fatal for bit-exactness.
+#
+# ### Exercise 2: the zero-padding correction by hand
+#
+# Write `padding_correction(filters, height, width, padding)` for stride 1: `filters` is a float array of ±1 with
+# shape $(O, C, k, k)$, the input image is `height` × `width`, and the result is `corr` of shape $(O, H_o, W_o)$ such that
+# (+1-padded convolution) − `corr` = (zero-padded convolution), the formula above. Do not call
+# `zero_padding_correction` (the checker compares against it); loops are fine, and so is any other exact route.
+
+# %%
+def padding_correction(filters, height, width, padding):
+    """What a +1 border adds to a zero-padded stride-1 convolution, shape (O, Ho, Wo)."""
+    # Your code here (a few lines).
+    return None
+
+
+bits.check_padding_correction(padding_correction)
+
+# %% [markdown]
 #
 # ## 5. A real ABC layer, bit-exact
 #
@@ -193,7 +256,10 @@ print(f"max |float - bits| / max |out| = {np.max(np.abs(float_out - bit_out)) / 
 # ## 6. Memory and operation counts
 #
 # Per weight, a packed base costs 1 bit against 32 for float32, so $M$ bases cost $M/32$ of the float layer — plus the
-# tail bits when $C$ is not a multiple of 64:
+# tail bits when $C$ is not a multiple of 64.
+#
+# **Predict first.** This layer has $C = 70$ input channels and $M = 3$ bases. How many times smaller than its float32
+# weights are the packed bases: $32/3 \approx 10.7$, more, or less? Run the cell:
 
 # %%
 float_bytes = layer.weight.nbytes
@@ -206,7 +272,10 @@ print(f"float32 weights: {float_bytes} bytes; M=3 packed bases: {packed_bytes} b
 # memory and multiply-accumulates as trained. Under **packed model**: the values kept as floats ($\alpha$, $\beta$,
 # thresholds, and every parameter of a full-precision layer), the 1-bit parameters (the bases), the memory, the binary
 # MACs (xnor/popcount) and the float MACs left (the $\alpha\beta$ combination, the full-precision first and last layers,
-# batch norms that could not be folded). Here is the default digits CNN with $M = N = 3$ (tutorial 5 trains it):
+# batch norms that could not be folded). Here is the default digits CNN with $M = N = 3$ (tutorial 5 trains it).
+#
+# **Predict first.** What fraction of its multiply-accumulates become xnor/popcount, and is the whole model closer
+# to 32× or to 3× smaller? Read the table, then the totals below it:
 
 # %%
 model = build_model({"arch": "small_cnn", "conv": {"kind": "abc", "M": 3, "N": 3}, "seed": 0})

@@ -9,6 +9,11 @@
 #
 # **Contents.** 1. Train and compile · 2. Identical predictions · 3. Batch norm folded into thresholds, including
 # $a < 0$ and $a = 0$ · 4. Why the thresholds are found by bisection · 5. The model summary.
+#
+# **Exercises.** You write eq. 12's final combination (section 2) and fold a batch norm into a threshold for any sign of
+# its scale (section 3). A checker cell follows each and says at once whether your function is right; until you fill it
+# in it reports "not attempted yet", so the notebook runs top to bottom either way. Worked solutions are in
+# `tutorials/solutions/06_inference_with_bits.py` — try first.
 
 # %%
 import os
@@ -30,10 +35,11 @@ from abcref.binarize import H_v, activation_thresholds
 from abcref.bitpack import fold_batchnorm, fold_batchnorm_exact
 from abcref.compiler import batchnorm_affine, compile_model
 from abcref.data import load_digits
+from abcref.exercises import inference
 from abcref.nn import abc_conv, build_model
 from abcref.train import Adam, Cosine, fit
 
-plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80})
+plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 11})
 np.set_printoptions(precision=4, suppress=True, linewidth=110)
 
 # %% [markdown]
@@ -61,7 +67,9 @@ for name, layer in bit_model.children().items():
 #
 # ## 2. Identical predictions
 #
-# Run both models on the 360 test images:
+# **Predict first.** The compiled model replaces every ABC layer's float convolution by $M \cdot N = 9$ popcount
+# convolutions and every binariser by a comparator with batch norm folded in. On how many of the 360 test images will
+# its prediction differ from the float model's? Will the logits be equal to the last bit? Run both models:
 
 # %%
 tic = time.perf_counter()
@@ -87,6 +95,24 @@ assert same.all()
 # runs one BLAS call. The point of the packed form here is exactness and memory; in hardware the xnor/popcount
 # convolutions are the cheap ones.)
 #
+# ### Exercise 1: the only floating-point step
+#
+# `compiled.integer_convolutions(x)` (tutorial 4) returns the exact integers $\operatorname{Conv}(B_m, A_n)$ as an array
+# `dots` of shape $(M, N, \text{batch}, O, H_o, W_o)$. Write `combine_convolutions(dots, alphas, betas)`: the layer
+# output of eq. 12, shape $(\text{batch}, O, H_o, W_o)$, from `dots`, the $M$ weight scales `alphas` and the $N$
+# activation scales `betas`. The checker tries $M = N$ and $M \ne N$.
+
+# %%
+def combine_convolutions(dots, alphas, betas):
+    """Eq. 12's layer output from its M x N integer convolutions, shape (batch, O, Ho, Wo)."""
+    # Your code here (one or a few lines).
+    return None
+
+
+inference.check_combine_convolutions(combine_convolutions)
+
+# %% [markdown]
+#
 # ## 3. Batch norm folded into thresholds (§5.3)
 #
 # At run time a batch norm is an affine map per channel, $\mathrm{BN}(R) = aR + b$ with $a = \gamma / \sqrt{\sigma^2 + \epsilon}$ and
@@ -104,6 +130,24 @@ assert same.all()
 # | $a < 0$ | $R \le (t - b)/a$ |
 # | $a = 0$ | always if $b \ge t$, never otherwise (the output is constant) |
 #
+# ### Exercise 2: fold a batch norm into a threshold, for any sign of $a$
+#
+# Write `fold_threshold(a, b, t)`: `a` and `b` are per-channel arrays of shape $(C,)$ (any sign, zeros included), `t` the
+# binariser's threshold $0.5 - v$. Return `(threshold, direction)`, two arrays of shape $(C,)$, such that the binary
+# activation of channel $c$ is $+1$ iff $R \ge$ `threshold[c]` where `direction[c]` is $+1$, and iff $R \le$ `threshold[c]`
+# where it is $-1$. It must agree with $aR + b \ge t$ for every $R$, including $R$ exactly on the boundary. A hint for
+# $a = 0$: `np.inf` and `-np.inf` are valid thresholds, and comparing against them gives a constant.
+
+# %%
+def fold_threshold(a, b, t):
+    """H(aR + b >= t) as a comparator on R: (threshold, direction), each of shape (C,)."""
+    # Your code here (a few lines).
+    return None
+
+
+inference.check_fold_threshold(fold_threshold)
+
+# %% [markdown]
 # $a < 0$ is not exotic: nothing constrains $\gamma$ to be positive during training. Let us make such channels on purpose:
 # flip the sign of $\gamma$ on four channels of `bn2` and set it to 0 on one, compile again, and compare predictions.
 
@@ -127,6 +171,9 @@ print("comparator directions, channels 0..5:", comparator.direction[:6])
 # %% [markdown]
 # Now look inside: take the real inputs $R$ of `bn2` for the test set, and compare three ways to binarise them for `conv3`:
 # the float model's own $H_v(\mathrm{BN}(R))$, the folded comparators, and the paper's formula applied blindly.
+#
+# **Predict first.** On a channel with $a < 0$, what fraction of the bits does the paper's formula $R \ge (t - b)/a$ get
+# wrong: about half, or more? And on the channel with $a = 0$? Run the cell:
 
 # %%
 def inputs_of(model, layer_name, x):
@@ -175,6 +222,9 @@ for name in ("bn1", "bn2", "bn3"):
 # or two away from the true boundary. An $R$ that lands in that gap is binarised differently, and one flipped bit
 # changes the integer convolutions. Rare, but an oracle must not depend on luck.
 #
+# **Predict first.** For the $3 \times 32$ thresholds of `conv3`, how many will the exact float boundary differ from
+# the rounded quotient $(t - b)/a$, and by how many ulps at most? Read the answer below the explanation:
+#
 # `abcref.bitpack.fold_batchnorm` is the paper's formula as written (the quotient $(0.5 - v - b)/a$ rounded once, with
 # the flip for $a < 0$ and the constant for $a = 0$ of section 3). `fold_batchnorm_exact`, which `compile_model` uses,
 # finds the exact boundary instead: $R \mapsto \mathrm{fl}(\mathrm{BN}(R))$ is monotone (every rounded step is), so
@@ -188,7 +238,8 @@ paper = fold_batchnorm(a0, b0, v0)  # section 5.3 (2): (0.5 - v - b) / a, rounde
 exact = fold_batchnorm_exact(a0, b0, v0, batchnorm=bn_fn)  # the exact float boundary
 ulps = exact.thresholds.view(np.int32).astype(np.int64) - paper.thresholds.view(np.int32).astype(np.int64)
 print("exact boundary minus rounded quotient, in ulps (N x first 8 channels):\n", ulps[:, :8])
-print("thresholds where the two differ:", np.count_nonzero(ulps), "of", ulps.size)
+print("thresholds where the two differ:", np.count_nonzero(ulps), "of", ulps.size,
+      "| largest difference:", np.abs(ulps).max(), "ulps")
 
 R0 = inputs_of(model, "bn2", data.x_test)
 reference0 = np.stack([H_v(model.bn2.forward(R0), v_n) for v_n in v0]) > 0  # the float model's bits
@@ -198,7 +249,7 @@ print("bits where the exact comparator disagrees with the float model (test set)
       np.count_nonzero(exact.bits(R0) != reference0))
 
 # %% [markdown]
-# Most thresholds differ from the quotient by a few ulps: $a$ and $b$ are themselves rounded, and the float model does
+# Many thresholds differ from the quotient by an ulp or more (the count and the largest gap are printed above): $a$ and $b$ are themselves rounded, and the float model does
 # not compute $aR + b$ but $((R - \mu)/\sqrt{\sigma^2+\epsilon})\,\gamma + \beta$, rounding at each step in its own order. Each
 # ulp of difference is a window in which an activation would be binarised differently from the float model. On these
 # 360 images no activation happens to land in such a window (the count above); the test suite constructs inputs that do.
