@@ -235,7 +235,7 @@ for label, tensor in [("Gaussian, whole layer", W_layer), ("Gaussian, channel-wi
 at_3 = Ms.index(3)
 ratio = curves["uneven norms, whole layer"][1][at_3] / curves["uneven norms, channel-wise"][1][at_3]
 print(f"uneven norms, M = 3: whole-layer error / channel-wise error = {ratio:.1f}")
-fig = viz.plot_error_vs_m(curves, dpi=100)
+fig = viz.plot_error_vs_m(curves)
 fig
 
 # %% [markdown]
@@ -326,7 +326,7 @@ fp_model = build_model({"arch": "small_cnn", "conv": "fp", "widths": [16, 32, 32
 fit(fp_model, data, epochs=2, optimizer=Adam(fp_model, lr=3e-3), batch_size=64, progress=False)
 W_trained = fp_model.conv1.weight  # the trained OIHW weights (params["weight"])
 print("first layer:", W_trained.shape, W_trained.dtype, f"(the figure shows 8 of its {W_trained.shape[0]} filters)")
-fig = viz.plot_weight_approximation(W_trained, Ms=(1, 2, 3, 4, 5), num_filters=8, dpi=100)
+fig = viz.plot_weight_approximation(W_trained, Ms=(1, 2, 3, 4, 5), num_filters=8)
 fig
 
 # %%
