@@ -30,6 +30,8 @@ from nbclient import NotebookClient
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
 MAX_BYTES = 300_000
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
 # Output text that must not appear in a stored notebook (local paths).
 FORBIDDEN = re.compile(r"(/work/|/tmp/|/home/|/root/|/Users/|[A-Z]:\\\\)")
 
@@ -83,6 +85,23 @@ def check_outputs(nb, name: str) -> None:
                 raise RuntimeError(f"{name}: cell {i} wrote to stderr: {text[:300]!r}")
 
 
+def _joined_streams(outputs: list) -> list:
+    """Adjacent prints to one stream as one output: how the kernel splits them varies by run."""
+    joined = []
+    for out in outputs:
+        last = joined[-1] if joined else None
+        if (
+            out.get("output_type") == "stream"
+            and last is not None
+            and last.get("output_type") == "stream"
+            and last.get("name") == out.get("name")
+        ):
+            last["text"] += out["text"]
+        else:
+            joined.append(out)
+    return joined
+
+
 def build(source: Path, *, execute: bool = True) -> tuple[Path, float, int]:
     """Write (and execute) one notebook; return (path, seconds, bytes)."""
     cells = parse_source(source.read_text())
@@ -109,8 +128,16 @@ def build(source: Path, *, execute: bool = True) -> tuple[Path, float, int]:
             else:
                 os.environ["MPLBACKEND"] = env_backend
         check_outputs(nb, source.stem)
+    # Widgets are live only in a running kernel: their saved state and views carry random
+    # model ids, which would change the file on every rebuild. The text/plain form of a
+    # widget's output stays, and the static figure beside it shows the content.
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        for out in cell.get("outputs", []):
+            out.get("data", {}).pop(WIDGET_VIEW, None)
+        if cell.cell_type == "code":
+            cell.outputs = _joined_streams(cell.outputs)
     target = HERE / f"{source.stem}.ipynb"
     tmp = target.with_suffix(".ipynb.tmp")
     nbformat.write(nb, str(tmp))
