@@ -294,14 +294,15 @@ def _in_processes(specs, data, jobs: int):
 
 def _stop(executor: ProcessPoolExecutor) -> None:
     """Shut the pool down now: cancel what has not started, end the runs in progress."""
-    executor.shutdown(wait=False, cancel_futures=True)
     # concurrent.futures has no public way to end running tasks before Python 3.14
     # (terminate_workers); without it, exit would wait for every run in progress.
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
+    # The process table is read first: shutdown() forgets it.
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
         if process.is_alive():
             process.terminate()
-    for process in list(processes.values()):
+    for process in processes:
         process.join()
 
 
