@@ -271,6 +271,7 @@ def _in_processes(specs, data, jobs: int):
     futures = {executor.submit(_train_in_worker, spec): spec for spec in specs}
     order = {spec.run: index for index, spec in enumerate(specs)}
     yielded = set()
+    finished = False
     try:
         pending = set(futures)
         while pending:
@@ -288,12 +289,16 @@ def _in_processes(specs, data, jobs: int):
                     raise WorkersLost(_lost_message(lost, f"a worker process died ({exc})"), lost)
             if failed:
                 raise failed[0]
+        finished = True
     finally:
-        _stop(executor)
+        if finished:
+            executor.shutdown()
+        else:
+            _stop(executor)
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
-    """Shut the pool down now: cancel what has not started, end the runs in progress."""
+    """Shut the pool down now (an error, Ctrl-C): cancel what has not started, end the rest."""
     # concurrent.futures has no public way to end running tasks before Python 3.14
     # (terminate_workers); without it, exit would wait for every run in progress.
     # The process table is read first: shutdown() forgets it.
