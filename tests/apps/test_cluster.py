@@ -22,6 +22,9 @@ from abcref.data import load_digits
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
+# A second cluster while the module's is up: its dashboard moves to another port, and says so.
+pytestmark = pytest.mark.filterwarnings("ignore:Port 8787 is already in use:UserWarning")
+
 CONFIGS = grid_configs([1], [1, 2], base={"arch": "small_cnn", "widths": [4, 8]})  # 3 configs
 BUDGET = {"seeds": (0, 1), "epochs": 1, "batch_size": 32}
 
