@@ -41,6 +41,7 @@ RUNS = (
     ("bitpack_2", "bench_bitpack.py", ("--threads", "2")),
     ("train", "bench_train.py", ()),
     ("baselines", "bench_baselines.py", ()),
+    ("sweep", "bench_sweep.py", ()),
 )
 
 NOTE = (
@@ -164,6 +165,14 @@ def rows(record: dict) -> list[tuple[str, str, str, str, str]]:
         if name != "plain conv2d":
             what = f"{name} conv forward+backward ({shape}) / a plain float conv"
             out.append(_row("bench_baselines.py", what, ratio))
+    if "sweep" in runs:  # results.json files older than bench_sweep.py have no sweep
+        sweep = runs["sweep"]["measured"]
+        what = (
+            f"a sweep of {sweep['runs']} training runs (`abcref reproduce`'s setting), wall time "
+            f"with `--jobs 1` / with `--jobs 2` ({sweep['cores']} usable cores)"
+        )
+        speedup, goal = sweep["speedup"], "≈ 2× on 2 cores (≥ 1.8×)"
+        out.append(_row("bench_sweep.py", what, speedup, goal, speedup >= 1.8))
     return out
 
 

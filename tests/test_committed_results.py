@@ -167,6 +167,16 @@ def test_committed_benchmarks_equal_what_their_json_renders():
     assert {name for name, _, _ in run_all.RUNS} == set(record["runs"])
 
 
+def test_the_sweep_speedup_docs_quote_is_what_its_json_renders(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # what bench_sweep.py sets on import
+    bench_sweep = _load("bench_sweep", ROOT / "benchmarks" / "bench_sweep.py")
+    measured = json.loads((ROOT / "benchmarks" / "sweep.json").read_text(encoding="utf-8"))
+    assert (ROOT / "benchmarks" / "sweep.md").read_text(encoding="utf-8") == bench_sweep.markdown(
+        measured
+    ), "run `python benchmarks/bench_sweep.py --render benchmarks/sweep.json --markdown ...`"
+    assert measured["identical"] is True
+
+
 # -- spot checks: a few runs of each committed sweep, trained again ----------------------------
 
 #: folder -> runs (label, seed) trained again: the cheapest few, each a few seconds.

@@ -96,6 +96,8 @@ def make_all(
     *,
     progress: bool | Callable[[str], None] = True,
     overwrite: bool = False,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> list[Path]:
     """Train the two models the figures need and write every PNG.
 
@@ -116,6 +118,9 @@ def make_all(
     overwrite : bool
         Replace the abcref run ``out_dir`` holds (e.g. earlier figures);
         files abcref did not write are kept.
+    jobs, scheduler
+        Where the two runs are trained (:func:`abcref.apps.sweep.run_sweep`);
+        the figures do not depend on them.
 
     Returns
     -------
@@ -146,6 +151,8 @@ def make_all(
         lr=settings.lr,
         keep_models=True,
         progress=progress,
+        jobs=jobs,
+        scheduler=scheduler,
     )
     fp_model = result.models[FULL_PRECISION, settings.seed]
     abc_model = result.models[_label(M, N), settings.seed]

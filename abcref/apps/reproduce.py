@@ -161,6 +161,8 @@ def reproduce(
     log=print,
     resume: bool = False,
     overwrite: bool = False,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> ReproduceReport:
     """Train FP + the ABC grid, print the table, check bits, write files.
 
@@ -192,6 +194,10 @@ def reproduce(
     overwrite : bool
         Replace the abcref run ``out_dir`` holds (files abcref did not
         write are kept).
+    jobs, scheduler
+        Where the runs are trained (:func:`abcref.apps.sweep.run_sweep`):
+        ``jobs`` worker processes, or a Dask scheduler's address. The
+        results do not depend on them.
 
     Returns
     -------
@@ -255,6 +261,8 @@ def reproduce(
         on_run=check_and_save,
         resume=resume,
         on_start=lambda: folder.start(record, None if resume else _make_subfolders),
+        jobs=jobs,
+        scheduler=scheduler,
     )
     report.result = result
     report.bits = [

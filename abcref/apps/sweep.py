@@ -30,15 +30,17 @@ import json
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from abcref._checks import check_bool, check_choice, check_int, check_real
+from abcref._io import write_text_atomic
+from abcref.apps.parallel import RunSpec, require_dask, train_elsewhere, train_run
 from abcref.apps.results import SweepResult
-from abcref.apps.run import OPTIMIZER_NAMES, SCHEDULE_NAMES, auto_drop_last, make_training
+from abcref.apps.run import OPTIMIZER_NAMES, SCHEDULE_NAMES, auto_drop_last
 from abcref.train.optim import DEFAULT_LRS
 
 __all__ = ["FULL_PRECISION", "abc_conv", "grid_configs", "rerun", "run_sweep", "slug"]
@@ -122,6 +124,8 @@ def run_sweep(
     on_run: Callable | None = None,
     resume: bool = False,
     on_start: Callable[[], None] | None = None,
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> SweepResult:
     """Train every config once per seed with the same data and budget.
 
@@ -151,10 +155,11 @@ def run_sweep(
         ``out_dir/sweep.json``, rewritten (atomically) after every run: a
         run is finished once it is in ``sweep.json``.
     progress : bool or callable
-        True shows tqdm bars on stderr, over the runs (with an ETA) and over
-        the current run's epochs and steps, and writes one line per
-        finished run above them; a callable receives that line instead
-        (e.g. ``logging.info``), without bars.
+        True shows tqdm bars on stderr, over the runs (finished / total,
+        with an ETA) and, with ``jobs=1``, over the current run's epochs
+        and steps, and writes one line per finished run above them; a
+        callable receives that line instead (e.g. ``logging.info``),
+        without bars.
     keep_models : bool
         Keep every trained model (eval mode) in ``result.models[(label,
         seed)]``. Each model keeps the caches of its last forward pass (the
@@ -179,6 +184,23 @@ def run_sweep(
         ``on_start()`` once every argument and config has been checked,
         before anything is written or trained (e.g. to create the output
         folder only for a sweep that can run).
+    jobs : int
+        Runs trained at once, each in its own worker process with
+        single-threaded BLAS (:mod:`abcref.apps.parallel`); 1 (default)
+        trains them one after another in this process. The result does
+        not depend on it: the same rows in the same order, the same
+        histories, extras and models, as long as this process also
+        computes with one BLAS thread (``OPENBLAS_NUM_THREADS=1``, as the
+        ``abcref`` command sets). The runs finish in any order; the rows,
+        ``on_run`` calls and the ``sweep.json`` rewrites keep the sweep
+        order (a finished run waits for the runs before it).
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``"tcp://host:8786"``,
+        needs ``pip install "abcref[cluster]"``): each run is a task on
+        its workers, and ``jobs`` is ignored. A lost worker's run is
+        rescheduled by Dask; runs that still do not finish raise
+        :class:`abcref.apps.parallel.WorkersLost` naming them, after the
+        finished ones are saved (``resume`` continues).
 
     Returns
     -------
@@ -190,10 +212,12 @@ def run_sweep(
         For an empty ``configs`` or ``seeds``, a non-string label, a bad
         config (before any training starts: every config is built once
         first), a bad budget value, or (``resume``) a ``sweep.json`` made
-        with other settings or configs.
+        with other settings or configs, or a bad ``jobs``.
+    WorkersLost
+        If worker processes (or Dask workers) died before every run
+        finished; the finished runs are in ``sweep.json``.
     """
     from abcref.nn import build_model
-    from abcref.train import fit
 
     if not isinstance(configs, Mapping) or not configs:
         raise ValueError(f"configs must be a non-empty mapping label -> config, got {configs!r}")
@@ -214,6 +238,11 @@ def run_sweep(
     check_choice(optimizer, "optimizer", set(OPTIMIZER_NAMES))
     check_choice(schedule, "schedule", set(SCHEDULE_NAMES))
     resume = check_bool(resume, "resume")
+    jobs = check_int(jobs, "jobs", min_value=1)
+    if scheduler is not None:
+        if not isinstance(scheduler, str) or not scheduler:
+            raise TypeError(f"scheduler must be a Dask scheduler address, got {scheduler!r}")
+        require_dask()
     if isinstance(data, (str, os.PathLike)):
         from abcref.data import load_dataset
 
@@ -252,69 +281,115 @@ def run_sweep(
     if out_dir is not None:
         (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     runs = [(label, seed) for label in configs for seed in seeds]
+    budget = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "schedule": schedule,
+        "drop_last": drop_last,
+    }
+    specs = [
+        RunSpec(label, seed, dict(configs[label]), budget)
+        for label, seed in runs
+        if (label, seed) not in finished
+    ]
+    entries = dict(finished)  # (label, seed) -> (row, history records, extra or None)
     bar = tqdm(
         total=len(runs),
-        initial=sum(run in finished for run in runs),
+        initial=len(entries),
         desc="runs",
         unit="run",
         disable=progress is not True,
         file=sys.stderr,
     )
-    for done, (label, seed) in enumerate(runs, 1):
-        if (label, seed) in finished:
-            row, records, extra = finished[label, seed]
-            result.rows.append(row)
-            result.histories[label, seed] = records
-            if extra is not None:
-                result.extras[label, seed] = extra
-            continue
-        model = build_model({**configs[label], "seed": seed})
-        opt, sched = make_training(
-            model,
-            optimizer=optimizer,
-            lr=lr,
-            weight_decay=weight_decay,
-            schedule=schedule,
-            epochs=epochs,
-        )
-        log_path = None
-        if out_dir is not None:
-            log_path = out_dir / "logs" / f"{slug(label)}_seed{seed}.jsonl"
-        tic = time.perf_counter()
-        history = fit(
-            model,
-            data,
-            epochs=epochs,
-            optimizer=opt,
-            schedule=sched,
-            batch_size=batch_size,
-            seed=seed,
-            drop_last=drop_last,
-            log_path=log_path,
-            progress=progress is True,
-        )
-        seconds = time.perf_counter() - tic
-        row = _row(label, seed, epochs, history.last, seconds)
-        result.rows.append(row)
-        result.histories[label, seed] = [dict(r) for r in history.records]
-        model.eval()
+
+    def log_path(spec):
+        if out_dir is None:
+            return None
+        return out_dir / "logs" / f"{slug(spec.label)}_seed{spec.seed}.jsonl"
+
+    def finish(spec, trained, *, write_log: bool) -> None:
+        """Record one trained run (in sweep order), call on_run, rewrite sweep.json."""
+        label, seed = spec.run
+        if write_log and out_dir is not None:
+            write_text_atomic(log_path(spec), _log_text(trained.history.records))
+        row = _row(label, seed, epochs, trained.history.last, trained.seconds)
+        extra = None
         if keep_models:
-            result.models[label, seed] = model
+            result.models[label, seed] = trained.model
         if on_run is not None:
-            extra = on_run(label, seed, model, history)
-            if isinstance(extra, Mapping):
-                result.extras[label, seed] = _json_copy(extra, f"on_run({label!r}, {seed})")
+            returned = on_run(label, seed, trained.model, trained.history)
+            if isinstance(returned, Mapping):
+                extra = _json_copy(returned, f"on_run({label!r}, {seed})")
+        entries[label, seed] = (row, [dict(r) for r in trained.history.records], extra)
         if log is not None:
             log(
-                f"[{done}/{len(runs)}] {label}, seed {seed}: test top-1 "
+                f"[{runs.index((label, seed)) + 1}/{len(runs)}] {label}, seed {seed}: test top-1 "
                 f"{100 * row['test_top1']:.2f}%, train top-1 {100 * row['train_top1']:.2f}% "
                 f"({row['seconds_per_epoch']:.2f} s/epoch)"
             )
         bar.update()
+        _fill(result, entries, runs)
         if out_dir is not None:
             result.to_json(out_dir / "sweep.json")
-    bar.close()
+
+    try:
+        if scheduler is None and min(jobs, len(specs)) <= 1:
+            for spec in specs:
+                trained = train_run(spec, data, log_path=log_path(spec), progress=progress is True)
+                finish(spec, trained, write_log=False)
+        else:
+            # closing: an error here stops the workers at once, not when collected.
+            engine = train_elsewhere(specs, data, jobs=jobs, scheduler=scheduler)
+            with closing(engine) as finished_runs:
+                _collect_in_order(
+                    finished_runs, specs, lambda spec, run: finish(spec, run, write_log=True)
+                )
+    finally:
+        bar.close()
+    _fill(result, entries, runs)
     return result
+
+
+def _collect_in_order(finished_runs, specs, finish) -> None:
+    """Pass runs that finish in any order to ``finish`` in the order of ``specs``.
+
+    A run that finishes early waits for the runs before it. If the engine
+    fails (a worker died, a run raised), the runs that did finish are
+    passed on, still in order, before the error is raised, so that
+    ``sweep.json`` keeps every finished run for ``resume``.
+    """
+    waiting = {}
+    next_index = 0
+    while True:
+        try:
+            spec, trained = next(finished_runs)
+        except StopIteration:
+            return
+        except Exception:
+            for spec in specs[next_index:]:
+                if spec.run in waiting:
+                    finish(*waiting.pop(spec.run))
+            raise
+        waiting[spec.run] = (spec, trained)
+        while next_index < len(specs) and specs[next_index].run in waiting:
+            finish(*waiting.pop(specs[next_index].run))
+            next_index += 1
+
+
+def _fill(result: SweepResult, entries: dict, runs: list) -> None:
+    """``result``'s rows, histories and extras: the finished runs, in sweep order."""
+    done = [run for run in runs if run in entries]
+    result.rows = [entries[run][0] for run in done]
+    result.histories = {run: entries[run][1] for run in done}
+    result.extras = {run: entries[run][2] for run in done if entries[run][2] is not None}
+
+
+def _log_text(records) -> str:
+    """A run's JSON-lines log, as ``fit`` writes it."""
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
 
 
 def rerun(saved: SweepResult, runs: Sequence[tuple[str, int]], *, data=None) -> SweepResult:

@@ -10,7 +10,9 @@ The policy (``docs/cli.md`` has the table):
  2    the command could not run as asked: a usage error (bad, contradicting
       or inapplicable flags: argparse and :class:`UsageError`) or an unusable
       input (a missing or wrong-kind path: ``OSError``; a malformed or corrupt
-      file or a value the library refuses: ``ValueError``, ``TypeError``)
+      file or a value the library refuses: ``ValueError``, ``TypeError``), or
+      the worker processes or Dask workers training it were lost
+      (:class:`abcref.apps.parallel.WorkersLost`, naming the runs to resume)
 130   interrupted (Ctrl-C, or SIGTERM)
 ====  ==========================================================================
 
@@ -33,6 +35,7 @@ import sys
 import threading
 from pathlib import Path
 
+from abcref.apps.parallel import CLUSTER_INSTALL, WorkersLost, default_jobs, require_dask
 from abcref.train.optim import DEFAULT_LRS
 
 EXIT_OK = 0
@@ -53,8 +56,8 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM: handled like Ctrl-C, so that every ``finally`` and clean-up runs."""
 
 
-#: Failures caused by the user's flags, paths or files: one line, status 2.
-INPUT_ERRORS = (UsageError, OSError, ValueError, TypeError)
+#: Failures caused by the user's flags, paths or files, or lost workers: one line, status 2.
+INPUT_ERRORS = (UsageError, OSError, ValueError, TypeError, WorkersLost)
 
 
 def run(args) -> int:
@@ -360,6 +363,56 @@ def add_progress_flag(parser, *aliases: str) -> None:
     parser.add_argument(
         "--no-progress", *aliases, dest="no_progress", action="store_true", help=PROGRESS_HELP
     )
+
+
+def add_parallel_flags(parser) -> None:
+    """``--jobs N`` or ``--scheduler ADDRESS``: where the runs are trained (not a setting)."""
+    group = parser.add_argument_group("parallel runs (the results do not depend on them)")
+    either = group.add_mutually_exclusive_group()
+    either.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="train N runs at once, each in its own process with one BLAS thread; 1 trains "
+        f"them one after another in this process (default: the usable cores, {default_jobs()} "
+        "here)",
+    )
+    either.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="train every run as a task on the Dask cluster whose scheduler is at ADDRESS, "
+        f"e.g. tcp://10.0.0.1:8786 (needs {CLUSTER_INSTALL}; docs/cluster.md)",
+    )
+
+
+def parallel_options(args) -> dict:
+    """``jobs`` and ``scheduler`` of :func:`abcref.apps.sweep.run_sweep` from the flags.
+
+    Raises
+    ------
+    UsageError
+        If ``--scheduler`` is given and Dask distributed is not installed.
+    """
+    if args.scheduler is not None:
+        try:
+            require_dask()
+        except ImportError as exc:
+            raise UsageError(f"--scheduler: {exc}") from None
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    return {"jobs": jobs, "scheduler": args.scheduler}
+
+
+def without_parallel_flags(argv) -> list[str]:
+    """``argv`` without ``--jobs N`` and ``--scheduler ADDRESS`` (not part of the results)."""
+    out, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("--jobs", "--scheduler"):
+            skip = True
+        elif not word.startswith(("--jobs=", "--scheduler=")):
+            out.append(word)
+    return out
 
 
 def add_output_flags(parser, *, default, resume: bool, aliases=()) -> None:

@@ -28,9 +28,11 @@ from abcref.cli._common import (
     add_budget_flags,
     add_data_flags,
     add_output_flags,
+    add_parallel_flags,
     add_seeds_flag,
     command_line,
     data_source,
+    parallel_options,
     positive_int,
     resolve,
     resumed_settings,
@@ -130,6 +132,7 @@ def _add_training_flags(parser) -> None:
     add_budget_flags(parser, COMPARE_DEFAULTS)
     add_data_flags(parser)
     add_output_flags(parser, default=None, resume=True, aliases=("--quiet",))
+    add_parallel_flags(parser)
 
 
 def _base_config(text: str | None) -> dict | None:
@@ -181,6 +184,7 @@ def _sweep_options(args, settings: dict, folder) -> dict:
         "out_dir": None if folder is None else folder.path,
         "progress": not args.no_progress,
         "resume": bool(args.resume),
+        **parallel_options(args),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from abcref.cli._common import add_output_flags, set_run
+from abcref.cli._common import add_output_flags, add_parallel_flags, parallel_options, set_run
 
 DESCRIPTION = """\
 Regenerate the figures of figures/ with abcref.apps.figures.make_all: weight
@@ -32,6 +32,7 @@ def add_subparser(subparsers):
     )
     parser.add_argument("--quick", action="store_true", help="tiny budget (seconds), for testing")
     add_output_flags(parser, default="figures", resume=False)
+    add_parallel_flags(parser)
     set_run(parser, run)
     return parser
 
@@ -42,7 +43,11 @@ def run(args) -> int:
 
     tic = time.perf_counter()
     written = make_all(
-        args.out, quick=args.quick, progress=not args.no_progress, overwrite=args.overwrite
+        args.out,
+        quick=args.quick,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+        **parallel_options(args),
     )
     for path in written:
         print(f"wrote {path} ({path.stat().st_size / 1000:.0f} kB)")

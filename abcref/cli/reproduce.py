@@ -11,7 +11,9 @@ from abcref.cli._common import (
     UsageError,
     add_epochs_flag,
     add_output_flags,
+    add_parallel_flags,
     add_seeds_flag,
+    parallel_options,
     positive_int,
     set_run,
 )
@@ -43,6 +45,7 @@ examples:
   abcref reproduce --out /tmp/abc --seeds 0 1 2 3 4
   abcref reproduce --out /tmp/narrow --widths 8 16 16 16 --epochs 5
   abcref reproduce --quick          # seconds; a smoke test, numbers meaningless
+  abcref reproduce --jobs 1         # one run after another (same results, slower)
 """
 
 
@@ -71,6 +74,7 @@ def add_subparser(subparsers):
         help=f"small_cnn: output channels of each 3x3 conv (default {_spaced(DEFAULT.widths)})",
     )
     add_output_flags(parser, default="runs/reproduce", resume=True)
+    add_parallel_flags(parser)
     set_run(parser, run)
     return parser
 
@@ -95,6 +99,7 @@ def run(args) -> int:
         progress=not args.no_progress,
         resume=args.resume,
         overwrite=args.overwrite,
+        **parallel_options(args),
     )
     return EXIT_OK if report.bits_ok else EXIT_NEGATIVE
 

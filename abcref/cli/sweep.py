@@ -16,14 +16,17 @@ from abcref.cli._common import (
     add_data_flags,
     add_model_flags,
     add_output_flags,
+    add_parallel_flags,
     add_seeds_flag,
     data_source,
     model_config,
     nonnegative_int,
+    parallel_options,
     positive_int,
     resolve,
     resumed_settings,
     set_run,
+    without_parallel_flags,
 )
 
 DESCRIPTION = """\
@@ -36,6 +39,8 @@ examples:
   abcref sweep --M 1 3 5 --N 1 3 5 --seeds 0 1 2 --out runs/sweep
   abcref sweep --widths 16 32 32 32 --epochs 3 --M 1 2 3 --N 1 2 3 --out runs/narrow
   abcref sweep --M 1 3 5 --N 0 --per-channel --out runs/weights-only   # Table 1 style
+  abcref sweep --jobs 1 --out runs/serial                 # one run after another
+  abcref sweep --scheduler tcp://10.0.0.1:8786 --out runs/cluster   # on a Dask cluster
 """
 
 
@@ -87,6 +92,7 @@ def add_subparser(subparsers):
     add_budget_flags(parser)
     add_data_flags(parser)
     add_output_flags(parser, default="runs/sweep", resume=True)
+    add_parallel_flags(parser)
     set_run(parser, run)
     return parser
 
@@ -127,7 +133,10 @@ def run(args) -> int:
     out = folder.path
     seeds = tuple(settings["seeds"])
     sweep_options = {k: settings[k] for k in BUDGET_KEYS}
-    record = {"argv": args.argv, "settings": settings}
+    # Where the runs are trained is not part of the run: left out of the record and the
+    # command line that table.md shows, and free to change on --resume.
+    argv = without_parallel_flags(args.argv)
+    record = {"argv": argv, "settings": settings}
     print(
         f"{data!r}\n{len(configs)} configs x {len(seeds)} seeds, "
         f"{settings['epochs']} epochs each; writing to {out}/"
@@ -142,9 +151,10 @@ def run(args) -> int:
         progress=not args.no_progress,
         resume=args.resume,
         on_start=lambda: folder.start(record, None if args.resume else _logs),
+        **parallel_options(args),
     )
     wall = time.perf_counter() - tic
-    command = "abcref sweep " + " ".join(folder.previous["argv"] if args.resume else args.argv)
+    command = "abcref sweep " + " ".join(folder.previous["argv"] if args.resume else argv)
 
     def write_results(directory: Path) -> None:
         report = sweep_report(result, wall=wall, command=command)

@@ -421,7 +421,7 @@ def _leaf_parsers():
 
 SHARED = ("--out", "--resume", "--overwrite", "--no-progress", "--seeds", "--epochs", "--data",
           "--limit", "--lr", "--optimizer", "--weight-decay", "--schedule",
-          "--activation")  # fmt: skip
+          "--activation", "--jobs", "--scheduler")  # fmt: skip
 LONG = ("abcref train", "abcref sweep", "abcref reproduce", "abcref figures",
         "abcref compare table3", "abcref compare section52", "abcref compare table2")  # fmt: skip
 
@@ -436,6 +436,25 @@ def test_shared_flags_have_one_help_text(flag):
     texts = {prog: _help_of(p, flag) for prog, p in _leaf_parsers().items()}
     texts = {prog: text for prog, text in texts.items() if text is not None}
     assert len(set(texts.values())) == 1, texts
+
+
+def test_lost_workers_exit_2_naming_the_runs(capsys, monkeypatch, tmp_path):
+    from abcref.apps import sweep
+    from abcref.apps.parallel import WorkersLost
+
+    def engine(specs, data, **where):
+        yield specs[0], sweep.train_run(specs[0], data)  # one run finishes, then workers die
+        lost = [spec.run for spec in specs[1:]]
+        raise WorkersLost(f"a worker process died; {len(lost)} run(s) did not finish: ...", lost)
+
+    monkeypatch.setattr(sweep, "train_elsewhere", engine)
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--M", "1", "--N", "1", "--seeds", "0", "--epochs", "1", *TINY]
+    code, _, err = run(capsys, *argv, "--jobs", "2", "--out", out)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("abcref sweep: error: a worker process died; 1 run(s) did not finish")
+    saved = json.loads((out / "sweep.json").read_text())
+    assert [(r["label"], r["seed"]) for r in saved["rows"]] == [("full precision", 0)]
 
 
 def test_every_long_command_has_the_output_flags():

@@ -289,3 +289,68 @@ def test_interrupted_reproduce_resumes_to_the_same_table(tmp_path):
     # A different budget cannot resume it.
     proc = abcref("reproduce", "--out", out, "--resume", "--epochs", "2")
     assert proc.returncode == 2 and "--resume continues" in proc.stderr
+
+
+# -- parallel runs ------------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes started (directly or not) by ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_parallel_sweep_stops_its_workers_at_once_and_resumes(tmp_path, signum):
+    out = tmp_path / "sweep"
+    long = [*SWEEP[: SWEEP.index("--epochs")], "--epochs", "40", *SWEEP[SWEEP.index("--widths") :]]
+    child = subprocess.Popen(
+        _command("sweep", *long, "--jobs", "2", "--out", out),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    deadline = time.monotonic() + 120
+    workers: set[int] = set()
+    while child.poll() is None and time.monotonic() < deadline:
+        workers |= _descendants(child.pid)
+        if _rows(out / "sweep.json") >= 1 and len(workers) >= 3:  # forkserver + 2 workers
+            break
+        time.sleep(0.01)
+    child.send_signal(signum)
+    sent = time.monotonic()
+    _, err = child.communicate(timeout=60)
+    # Runs of seconds each were in progress: the command ends without waiting for them.
+    assert child.returncode == 130 and time.monotonic() - sent < 20, err.decode()
+    assert "abcref sweep: interrupted" in err.decode()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) >= 3 and not any(map(_alive, workers))
+    assert 1 <= _rows(out / "sweep.json") < 6
+    proc = abcref("sweep", "--out", out, "--resume", "--no-progress", "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert _rows(out / "sweep.json") == 6 and (out / "table.md").exists()
+    assert _leftovers(out) == []
