@@ -31,11 +31,13 @@ from abcref._checks import (
     check_dout,
     check_float_dtype,
     check_int,
+    check_kernel_fits,
     check_pair,
     check_real,
     check_rng,
 )
 from abcref.fast import conv as fast_conv
+from abcref.fast import pool as fast_pool
 from abcref.nn.module import Module
 
 INITS = ("he", "pytorch")
@@ -338,15 +340,20 @@ class MaxPool2d(_Stateless):
             )
 
     def _forward_op(self, x):
+        check_array(x, "x", ndim=4)
         ph, pw = self.padding
         if ph or pw:
-            check_array(x, "x", ndim=4)
             low = np.finfo(x.dtype).min
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
-        return ops.maxpool2d_forward(x, kernel=self.kernel, stride=self.stride)
+        check_kernel_fits(x.shape[2:], self.kernel, "input")
+        # the fast tier's running maximum: bitwise what ops.maxpool2d_forward gives
+        out, cache = fast_pool.maxpool2d_forward(x, kernel=self.kernel, stride=self.stride)
+        cache["dtype"] = x.dtype
+        return out, cache
 
     def _backward_op(self, dout, cache):
-        dx = ops.maxpool2d_backward(dout, cache)
+        check_dout(dout, cache["argmax"].shape, cache["dtype"])
+        dx = fast_pool.maxpool2d_backward(dout, cache)
         ph, pw = self.padding
         return dx[:, :, ph : dx.shape[2] - ph, pw : dx.shape[3] - pw]
 
