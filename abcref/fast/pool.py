@@ -38,30 +38,39 @@ def maxpool2d_forward(x, *, kernel, stride):
     """
     kh, kw = kernel
     out_hw = (output_size(x.shape[2], kh, stride[0], 0), output_size(x.shape[3], kw, stride[1], 0))
+    # Select by bit masks on the float's bits: exact (a -0.0 tie keeps the
+    # first zero, as the reference) and several times faster than
+    # np.where or a masked copy, which branch per element.
+    bits = x.view(np.uint32 if x.itemsize == 4 else np.uint64)
     out = np.array(_window(x, 0, 0, stride, out_hw))
+    out_bits = out.view(bits.dtype)
     argmax = np.zeros(out.shape, dtype=np.uint8 if kh * kw <= 255 else np.int64)
     better = np.empty(out.shape, dtype=bool)
+    mask = np.empty(out.shape, dtype=bits.dtype)
     for k in range(1, kh * kw):
-        view = _window(x, k // kw, k % kw, stride, out_hw)
-        np.greater(view, out, out=better)  # strict: the first maximum keeps a tie
-        np.copyto(out, view, where=better)
-        np.copyto(argmax, k, where=better)
+        i, j = divmod(k, kw)
+        # strict: a tie keeps the first maximum
+        np.greater(_window(x, i, j, stride, out_hw), out, out=better)
+        np.negative(better, out=mask, dtype=mask.dtype, casting="unsafe")  # all ones where better
+        # out ^= (out ^ candidate) & mask: the candidate's bits where better
+        flip = np.bitwise_xor(out_bits, _window(bits, i, j, stride, out_hw))
+        flip &= mask
+        out_bits ^= flip
+        # argmax += better * (k - argmax), exact in the unsigned wrap-around
+        argmax += better * (argmax.dtype.type(k) - argmax)
     cache = {"argmax": argmax, "x_shape": x.shape, "kernel": kernel, "stride": stride}
     return out, cache
 
 
 def maxpool2d_backward(dout, cache):
-    """Gradient of :func:`maxpool2d_forward` (``dout`` trusted); returns ``dx``."""
+    """Gradient of :func:`maxpool2d_forward` (``dout`` trusted); returns ``dx``.
+
+    The reference's own sum, in the same order: ``dx`` starts at zero and
+    each window offset adds ``dout`` where it won.
+    """
     argmax, (kh, kw), stride = cache["argmax"], cache["kernel"], cache["stride"]
     out_hw = argmax.shape[2:]
     dx = np.zeros(cache["x_shape"], dtype=dout.dtype)
-    overlapping = stride[0] < kh or stride[1] < kw
-    won = np.empty(argmax.shape, dtype=bool)
     for k in range(kh * kw):
-        target = _window(dx, k // kw, k % kw, stride, out_hw)
-        np.equal(argmax, k, out=won)
-        if overlapping:  # windows share inputs: gradients add up
-            target += np.where(won, dout, 0)
-        else:  # each input is in one window: only its winner writes
-            np.copyto(target, dout, where=won)
+        _window(dx, k // kw, k % kw, stride, out_hw)[...] += dout * (argmax == k)
     return dx

@@ -56,3 +56,14 @@ def test_fast_maxpool_backward_matches_finite_differences(case):
         return maxpool2d_forward(x, kernel=kernel, stride=stride)[0]
 
     check_gradient(forward, x, dout, dx, name="dx")
+
+
+def test_fast_maxpool_keeps_the_first_of_tied_signed_zeros():
+    # -0.0 == +0.0: the reference keeps the first; so must the bit selection.
+    for dtype in (np.float32, np.float64):
+        x = np.array([[[[-0.0, 0.0], [0.0, -0.0]], [[0.0, -0.0], [-0.0, 0.0]]]], dtype)
+        out, cache = maxpool2d_forward(x, kernel=(2, 2), stride=(2, 2))
+        ref, ref_cache = ops.maxpool2d_forward(x, kernel=2)
+        np.testing.assert_array_equal(np.signbit(out), np.signbit(ref))
+        np.testing.assert_array_equal(np.signbit(out), [[[[True]], [[False]]]])
+        np.testing.assert_array_equal(cache["argmax"], ref_cache["argmax"])
