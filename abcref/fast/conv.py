@@ -8,12 +8,6 @@ the columns for ``dW`` and scatters ``dcols`` back with ``kh * kw`` strided
 slice additions (col2im). Column buffers are recycled between calls
 (a fresh 50 MB matrix per call costs milliseconds in page faults).
 ``abcref.ops.conv`` is the reference this is tested against.
-
-Stride-1 convolutions can instead run as one GEMM per kernel tap
-(:mod:`abcref.fast.conv_taps`: no column matrix, no col2im), chosen by
-:func:`set_conv_algorithm`. It sums in another order, so trained weights
-differ from the im2col path's in the last bits; im2col stays the default
-so that a training run repeats its recorded results bit for bit.
 """
 
 from __future__ import annotations
@@ -22,35 +16,9 @@ import threading
 
 import numpy as np
 
-from abcref._checks import check_choice, output_size
-from abcref.fast.conv_taps import taps_conv2d_backward, taps_conv2d_forward
+from abcref._checks import output_size
 
-__all__ = ["conv2d_forward", "conv2d_backward", "clear_conv_workspace", "set_conv_algorithm"]
-
-#: The algorithms :func:`set_conv_algorithm` accepts.
-CONV_ALGORITHMS = ("im2col", "taps")
-_algorithm = "im2col"
-
-
-def set_conv_algorithm(name: str) -> str:
-    """Choose how :func:`conv2d_forward` computes stride-1 convolutions; return the old choice.
-
-    Parameters
-    ----------
-    name : {"im2col", "taps"}
-        ``"im2col"`` (default): one GEMM over a column matrix.
-        ``"taps"``: one GEMM per kernel tap, accumulated in place
-        (:mod:`abcref.fast.conv_taps`; faster, same math, another
-        summation order). Strided convolutions always use im2col.
-
-    Returns
-    -------
-    str
-        The previous choice, to restore it.
-    """
-    global _algorithm
-    previous, _algorithm = _algorithm, check_choice(name, "name", CONV_ALGORITHMS)
-    return previous
+__all__ = ["conv2d_forward", "conv2d_backward", "clear_conv_workspace"]
 
 
 class _ColumnPool:
@@ -149,16 +117,10 @@ def conv2d_forward(x, w, b=None, *, stride=(1, 1), padding=(0, 0), pad_value=0.0
     -------
     out : ndarray, shape (N, O, Ho, Wo)
     cache : dict
-        With the ``"taps"`` algorithm, :func:`taps_conv2d_forward`'s cache
-        and ``"algorithm"``; otherwise ``"xp"`` the padded input as
-        (C, N, Hp, Wp); ``"cols"`` a holder of the column matrix
-        (C, kh, kw, N, Ho, Wo), released by backward;
+        ``"xp"`` the padded input as (C, N, Hp, Wp); ``"cols"`` a holder of
+        the column matrix (C, kh, kw, N, Ho, Wo), released by backward;
         ``"w"``, ``"has_bias"``, ``"x_shape"``, ``"stride"``, ``"padding"``.
     """
-    if _algorithm == "taps" and stride == (1, 1):
-        out, cache = taps_conv2d_forward(x, w, b, padding=padding, pad_value=pad_value)
-        cache["algorithm"] = "taps"
-        return out, cache
     dtype = x.dtype
     n = x.shape[0]
     o, c, kh, kw = w.shape
@@ -209,8 +171,6 @@ def conv2d_backward(dout, cache):
     ``kh * kw`` strided additions. The buffer is then returned to the
     workspace; calling backward again on the same cache rebuilds it.
     """
-    if cache.get("algorithm") == "taps":
-        return taps_conv2d_backward(dout, cache)
     w, xp = cache["w"], cache["xp"]
     o, c, kh, kw = w.shape
     n, _, h, wd = cache["x_shape"]
