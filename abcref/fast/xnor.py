@@ -24,7 +24,9 @@ returns ``uint8``: the counts of at most 3 words, at most 192, are summed
 in ``uint8``, which moves less memory, then widened by the accumulating
 add); each finished block is written as ``K - 2 * count`` in int64
 straight into the NCHW output. Blocks run on a thread pool, handed out
-one at a time: the ufuncs release the GIL.
+one at a time: the ufuncs release the GIL. Each filter word is repeated
+along a block's rows once per call: NumPy's XOR runs 2.5x slower when an
+operand repeats one value along its inner loop (a stride-0 broadcast).
 
 Zero padding
 ------------
@@ -51,6 +53,9 @@ from abcref.bitpack.pack import _pack_last_axis, pack_signs
 #: Filters times output pixels per block: 2**16 uint64 temporaries = 512 KiB
 #: (measured flat between 2**15 and 2**17 on the benchmark layer).
 _BLOCK_ELEMENTS = 1 << 16
+
+#: Largest filter operand repeated along the rows of a block (see _popcount_xor_matmul).
+_REPEATED_FILTER_BYTES = 8 << 20
 
 #: Words whose counts are summed in uint8 before the widening add:
 #: 3 * 64 = 192 < 256, and a uint8 add moves less memory than a uint16 one.
@@ -138,6 +143,8 @@ def _popcount_block(cols, filt, out, n0, n1, p0, p1, acc_dtype, dot_length):
     ``count[o, r] = sum_k popcount(filt[k, o] ^ cols[k, r])`` over the
     block's rows ``r = n * P + p``; with ``dot_length`` K it writes
     ``K - 2 * count`` (the +-1 dot product) while the block is in cache.
+    ``filt`` is (Kw, O, 1), or (Kw, O, rows) with each word repeated
+    along the rows (see :func:`_popcount_xor_matmul`).
     """
     n_pix = out.shape[2]
     r0, r1 = n0 * n_pix + p0, (n1 - 1) * n_pix + p1
@@ -150,7 +157,7 @@ def _popcount_block(cols, filt, out, n0, n1, p0, p1, acc_dtype, dot_length):
     for k0 in range(0, n_words, _WORDS_PER_PARTIAL):
         for k in range(k0, min(n_words, k0 + _WORDS_PER_PARTIAL)):
             # Rows innermost: long inner loops, where NumPy's broadcasting overhead vanishes.
-            np.bitwise_xor(filt[k, :, None], cols[k, None, r0:r1], out=xor)
+            np.bitwise_xor(filt[k, :, : r1 - r0], cols[k, None, r0:r1], out=xor)
             np.bitwise_count(xor, out=partial if k == k0 else count)
             if k > k0:
                 partial += count  # at most 3 * 64 = 192: exact in uint8
@@ -235,6 +242,14 @@ def _popcount_xor_matmul(cols, filt, num_threads, dot_length, n_images):
     cols = np.ascontiguousarray(cols)
     filt = np.ascontiguousarray(filt)
     blocks = _blocks(n_images, n_pix, max(1, _BLOCK_ELEMENTS // max(n_filt, 1)))
+    rows = max(p1 - p0 + (n1 - n0 - 1) * n_pix for n0, n1, p0, p1 in blocks)
+    if filt.nbytes * rows <= _REPEATED_FILTER_BYTES:
+        # An XOR whose broadcast operand repeats along the inner loop runs
+        # at 2.5x the time of one over two full operands: repeat each
+        # filter word along the rows once per call, for every block.
+        filt = np.repeat(filt[:, :, None], rows, axis=2)
+    else:
+        filt = filt[:, :, None]
 
     def run(chunk):
         for n0, n1, p0, p1 in chunk:
