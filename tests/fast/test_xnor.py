@@ -121,3 +121,16 @@ def test_fast_xnor_counts_every_mismatch_at_the_uint8_partial_limit(channels):
         out = fast_xnor(a, b, num_threads=threads)
         np.testing.assert_array_equal(out, np.full((2, 3, 3, 4), -k))
         np.testing.assert_array_equal(out, xnor_conv2d(a, b))
+
+
+def test_fast_xnor_broadcast_filter_path_equals_the_repeated_one(monkeypatch):
+    # Filters too large to repeat along the rows fall back to a broadcast
+    # operand: the same counts, exactly.
+    rng = np.random.default_rng(12)
+    a = random_signs(rng, (3, 70, 6, 5))
+    b = random_signs(rng, (5, 70, 3, 2))
+    repeated = fast_xnor(a, b, padding=1, num_threads=2)
+    monkeypatch.setattr(fast, "_REPEATED_FILTER_BYTES", 0)
+    broadcast = fast_xnor(a, b, padding=1, num_threads=2)
+    np.testing.assert_array_equal(broadcast, repeated)
+    np.testing.assert_array_equal(broadcast, xnor_conv2d(a, b, padding=1))
