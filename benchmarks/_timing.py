@@ -1,8 +1,10 @@
-"""Timing helper shared by the benchmark scripts (imported, not run)."""
+"""Helpers shared by the benchmark scripts (imported, not run)."""
 
 from __future__ import annotations
 
 import time
+
+import numpy as np
 
 
 def interleaved_best_times(fns: dict, repeats: int) -> dict:
@@ -21,3 +23,13 @@ def interleaved_best_times(fns: dict, repeats: int) -> dict:
             fn()
             best[name] = min(best[name], time.perf_counter() - start)
     return best
+
+
+def synthetic_images(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stand-in data for timing: ``x`` (n, 1, size, size) float32, ``y`` (n,) in 0..9.
+
+    Both sides of a comparison draw the same arrays from the same seed.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 1, size, size), dtype=np.float32)
+    return x, rng.integers(0, 10, n)

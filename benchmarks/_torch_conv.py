@@ -1,32 +1,36 @@
 """PyTorch side of bench_conv.py; run in its own process (one BLAS pool each).
 
-Prints one JSON line: {"forward_ms": ..., "forward_backward_ms": ..., ...}.
+Prints ``{"torch": ..., "threads": ...}`` as one JSON line when ready, then
+reads one line per round from stdin (the number of timed calls) and
+answers each with ``{"forward_ms": ..., "forward_backward_ms": ...}``
+(medians), so that bench_conv.py can alternate short rounds with its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import numpy as np
 import torch
 
 
-def median_ms(fn, repeats: int, warmup: int) -> float:
+def median_ms(fn, repeats: int, warmup: int, clock=time.perf_counter) -> float:
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return 1e3 * float(np.median(times))
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    for name in ("n", "c", "o", "size", "kernel", "padding", "threads", "repeats", "warmup"):
+    for name in ("n", "c", "o", "size", "kernel", "padding", "threads", "warmup"):
         p.add_argument(f"--{name}", type=int, required=True)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -45,16 +49,17 @@ def main() -> None:
         # the same three gradients abcref computes: dx, dW, db
         torch.autograd.grad(conv(x), [x, conv.weight, conv.bias], dout)
 
-    print(
-        json.dumps(
-            {
-                "forward_ms": median_ms(forward, a.repeats, a.warmup),
-                "forward_backward_ms": median_ms(forward_backward, a.repeats, a.warmup),
-                "torch": torch.__version__,
-                "threads": torch.get_num_threads(),
-            }
-        )
-    )
+    # One thread: the calling thread's CPU time, which other processes do not inflate.
+    clock = time.thread_time if a.threads == 1 else time.perf_counter
+    median_ms(forward_backward, a.warmup, a.warmup)
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        repeats = int(line)
+        round_ms = {
+            "forward_ms": median_ms(forward, repeats, 1, clock),
+            "forward_backward_ms": median_ms(forward_backward, repeats, 1, clock),
+        }
+        print(json.dumps(round_ms), flush=True)
 
 
 if __name__ == "__main__":

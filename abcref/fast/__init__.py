@@ -9,6 +9,8 @@ compiled bit engine (``abcref.compiler``) check them once and call this
 tier. To read the math, read the reference.
 
 - :mod:`abcref.fast.conv`: conv2d by im2col into recycled column buffers.
+- :mod:`abcref.fast.pool`: max pooling by a running maximum (bitwise the reference).
+- :mod:`abcref.fast.relu`: ReLU by a bit mask (bitwise the reference).
 - :mod:`abcref.fast.activations`: ``sum_n beta_n A_n`` by fused loops.
 - :mod:`abcref.fast.abcconv`: eqs. (6) and (12) as one float convolution.
 - :mod:`abcref.fast.xnor`: the blocked, threaded xnor/popcount convolution.

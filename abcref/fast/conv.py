@@ -192,10 +192,36 @@ def conv2d_backward(dout, cache):
     dw = np.ascontiguousarray((cols2d @ dout2.T).T).reshape(w.shape)
     np.matmul(w.reshape(o, -1).T, dout2, out=cols2d)  # cols now holds dcols
 
-    dxp = np.zeros_like(xp)
+    dx = _col2im(cols, xp.shape, (kh, kw), (sh, sw), (ho, wo), (ph, pw), (h, wd))
+    _POOL.give(cols)
+    return dx, dw, db
+
+
+#: Output rows shorter than this are scattered channels-last (see _col2im).
+_SHORT_ROWS = 12
+
+
+def _col2im(cols, padded_shape, kernel, stride, out_hw, padding, in_hw):
+    """Sum the column matrix (C, kh, kw, N, Ho, Wo) back into dx (N, C, H, W).
+
+    Each padded pixel starts at zero and adds its taps in row-major order.
+    With short output rows (the 7x7 maps of a small CNN) NumPy's inner
+    loop over ``Wo`` elements costs more than the additions, so the sums
+    run channels-last instead (inner loop over C): the same additions in
+    the same order, the same bits, about twice as fast there. Long rows
+    keep the channels-first layout, whose inner loop is already long.
+    """
+    (kh, kw), (sh, sw), (ho, wo), (ph, pw), (h, wd) = kernel, stride, out_hw, padding, in_hw
+    c, n, hp, wp = padded_shape
+    channels_last = wo < _SHORT_ROWS
+    dxp = np.zeros((n, hp, wp, c) if channels_last else padded_shape, dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            dxp[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += cols[:, i, j]
-    _POOL.give(cols)
-    dx = np.ascontiguousarray(dxp[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))
-    return dx, dw, db
+            rows, columns = slice(i, i + sh * ho, sh), slice(j, j + sw * wo, sw)
+            if channels_last:
+                dxp[:, rows, columns] += cols[:, i, j].transpose(1, 2, 3, 0)
+            else:
+                dxp[:, :, rows, columns] += cols[:, i, j]
+    if channels_last:
+        return np.ascontiguousarray(dxp[:, ph : ph + h, pw : pw + wd].transpose(0, 3, 1, 2))
+    return np.ascontiguousarray(dxp[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))

@@ -20,10 +20,13 @@ filters) x (output pixels), pixels innermost: long inner loops avoid
 NumPy's per-loop overhead on broadcast operands (broadcasting all words
 at once is several times slower). Counts are accumulated in ``uint16``
 while ``K < 2**16`` and in ``uint32`` beyond (``np.bitwise_count``
-returns ``uint8``: it is widened by the accumulating add, never summed
-in ``uint8``); each finished block is written as ``K - 2 * count`` in
-int64 straight into the NCHW output. Blocks run on a thread pool: the
-ufuncs release the GIL.
+returns ``uint8``: the counts of at most 3 words, at most 192, are summed
+in ``uint8``, which moves less memory, then widened by the accumulating
+add); each finished block is written as ``K - 2 * count`` in int64
+straight into the NCHW output. Blocks run on a thread pool, handed out
+one at a time: the ufuncs release the GIL. Each filter word is repeated
+along a block's rows once per call: NumPy's XOR runs 2.5x slower when an
+operand repeats one value along its inner loop (a stride-0 broadcast).
 
 Zero padding
 ------------
@@ -50,6 +53,13 @@ from abcref.bitpack.pack import _pack_last_axis, pack_signs
 #: Filters times output pixels per block: 2**16 uint64 temporaries = 512 KiB
 #: (measured flat between 2**15 and 2**17 on the benchmark layer).
 _BLOCK_ELEMENTS = 1 << 16
+
+#: Largest filter operand repeated along the rows of a block (see _popcount_xor_matmul).
+_REPEATED_FILTER_BYTES = 8 << 20
+
+#: Words whose counts are summed in uint8 before the widening add:
+#: 3 * 64 = 192 < 256, and a uint8 add moves less memory than a uint16 one.
+_WORDS_PER_PARTIAL = 3
 
 
 def xnor_conv2d(a, b, *, stride=(1, 1), padding=(0, 0), pad_value=0, num_threads=None):
@@ -133,18 +143,25 @@ def _popcount_block(cols, filt, out, n0, n1, p0, p1, acc_dtype, dot_length):
     ``count[o, r] = sum_k popcount(filt[k, o] ^ cols[k, r])`` over the
     block's rows ``r = n * P + p``; with ``dot_length`` K it writes
     ``K - 2 * count`` (the +-1 dot product) while the block is in cache.
+    ``filt`` is (Kw, O, 1), or (Kw, O, rows) with each word repeated
+    along the rows (see :func:`_popcount_xor_matmul`).
     """
     n_pix = out.shape[2]
     r0, r1 = n0 * n_pix + p0, (n1 - 1) * n_pix + p1
     shape = (filt.shape[1], r1 - r0)
     xor = np.empty(shape, dtype=np.uint64)
     count = np.empty(shape, dtype=np.uint8)
+    partial = np.empty(shape, dtype=np.uint8)
     acc = np.zeros(shape, dtype=acc_dtype)
-    for k in range(cols.shape[0]):
-        # Rows innermost: long inner loops, where NumPy's broadcasting overhead vanishes.
-        np.bitwise_xor(filt[k, :, None], cols[k, None, r0:r1], out=xor)
-        np.bitwise_count(xor, out=count)
-        np.add(acc, count, out=acc)  # widening add: count is uint8
+    n_words = cols.shape[0]
+    for k0 in range(0, n_words, _WORDS_PER_PARTIAL):
+        for k in range(k0, min(n_words, k0 + _WORDS_PER_PARTIAL)):
+            # Rows innermost: long inner loops, where NumPy's broadcasting overhead vanishes.
+            np.bitwise_xor(filt[k, :, : r1 - r0], cols[k, None, r0:r1], out=xor)
+            np.bitwise_count(xor, out=partial if k == k0 else count)
+            if k > k0:
+                partial += count  # at most 3 * 64 = 192: exact in uint8
+        np.add(acc, partial, out=acc)  # widening add, once per 3 words
     block = acc.reshape(shape[0], n1 - n0, p1 - p0).transpose(1, 0, 2)  # (images, O, pixels)
     target = out[n0:n1, :, p0:p1]
     if dot_length is None:
@@ -225,22 +242,30 @@ def _popcount_xor_matmul(cols, filt, num_threads, dot_length, n_images):
     cols = np.ascontiguousarray(cols)
     filt = np.ascontiguousarray(filt)
     blocks = _blocks(n_images, n_pix, max(1, _BLOCK_ELEMENTS // max(n_filt, 1)))
+    rows = max(p1 - p0 + (n1 - n0 - 1) * n_pix for n0, n1, p0, p1 in blocks)
+    if filt.nbytes * rows <= _REPEATED_FILTER_BYTES:
+        # An XOR whose broadcast operand repeats along the inner loop runs
+        # at 2.5x the time of one over two full operands: repeat each
+        # filter word along the rows once per call, for every block.
+        filt = np.repeat(filt[:, :, None], rows, axis=2)
+    else:
+        filt = filt[:, :, None]
 
     def run(chunk):
         for n0, n1, p0, p1 in chunk:
             _popcount_block(cols, filt, out, n0, n1, p0, p1, acc_dtype, dot_length)
 
-    n_chunks = min(num_threads, len(blocks))
-    if n_chunks <= 1:
+    n_workers = min(num_threads, len(blocks))
+    if n_workers <= 1:
         run(blocks)
         return out
-    # Consecutive blocks per thread; each writes a disjoint part of out.
-    edges = np.linspace(0, len(blocks), n_chunks + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=n_chunks) as pool:
-        ranges = zip(edges[:-1], edges[1:], strict=True)
-        jobs = [pool.submit(run, blocks[lo:hi]) for lo, hi in ranges]
-        for job in jobs:
-            job.result()
+    # Blocks are handed out one at a time to whichever thread is free (a
+    # thread slowed by other processes takes fewer); each block writes a
+    # disjoint part of out with exact integers, so the result does not
+    # depend on which thread ran it.
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        for done in pool.map(run, [[block] for block in blocks]):
+            del done
     return out
 
 

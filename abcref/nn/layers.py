@@ -31,11 +31,14 @@ from abcref._checks import (
     check_dout,
     check_float_dtype,
     check_int,
+    check_kernel_fits,
     check_pair,
     check_real,
     check_rng,
 )
 from abcref.fast import conv as fast_conv
+from abcref.fast import pool as fast_pool
+from abcref.fast import relu as fast_relu
 from abcref.nn.module import Module
 
 INITS = ("he", "pytorch")
@@ -274,7 +277,8 @@ class ReLU(_Stateless):
     """``max(x, 0)``; the full-precision models' activation."""
 
     def _forward_op(self, x):
-        return ops.relu_forward(x)
+        check_array(x, "x")
+        return fast_relu.relu_forward(x)  # bitwise what ops.relu_forward gives
 
     def _backward_op(self, dout, cache):
         return ops.relu_backward(dout, cache)
@@ -338,15 +342,20 @@ class MaxPool2d(_Stateless):
             )
 
     def _forward_op(self, x):
+        check_array(x, "x", ndim=4)
         ph, pw = self.padding
         if ph or pw:
-            check_array(x, "x", ndim=4)
             low = np.finfo(x.dtype).min
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
-        return ops.maxpool2d_forward(x, kernel=self.kernel, stride=self.stride)
+        check_kernel_fits(x.shape[2:], self.kernel, "input")
+        # the fast tier's running maximum: bitwise what ops.maxpool2d_forward gives
+        out, cache = fast_pool.maxpool2d_forward(x, kernel=self.kernel, stride=self.stride)
+        cache["dtype"] = x.dtype
+        return out, cache
 
     def _backward_op(self, dout, cache):
-        dx = ops.maxpool2d_backward(dout, cache)
+        check_dout(dout, cache["argmax"].shape, cache["dtype"])
+        dx = fast_pool.maxpool2d_backward(dout, cache)
         ph, pw = self.padding
         return dx[:, :, ph : dx.shape[2] - ph, pw : dx.shape[3] - pw]
 

@@ -3,10 +3,12 @@
 import copy
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 
 from abcref import ops
 from abcref._checks import check_pair
+from abcref.fast import conv as conv_module
 from abcref.fast.conv import _ColumnPool, clear_conv_workspace, conv2d_backward, conv2d_forward
 from tests.ops.test_conv import conv_cases, make_conv
 
@@ -95,3 +97,20 @@ def test_column_pool_take_removes_the_buffer_it_returns_by_identity():
     assert got is a
     assert [x is a for x in pool._free] == [False, False]
     assert pool._free[0] is b and pool._free[1] is c
+
+
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1), (2, 3)])
+def test_col2im_layouts_give_the_same_bits(monkeypatch, stride):
+    # channels-last (short rows) and channels-first (long rows) scatter the
+    # same additions in the same order: bitwise equal, whichever is chosen.
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 5, 9, 14)).astype(np.float32)
+    w = rng.standard_normal((4, 5, 3, 2)).astype(np.float32)
+    out, _ = fast_forward(x, w, stride=stride, padding=(1, 2))
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    grads = []
+    for short_rows in (0, 10**6):  # never / always channels-last
+        monkeypatch.setattr(conv_module, "_SHORT_ROWS", short_rows)
+        grads.append(conv2d_backward(dout, fast_forward(x, w, stride=stride, padding=(1, 2))[1]))
+    np.testing.assert_array_equal(grads[0][0].view(np.uint32), grads[1][0].view(np.uint32))
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])

@@ -108,3 +108,29 @@ def test_popcount_matmul_rejects_mismatched_words_and_image_count():
         popcount_xor_matmul(cols, np.ones((3, 2), np.uint64), n_images=3)
     with pytest.raises(TypeError, match="filt must be a 2-d uint64 ndarray"):
         popcount_xor_matmul(cols, np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("channels", [64, 200])
+def test_fast_xnor_counts_every_mismatch_at_the_uint8_partial_limit(channels):
+    # a = +1 and b = -1 everywhere: every word of every tap counts 64
+    # mismatches (tail bits excepted), so 3-word partial sums reach 192.
+    a = np.ones((2, channels, 5, 6))
+    b = -np.ones((3, channels, 3, 3))
+    k = channels * 9
+    for threads in (1, 3):
+        out = fast_xnor(a, b, num_threads=threads)
+        np.testing.assert_array_equal(out, np.full((2, 3, 3, 4), -k))
+        np.testing.assert_array_equal(out, xnor_conv2d(a, b))
+
+
+def test_fast_xnor_broadcast_filter_path_equals_the_repeated_one(monkeypatch):
+    # Filters too large to repeat along the rows fall back to a broadcast
+    # operand: the same counts, exactly.
+    rng = np.random.default_rng(12)
+    a = random_signs(rng, (3, 70, 6, 5))
+    b = random_signs(rng, (5, 70, 3, 2))
+    repeated = fast_xnor(a, b, padding=1, num_threads=2)
+    monkeypatch.setattr(fast, "_REPEATED_FILTER_BYTES", 0)
+    broadcast = fast_xnor(a, b, padding=1, num_threads=2)
+    np.testing.assert_array_equal(broadcast, repeated)
+    np.testing.assert_array_equal(broadcast, xnor_conv2d(a, b, padding=1))
